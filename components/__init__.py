@@ -1,0 +1,1 @@
+"""Pulumi components of the hardened DOKS stack, one ComponentResource per concern."""

@@ -1,0 +1,142 @@
+"""The DOKS cluster: version from a minor prefix, HA, upgrades, control-plane firewall, node pools."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_digitalocean as digitalocean
+
+from components.config import NAMESPACE, ConfigError, NodePool, StackConfig
+
+#: Lifetime of the admin kubeconfig DigitalOcean returns on the cluster resource (and so
+#: keeps in state, encrypted). Nothing in the stack uses it: the Kubernetes provider
+#: fetches short-lived credentials itself (components/kube_access.py). One hour instead
+#: of the default seven days limits what a leaked state file is worth
+#: (CIS Kubernetes Benchmark 5.1: minimise access to credentials).
+STATE_KUBECONFIG_TTL_SECONDS = 3600
+
+
+def node_pool_args(pool: NodePool, config: StackConfig) -> dict[str, Any]:
+    """Inputs of one node pool (the cluster's default pool or a separate KubernetesNodePool)."""
+    args: dict[str, Any] = {
+        "name": pool.name,
+        "size": pool.size,
+        "auto_scale": pool.auto_scale,
+        "labels": {f"{NAMESPACE}/pool": pool.name, **pool.labels},
+        "taints": [t.model_dump() for t in pool.taints],
+        "tags": [*config.base_tags, f"pool:{pool.name}", *pool.tags],
+    }
+    if pool.auto_scale:
+        # Bounds only: the autoscaler owns the count (see node_count_ignored).
+        args.update(min_nodes=pool.min_nodes, max_nodes=pool.max_nodes)
+    else:
+        args["node_count"] = pool.node_count
+    return args
+
+
+def cluster_args(config: StackConfig, version: pulumi.Input[str], vpc_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Inputs of the DOKS cluster, each security setting with the control it serves."""
+    return {
+        "name": config.cluster_name,
+        "region": config.region,
+        "version": version,
+        "vpc_uuid": vpc_id,
+        "cluster_subnet": config.cluster_subnet,
+        "service_subnet": config.service_subnet,
+        # Control-plane availability in staging and prod (DigitalOcean HA control plane, 99.95% SLA).
+        "ha": config.ha_control_plane,
+        # "Regular upgrades" (DigitalOcean supply-chain checklist; CIS Kubernetes Benchmark:
+        # run a supported, patched version): DOKS applies patch releases in the window.
+        "auto_upgrade": config.auto_upgrade,
+        "maintenance_policy": {"day": config.maintenance_window.day, "start_time": config.maintenance_window.start_time},
+        # Surge upgrades keep capacity during node replacement, so patching is never deferred.
+        "surge_upgrade": config.surge_upgrade,
+        # API reachable only from allowed addresses (DigitalOcean checklist; NSA/CISA
+        # hardening guide "limit access to the control plane"; CIS 5.4 network boundaries).
+        "control_plane_firewall": {"enabled": True, "allowed_addresses": list(config.api_allowlist)},
+        "registry_integration": config.registry_integration,
+        "kubeconfig_expire_seconds": STATE_KUBECONFIG_TTL_SECONDS,
+        "tags": list(config.base_tags),
+        "node_pool": node_pool_args(config.system_pool, config),
+    }
+
+
+def cluster_ignore_changes(config: StackConfig) -> list[str]:
+    """Fields DOKS changes by itself, so that a refresh after it did comes back clean.
+
+    - ``version`` under auto-upgrade: DOKS moves the patch release in the maintenance
+      window. ``kubernetes_minor_upgrade`` lifts this for the run that changes the minor.
+    - the default pool's ``nodeCount`` under autoscaling: the cluster autoscaler owns it.
+    """
+    ignored = []
+    if config.auto_upgrade and not config.kubernetes_minor_upgrade:
+        ignored.append("version")
+    if config.system_pool.auto_scale:
+        ignored.append("nodePool.nodeCount")
+    return ignored
+
+
+def node_count_ignored(pool: NodePool) -> list[str]:
+    """A separate pool's count is the autoscaler's when autoscaling is on."""
+    return ["nodeCount"] if pool.auto_scale else []
+
+
+def latest_version(prefix: str, available: Optional[str]) -> str:
+    """The newest DOKS release of a minor, or a config error naming the key."""
+    if not available:
+        raise ConfigError(
+            [f"{NAMESPACE}:kubernetes_version_prefix: DigitalOcean offers no {prefix}.x release; "
+             "run `make preflight` to list the supported versions"]
+        )
+    return available
+
+
+class Cluster(pulumi.ComponentResource):
+    """The DOKS cluster and its node pools."""
+
+    cluster: digitalocean.KubernetesCluster
+    node_pools: list[digitalocean.KubernetesNodePool]
+
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        vpc_id: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("hardened-doks:digitalocean:Cluster", name, None, opts)
+        prefix = config.kubernetes_version_prefix
+        # The latest patch of the configured minor, resolved on every run: together with
+        # ignore_changes on version this keeps DOKS auto-upgrades from showing as drift.
+        versions = digitalocean.get_kubernetes_versions_output(
+            version_prefix=f"{prefix}.", opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        self.version = versions.latest_version.apply(lambda v: latest_version(prefix, v))
+        self.cluster = digitalocean.KubernetesCluster(
+            f"{name}-cluster",
+            **cluster_args(config, self.version, vpc_id),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Prod: refuse deletion of the cluster (and with it every workload).
+                protect=config.protect,
+                ignore_changes=cluster_ignore_changes(config),
+            ),
+        )
+        self.node_pools = [
+            digitalocean.KubernetesNodePool(
+                f"{name}-pool-{pool.name}",
+                cluster_id=self.cluster.id,
+                **node_pool_args(pool, config),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=node_count_ignored(pool)),
+            )
+            for pool in config.workload_pools
+        ]
+        self.register_outputs(
+            {
+                "cluster_id": self.cluster.id,
+                "endpoint": self.cluster.endpoint,
+                "version": self.cluster.version,
+                "cluster_urn": self.cluster.cluster_urn,
+            }
+        )

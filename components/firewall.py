@@ -1,0 +1,95 @@
+"""The stack's own cloud firewall on the worker Droplets.
+
+DigitalOcean Cloud Firewalls are allow-lists, and a Droplet's effective rules are the
+union of every firewall attached to it. DOKS attaches two firewalls of its own to the
+workers and reconciles them (NodePort/load-balancer rules come and go with Services);
+edits to those are reverted. This firewall therefore does not try to subtract from
+them: it declares the traffic the workers need, opens nothing to the internet, and
+`tools/verify` checks the union of all attached firewalls for public SSH, kubelet and
+NodePort rules after deploy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_digitalocean as digitalocean
+
+from components.config import StackConfig
+
+ANYWHERE = ["0.0.0.0/0", "::/0"]
+ALL_PORTS = "1-65535"
+
+
+def worker_tag(cluster_id: str) -> str:
+    """The tag DOKS puts on every worker Droplet of a cluster."""
+    return f"k8s:{cluster_id}"
+
+
+def inbound_rules(config: StackConfig) -> list[dict[str, Any]]:
+    """Inbound: only from inside the VPC (nodes, pods) and configured load balancers.
+
+    Nothing from the internet: no SSH (22), no kubelet (10250), no NodePorts
+    (30000-32767) (DigitalOcean checklist; NSA/CISA hardening guide "network
+    separation"; CIS Kubernetes Benchmark 4.2 protects the kubelet, which must not be
+    reachable from outside the cluster network).
+    """
+    internal = [config.vpc_ip_range, config.cluster_subnet]
+    rules: list[dict[str, Any]] = [
+        {"protocol": "tcp", "port_range": ALL_PORTS, "source_addresses": internal},
+        {"protocol": "udp", "port_range": ALL_PORTS, "source_addresses": internal},
+        {"protocol": "icmp", "source_addresses": internal},
+    ]
+    if config.worker_firewall.load_balancer_uids:
+        # Only the listed load balancers, only on the listed ports.
+        rules += [
+            {"protocol": "tcp", "port_range": port, "source_load_balancer_uids": list(config.worker_firewall.load_balancer_uids)}
+            for port in config.worker_firewall.load_balancer_ports
+        ]
+    return rules
+
+
+def outbound_rules(config: StackConfig) -> list[dict[str, Any]]:
+    """Outbound, explicitly: in-cluster traffic, HTTPS, DNS and NTP, nothing else.
+
+    HTTPS reaches the control plane, container registries and the DigitalOcean API;
+    DNS and NTP are what nodes need to resolve names and keep certificates valid.
+    (NSA/CISA hardening guide: restrict egress to what is needed.)
+    """
+    internal = [config.vpc_ip_range, config.cluster_subnet, config.service_subnet]
+    return [
+        {"protocol": "tcp", "port_range": ALL_PORTS, "destination_addresses": internal},
+        {"protocol": "udp", "port_range": ALL_PORTS, "destination_addresses": internal},
+        {"protocol": "icmp", "destination_addresses": internal},
+        {"protocol": "tcp", "port_range": "443", "destination_addresses": ANYWHERE},
+        {"protocol": "tcp", "port_range": "53", "destination_addresses": ANYWHERE},
+        {"protocol": "udp", "port_range": "53", "destination_addresses": ANYWHERE},
+        {"protocol": "udp", "port_range": "123", "destination_addresses": ANYWHERE},
+    ]
+
+
+class WorkerFirewall(pulumi.ComponentResource):
+    """A tag-scoped cloud firewall on the cluster's worker Droplets."""
+
+    firewall: digitalocean.Firewall
+
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        cluster_id: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("hardened-doks:digitalocean:WorkerFirewall", name, None, opts)
+        self.firewall = digitalocean.Firewall(
+            f"{name}-firewall",
+            name=f"{config.cluster_name}-workers",
+            # Scoped by the DOKS worker tag, so nodes added by the autoscaler or by an
+            # upgrade are covered from their first boot.
+            tags=[pulumi.Output.from_input(cluster_id).apply(worker_tag)],
+            inbound_rules=inbound_rules(config),
+            outbound_rules=outbound_rules(config),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"firewall_id": self.firewall.id})

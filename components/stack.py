@@ -1,0 +1,67 @@
+"""The top-level component: the whole hardened stack of one environment."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+
+from components.cluster import Cluster
+from components.config import NAMESPACE, StackConfig
+from components.firewall import WorkerFirewall
+from components.kube_access import KubernetesAccess
+from components.network import Network
+from components.project import Project
+
+
+class HardenedCluster(pulumi.ComponentResource):
+    """VPC, DOKS cluster, worker firewall, project and the in-cluster hardening layer.
+
+    In existing-cluster mode only the in-cluster layer is built, on the given kubeconfig.
+    """
+
+    access: KubernetesAccess
+    network: Optional[Network] = None
+    cluster: Optional[Cluster] = None
+    firewall: Optional[WorkerFirewall] = None
+    project: Optional[Project] = None
+
+    def __init__(self, name: str, config: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(f"{NAMESPACE}:index:HardenedCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.config = config
+        if config.existing_cluster:
+            assert config.existing_cluster_kubeconfig is not None and config.existing_cluster_name is not None
+            self.access = KubernetesAccess.for_existing_cluster(
+                f"{name}-k8s",
+                kubeconfig=config.existing_cluster_kubeconfig.get_secret_value(),
+                cluster_name=config.existing_cluster_name,
+                opts=child,
+            )
+        else:
+            self.network = Network(f"{name}-network", config, opts=child)
+            self.cluster = Cluster(f"{name}-doks", config, vpc_id=self.network.vpc_id, opts=child)
+            self.firewall = WorkerFirewall(f"{name}-workers", config, cluster_id=self.cluster.cluster.id, opts=child)
+            self.project = Project(f"{name}-project", config, resource_urns=[self.cluster.cluster.cluster_urn], opts=child)
+            self.access = KubernetesAccess.for_doks(f"{name}-k8s", self.cluster.cluster, opts=child)
+
+        # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
+        # plug in here, each a component taking (config, provider).
+        self.register_outputs(self.outputs())
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs. The kubeconfig is a secret output."""
+        outputs: dict[str, Any] = {
+            "environment": self.config.environment,
+            "cluster_name": self.config.name,
+            "kubeconfig": self.access.kubeconfig,
+        }
+        if self.cluster is not None and self.network is not None and self.firewall is not None:
+            outputs.update(
+                cluster_id=self.cluster.cluster.id,
+                cluster_endpoint=self.cluster.cluster.endpoint,
+                kubernetes_version=self.cluster.cluster.version,
+                vpc_id=self.network.vpc_id,
+                worker_firewall_id=self.firewall.firewall.id,
+            )
+        return outputs

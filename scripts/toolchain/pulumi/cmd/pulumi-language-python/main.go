@@ -1,0 +1,522 @@
+// Command pulumi-language-python is a small Python language host for the Pulumi engine.
+//
+// Why this exists: upstream's language host lives in its own Go module
+// (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) which the Go module proxy
+// reachable from our build machines does not serve at any version. This host covers what a
+// `pulumi preview/up/destroy/refresh` of a Python project needs, using the Python toolchain helpers
+// published in github.com/pulumi/pulumi/sdk/v3 (pip / virtualenv / poetry / uv handling):
+//
+//   - Run: starts `python -u pulumi-language-python-exec ...` (the executor script shipped in the
+//     sdk/v3 module, which must sit in the same folder as this binary) with the same arguments and
+//     PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS environment the upstream host uses;
+//   - RunPlugin: runs Python plugins (policy packs, Python component providers) from their folder;
+//   - InstallDependencies, About, GetProgramDependencies: delegated to the sdk/v3 toolchain package;
+//   - GetRequiredPackages: reads pulumi-plugin.json of the installed Pulumi packages, so the engine
+//     knows which provider plugins (and versions) the program will need.
+//
+// Not implemented (the engine falls back or reports "unimplemented"): type checking with
+// mypy/pyright, code generation (pulumi convert / package gen-sdk), templates, Pack/Link.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"github.com/pulumi/pulumi/sdk/v3/python/toolchain"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// version is stamped at build time (-X main.version=3.x.y).
+var version = "3.260.0"
+
+// Exit code used by pulumi-language-python-exec after it has already shown the error to the user.
+const execBailExitCode = 32
+
+func main() {
+	// The engine starts language hosts as `pulumi-language-python [-flag=value ...] ENGINE_ADDRESS`.
+	// Older engines passed runtime options as flags; accept any flag so unknown ones never abort us.
+	flags := map[string]string{}
+	var positional []string
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-") && len(positional) == 0 {
+			k, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			flags[k] = v
+			continue
+		}
+		positional = append(positional, a)
+	}
+	if _, ok := flags["version"]; ok {
+		fmt.Println(version)
+		return
+	}
+	engineAddress := ""
+	if len(positional) > 0 {
+		engineAddress = positional[0]
+	}
+
+	executor, err := findExecutor()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pulumi-language-python:", err)
+		os.Exit(1)
+	}
+
+	host := &pythonHost{exec: executor, engineAddress: engineAddress, flagOptions: flags}
+	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Init: func(srv *grpc.Server) error {
+			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
+			return nil
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pulumi-language-python: could not start language host RPC server:", err)
+		os.Exit(1)
+	}
+	// Tell the engine where to reach us.
+	fmt.Printf("%d\n", handle.Port)
+	if err := <-handle.Done; err != nil {
+		fmt.Fprintln(os.Stderr, "pulumi-language-python: RPC server stopped:", err)
+		os.Exit(1)
+	}
+}
+
+// findExecutor locates pulumi-language-python-exec next to this binary (like upstream), then on PATH.
+func findExecutor() (string, error) {
+	const name = "pulumi-language-python-exec"
+	if self, err := os.Executable(); err == nil {
+		if resolved, err := filepath.EvalSymlinks(self); err == nil {
+			self = resolved
+		}
+		candidate := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(candidate); err == nil {
+			return candidate, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("missing executor %q: it must be in the same folder as this binary or on PATH", name)
+}
+
+type pythonHost struct {
+	pulumirpc.UnimplementedLanguageRuntimeServer
+
+	exec          string
+	engineAddress string
+	flagOptions   map[string]string
+
+	mu sync.Mutex
+}
+
+type runtimeOptions struct {
+	virtualenv  string
+	toolchain   string
+	typechecker string
+}
+
+func (h *pythonHost) options(info *pulumirpc.ProgramInfo) runtimeOptions {
+	o := runtimeOptions{
+		virtualenv:  h.flagOptions["virtualenv"],
+		toolchain:   h.flagOptions["toolchain"],
+		typechecker: h.flagOptions["typechecker"],
+	}
+	if info != nil && info.GetOptions() != nil {
+		m := info.GetOptions().AsMap()
+		if v, ok := m["virtualenv"].(string); ok {
+			o.virtualenv = v
+		}
+		if v, ok := m["toolchain"].(string); ok {
+			o.toolchain = v
+		}
+		if v, ok := m["typechecker"].(string); ok {
+			o.typechecker = v
+		}
+	}
+	return o
+}
+
+func (h *pythonHost) toolchainFor(info *pulumirpc.ProgramInfo) (toolchain.Toolchain, runtimeOptions, error) {
+	o := h.options(info)
+	opts := toolchain.PythonOptions{Virtualenv: o.virtualenv}
+	if info != nil {
+		opts.Root = info.GetRootDirectory()
+		opts.ProgramDir = info.GetProgramDirectory()
+	}
+	switch strings.ToLower(o.toolchain) {
+	case "", "auto":
+		opts.Toolchain = toolchain.Auto
+		if o.virtualenv != "" {
+			opts.Toolchain = toolchain.Pip
+		}
+	case "pip":
+		opts.Toolchain = toolchain.Pip
+	case "poetry":
+		opts.Toolchain = toolchain.Poetry
+	case "uv":
+		opts.Toolchain = toolchain.Uv
+	default:
+		return nil, o, fmt.Errorf("unsupported python toolchain %q", o.toolchain)
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	return tc, o, err
+}
+
+// virtualenvAbs returns the absolute virtualenv path named in the options, or "".
+func virtualenvAbs(info *pulumirpc.ProgramInfo, venv string) string {
+	if venv == "" {
+		return ""
+	}
+	if filepath.IsAbs(venv) || info == nil {
+		return venv
+	}
+	return filepath.Join(info.GetRootDirectory(), venv)
+}
+
+func (h *pythonHost) Handshake(ctx context.Context,
+	req *pulumirpc.LanguageHandshakeRequest,
+) (*pulumirpc.LanguageHandshakeResponse, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if req.GetEngineAddress() != "" {
+		h.engineAddress = req.GetEngineAddress()
+	}
+	return &pulumirpc.LanguageHandshakeResponse{}, nil
+}
+
+func (h *pythonHost) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: version}, nil
+}
+
+func (h *pythonHost) GetRequiredPlugins(ctx context.Context,
+	req *pulumirpc.GetRequiredPluginsRequest,
+) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	pkgs, err := h.requiredPackages(ctx, req.GetInfo())
+	if err != nil {
+		return nil, err
+	}
+	resp := &pulumirpc.GetRequiredPluginsResponse{}
+	for _, p := range pkgs {
+		resp.Plugins = append(resp.Plugins, &pulumirpc.PluginDependency{
+			Name: p.Name, Kind: p.Kind, Version: p.Version, Server: p.Server,
+		})
+	}
+	return resp, nil
+}
+
+func (h *pythonHost) GetRequiredPackages(ctx context.Context,
+	req *pulumirpc.GetRequiredPackagesRequest,
+) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	pkgs, err := h.requiredPackages(ctx, req.GetInfo())
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.GetRequiredPackagesResponse{Packages: pkgs}, nil
+}
+
+// listPluginsScript prints the pulumi-plugin.json of every installed distribution that ships one.
+const listPluginsScript = `
+import json, importlib.metadata as md
+out = []
+for d in md.distributions():
+    for f in (d.files or []):
+        if f.name == "pulumi-plugin.json":
+            try:
+                data = json.loads(f.read_text())
+            except Exception:
+                continue
+            if isinstance(data, dict) and data.get("resource"):
+                out.append({"dist": d.metadata["Name"], "name": data.get("name") or "",
+                            "version": data.get("version") or "", "server": data.get("server") or ""})
+print(json.dumps(out))
+`
+
+func (h *pythonHost) requiredPackages(ctx context.Context,
+	info *pulumirpc.ProgramInfo,
+) ([]*pulumirpc.PackageDependency, error) {
+	tc, _, err := h.toolchainFor(info)
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := tc.Command(ctx, "-c", listPluginsScript)
+	if err != nil {
+		return nil, err
+	}
+	if info != nil {
+		cmd.Dir = info.GetProgramDirectory()
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// Same as upstream: a broken environment shows up when the program runs; don't block here.
+		fmt.Fprintf(os.Stderr, "warning: could not list installed Pulumi packages: %v %s\n", err, stderr.String())
+		return nil, nil
+	}
+	var found []struct {
+		Dist, Name, Version, Server string
+	}
+	if err := json.Unmarshal(out, &found); err != nil {
+		return nil, fmt.Errorf("parsing installed Pulumi packages: %w", err)
+	}
+	var pkgs []*pulumirpc.PackageDependency
+	seen := map[string]bool{}
+	for _, f := range found {
+		name := f.Name
+		if name == "" {
+			name = strings.TrimPrefix(strings.ReplaceAll(strings.ToLower(f.Dist), "_", "-"), "pulumi-")
+		}
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		v := f.Version
+		if v != "" && !strings.HasPrefix(v, "v") {
+			v = "v" + v
+		}
+		pkgs = append(pkgs, &pulumirpc.PackageDependency{
+			Name: name, Kind: "resource", Version: v, Server: f.Server,
+		})
+	}
+	return pkgs, nil
+}
+
+func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
+	info := req.GetInfo()
+	tc, opts, err := h.toolchainFor(info)
+	if err != nil {
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
+	}
+	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+		if _, err := os.Stat(filepath.Join(venv, "bin", "python")); err != nil {
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf(
+				"the 'virtualenv' option in Pulumi.yaml is set to %q, but %q is not a virtual environment "+
+					"(create it with python3 -m venv and install the requirements)", opts.virtualenv, venv)}, nil
+		}
+	}
+
+	h.mu.Lock()
+	engine := h.engineAddress
+	h.mu.Unlock()
+
+	program := req.GetProgram()
+	root := ""
+	if info != nil {
+		root = info.GetRootDirectory()
+		program = info.GetProgramDirectory()
+		if ep := info.GetEntryPoint(); ep != "" && ep != "." {
+			program = filepath.Join(program, ep)
+		}
+	}
+	if program == "" {
+		program = "."
+	}
+
+	args := []string{"-u", h.exec}
+	add := func(k, v string) {
+		if v != "" {
+			args = append(args, "--"+k, v)
+		}
+	}
+	add("monitor", req.GetMonitorAddress())
+	add("engine", engine)
+	add("project", req.GetProject())
+	add("stack", req.GetStack())
+	add("pwd", req.GetPwd())
+	add("dry_run", strconv.FormatBool(req.GetDryRun()))
+	add("parallel", strconv.Itoa(int(req.GetParallel())))
+	add("organization", req.GetOrganization())
+	add("root_directory", root)
+	args = append(args, program)
+	args = append(args, req.GetArgs()...)
+
+	cmd, err := tc.Command(ctx, args...)
+	if err != nil {
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	if cfg := req.GetConfig(); cfg != nil {
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("serializing configuration: %w", err)
+		}
+		env = append(env, "PULUMI_CONFIG="+string(b))
+	}
+	if keys := req.GetConfigSecretKeys(); keys != nil {
+		b, err := json.Marshal(keys)
+		if err != nil {
+			return nil, fmt.Errorf("serializing configuration secret keys: %w", err)
+		}
+		env = append(env, "PULUMI_CONFIG_SECRET_KEYS="+string(b))
+	}
+	// Dynamic providers (pulumi-resource-pulumi-python) find the program's environment through these.
+	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+		env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+venv)
+	}
+	if opts.toolchain != "" {
+		env = append(env, "PULUMI_RUNTIME_TOOLCHAIN="+strings.ToLower(opts.toolchain))
+	}
+	cmd.Env = env
+	cmd.Dir = req.GetPwd()
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if status, ok := exitErr.Sys().(syscall.WaitStatus); ok {
+				if status.ExitStatus() == execBailExitCode {
+					return &pulumirpc.RunResponse{Bail: true}, nil
+				}
+				return &pulumirpc.RunResponse{
+					Error: fmt.Sprintf("Program exited with non-zero exit code: %d", status.ExitStatus()),
+				}, nil
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited unexpectedly: %v", exitErr)}, nil
+		}
+		return &pulumirpc.RunResponse{
+			Error: fmt.Sprintf("Problem executing program (could not run language executor): %v", err),
+		}, nil
+	}
+	return &pulumirpc.RunResponse{}, nil
+}
+
+// streamWriter forwards output to a gRPC stream.
+type streamWriter struct {
+	mu   *sync.Mutex
+	send func([]byte) error
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := append([]byte(nil), p...)
+	if err := w.send(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest,
+	server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse],
+) error {
+	info := req.GetInfo()
+	tc, opts, err := h.toolchainFor(info)
+	if err != nil {
+		return err
+	}
+	program := req.GetProgram()
+	if info != nil && info.GetProgramDirectory() != "" {
+		program = info.GetProgramDirectory()
+		if ep := info.GetEntryPoint(); ep != "" && ep != "." {
+			program = filepath.Join(program, ep)
+		}
+	}
+	args := append([]string{"-u", program}, req.GetArgs()...)
+	cmd, err := tc.Command(server.Context(), args...)
+	if err != nil {
+		return err
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	env = append(env, req.GetEnv()...)
+	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+		env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+venv)
+	}
+	cmd.Env = env
+	cmd.Dir = req.GetPwd()
+	var mu sync.Mutex
+	cmd.Stdout = streamWriter{&mu, func(b []byte) error {
+		return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}})
+	}}
+	cmd.Stderr = streamWriter{&mu, func(b []byte) error {
+		return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: b}})
+	}}
+	code := int32(0)
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) {
+			return err
+		}
+		code = int32(exitErr.ExitCode())
+	}
+	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
+}
+
+func (h *pythonHost) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
+	server grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse],
+) error {
+	tc, _, err := h.toolchainFor(req.GetInfo())
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	stdout := streamWriter{&mu, func(b []byte) error {
+		return server.Send(&pulumirpc.InstallDependenciesResponse{Stdout: b})
+	}}
+	stderr := streamWriter{&mu, func(b []byte) error {
+		return server.Send(&pulumirpc.InstallDependenciesResponse{Stderr: b})
+	}}
+	dir := ""
+	if req.GetInfo() != nil {
+		dir = req.GetInfo().GetProgramDirectory()
+	}
+	return tc.InstallDependencies(server.Context(), dir, req.GetUseLanguageVersionTools(),
+		true /*showOutput*/, io.Writer(stdout), io.Writer(stderr))
+}
+
+func (h *pythonHost) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	tc, _, err := h.toolchainFor(req.GetInfo())
+	if err != nil {
+		return nil, err
+	}
+	info, err := tc.About(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.AboutResponse{
+		Executable: info.PythonExecutable,
+		Version:    info.PythonVersion.String(),
+	}, nil
+}
+
+func (h *pythonHost) GetProgramDependencies(ctx context.Context,
+	req *pulumirpc.GetProgramDependenciesRequest,
+) (*pulumirpc.GetProgramDependenciesResponse, error) {
+	tc, _, err := h.toolchainFor(req.GetInfo())
+	if err != nil {
+		return nil, err
+	}
+	deps, err := tc.ListPackages(ctx, req.GetTransitiveDependencies())
+	if err != nil {
+		return nil, err
+	}
+	resp := &pulumirpc.GetProgramDependenciesResponse{}
+	for _, d := range deps {
+		resp.Dependencies = append(resp.Dependencies, &pulumirpc.DependencyInfo{Name: d.Name, Version: d.Version})
+	}
+	return resp, nil
+}
+
+func (h *pythonHost) RuntimeOptionsPrompts(context.Context,
+	*pulumirpc.RuntimeOptionsRequest,
+) (*pulumirpc.RuntimeOptionsResponse, error) {
+	return &pulumirpc.RuntimeOptionsResponse{}, nil
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `pulumi up` of one stack (default dev): local state by default, preflight first.
+#   DIGITALOCEAN_TOKEN=... PULUMI_CONFIG_PASSPHRASE=... scripts/up.sh [stack] [pulumi up flags]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+stack="${1:-dev}"; shift || true
+: "${DIGITALOCEAN_TOKEN:?export DIGITALOCEAN_TOKEN (a DigitalOcean API token with write access)}"
+if [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  echo "export PULUMI_CONFIG_PASSPHRASE (encrypts the stack's secrets in state; keep it safe)" >&2; exit 2
+fi
+venv="$(scripts/venv.sh)"
+export PATH="$venv/bin:$PATH"
+if ! command -v pulumi >/dev/null; then
+  export PATH="$(scripts/toolchain.sh --print-path):$PATH"
+fi
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOME/.pulumi-local/hardened-doks}"
+case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}";; esac
+pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+pulumi up --stack "$stack" "$@"

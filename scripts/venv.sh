@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create (once) the project's virtualenv outside the repository and print its path.
+# Keyed by the dependency files, so a change of pins builds a fresh one; a second run does nothing.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null || python=python3
+key="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-12)"
+venv="$cache/venv-$key"
+if [ ! -f "$venv/.ready" ]; then
+  echo "setting up $venv (once)" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$root/constraints.txt" -e "$root[test]" >&2
+  touch "$venv/.ready"
+fi
+echo "$venv"

@@ -1,0 +1,204 @@
+"""The DigitalOcean layer as registered by the real program under mocks, per stack."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from components.config import NAMESPACE
+from components.kube_access import CREDENTIALS_COMMAND
+from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, run_stack
+
+CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
+VPC = "digitalocean:index/vpc:Vpc"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+PROJECT = "digitalocean:index/project:Project"
+NODE_POOL = "digitalocean:index/kubernetesNodePool:KubernetesNodePool"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+EXPECTED = {
+    "dev": {"ha": False, "surge": False, "protect": False, "day": "any", "region": "nyc3", "vpc": "10.110.0.0/20"},
+    "staging": {"ha": True, "surge": True, "protect": False, "day": "tuesday", "region": "fra1", "vpc": "10.120.0.0/20"},
+    "prod": {"ha": True, "surge": True, "protect": True, "day": "sunday", "region": "fra1", "vpc": "10.130.0.0/20"},
+}
+
+
+def test_version_is_the_latest_patch_of_the_prefix(stack_run: ProgramRun) -> None:
+    cluster = stack_run.one(CLUSTER)
+    assert cluster.inputs["version"] == "1.34.4-do.0"  # newest 1.34.x in OfflineMocks' table
+    assert "version" in cluster.ignore_changes, "auto-upgrades must not show as drift"
+
+
+def test_a_new_minor_lifts_the_version_ignore_for_one_run() -> None:
+    run = run_stack("dev", {"kubernetes_version_prefix": "1.35", "kubernetes_minor_upgrade": True})
+    cluster = run.one(CLUSTER)
+    assert cluster.inputs["version"] == "1.35.3-do.0"
+    assert "version" not in cluster.ignore_changes
+
+
+def test_an_unknown_minor_is_a_config_error_naming_the_key() -> None:
+    from components.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{NAMESPACE}:kubernetes_version_prefix: DigitalOcean offers no 1.29.x"):
+        run_stack("dev", {"kubernetes_version_prefix": "1.29"})
+
+
+def test_cluster_profile_settings(stack_run: ProgramRun) -> None:
+    expected = EXPECTED[stack_run.stack]
+    cluster = stack_run.one(CLUSTER).inputs
+    assert cluster["ha"] is expected["ha"]
+    assert cluster["autoUpgrade"] is True
+    assert cluster["surgeUpgrade"] is expected["surge"]
+    assert cluster["maintenancePolicy"]["day"] == expected["day"]
+    assert cluster["region"] == expected["region"]
+    assert cluster["kubeconfigExpireSeconds"] == 3600
+
+
+def test_control_plane_firewall_is_enabled_with_the_allowlist(stack_run: ProgramRun) -> None:
+    firewall = stack_run.one(CLUSTER).inputs["controlPlaneFirewall"]
+    assert firewall["enabled"] is True
+    from tools.offline import read_stack_file
+
+    raw, _ = read_stack_file(stack_run.stack)
+    import json
+
+    configured = json.loads(raw.get(f"{NAMESPACE}:api_allowlist", '["0.0.0.0/0"]'))
+    assert firewall["allowedAddresses"] == configured
+    if stack_run.stack == "prod":
+        assert all(ipaddress.ip_network(c).prefixlen >= 16 for c in firewall["allowedAddresses"])
+
+
+def test_cluster_sits_in_the_dedicated_vpc(stack_run: ProgramRun) -> None:
+    vpc = stack_run.one(VPC)
+    cluster = stack_run.one(CLUSTER)
+    assert vpc.inputs["ipRange"] == EXPECTED[stack_run.stack]["vpc"]
+    assert vpc.inputs["region"] == cluster.inputs["region"]
+    assert cluster.inputs["vpcUuid"]  # the VPC's id
+    subnets = [ipaddress.ip_network(cluster.inputs[k]) for k in ("clusterSubnet", "serviceSubnet")]
+    assert not any(s.overlaps(ipaddress.ip_network(vpc.inputs["ipRange"])) for s in subnets)
+
+
+def test_protect_on_cluster_and_vpc_only_in_prod(stack_run: ProgramRun) -> None:
+    protect = EXPECTED[stack_run.stack]["protect"]
+    assert stack_run.one(CLUSTER).protect is protect
+    assert stack_run.one(VPC).protect is protect
+
+
+def test_tags_mark_ownership_and_environment(stack_run: ProgramRun) -> None:
+    cluster = stack_run.one(CLUSTER).inputs
+    assert {NAMESPACE, f"env:{stack_run.stack}"} <= set(cluster["tags"])
+    assert {NAMESPACE, f"env:{stack_run.stack}", "pool:system"} <= set(cluster["nodePool"]["tags"])
+
+
+def test_autoscaled_pools_leave_node_count_to_the_autoscaler(stack_run: ProgramRun) -> None:
+    cluster = stack_run.one(CLUSTER)
+    assert "nodeCount" not in cluster.inputs["nodePool"]
+    assert cluster.inputs["nodePool"]["minNodes"] >= 1
+    assert "nodePool.nodeCount" in cluster.ignore_changes
+    for pool in stack_run.of_type(NODE_POOL):
+        assert pool.ignore_changes == ["nodeCount"]
+
+
+def test_fixed_size_pool_sets_its_count_and_ignores_nothing() -> None:
+    run = run_stack("dev", {"workload_pools": [{"name": "batch", "size": "s-2vcpu-4gb", "auto_scale": False, "node_count": 2, "taints": [{"key": "batch", "value": "true", "effect": "NoSchedule"}]}]})
+    pool = run.one(NODE_POOL)
+    assert pool.inputs["nodeCount"] == 2 and pool.ignore_changes == []
+    assert pool.inputs["taints"] == [{"key": "batch", "value": "true", "effect": "NoSchedule"}]
+    assert pool.inputs["clusterId"] == run.one(CLUSTER).inputs.get("id", pool.inputs["clusterId"])
+
+
+def test_prod_has_a_separate_workload_pool(run_of) -> None:
+    pools = run_of("prod").of_type(NODE_POOL)
+    assert [p.inputs["name"] for p in pools] == ["apps"]
+    assert pools[0].inputs["labels"]["workload"] == "apps"
+
+
+def test_worker_firewall_is_tag_scoped_and_opens_nothing_to_the_internet(stack_run: ProgramRun) -> None:
+    firewall = stack_run.one(FIREWALL).inputs
+    cluster_id = stack_run.outputs["cluster_id"]
+    assert firewall["tags"] == [f"k8s:{cluster_id}"]
+    vpc = ipaddress.ip_network(EXPECTED[stack_run.stack]["vpc"])
+    for rule in firewall["inboundRules"]:
+        for source in rule.get("sourceAddresses", []):
+            net = ipaddress.ip_network(source)
+            assert net.is_private, f"inbound from a public range: {rule}"
+        assert "sourceAddresses" in rule or "sourceLoadBalancerUids" in rule
+    assert any(ipaddress.ip_network(s) == vpc for r in firewall["inboundRules"] for s in r.get("sourceAddresses", []))
+
+
+def _opens(rule: dict, port: int) -> bool:
+    port_range = rule.get("portRange")
+    if rule["protocol"] == "icmp" or not port_range:
+        return False
+    low, _, high = port_range.partition("-")
+    return int(low) <= port <= int(high or low)
+
+
+@pytest.mark.parametrize("port", [22, 10250, 30000, 31000, 32767, 2379])
+def test_no_public_ssh_kubelet_nodeport_or_etcd(stack_run: ProgramRun, port: int) -> None:
+    for rule in stack_run.one(FIREWALL).inputs["inboundRules"]:
+        if _opens(rule, port):
+            assert all(ipaddress.ip_network(s).is_private for s in rule.get("sourceAddresses", []))
+
+
+def test_outbound_rules_are_explicit(stack_run: ProgramRun) -> None:
+    rules = stack_run.one(FIREWALL).inputs["outboundRules"]
+    public = [r for r in rules if "0.0.0.0/0" in r.get("destinationAddresses", [])]
+    assert {(r["protocol"], r["portRange"]) for r in public} == {("tcp", "443"), ("tcp", "53"), ("udp", "53"), ("udp", "123")}
+    assert not any(r.get("portRange") == "1-65535" for r in public), "no 'everything to anywhere' rule"
+
+
+def test_load_balancer_sources_when_configured() -> None:
+    run = run_stack("dev", {"worker_firewall": {"load_balancer_uids": ["4de7ac8b-495b-4884-9a69-1050c6793cd6"], "load_balancer_ports": ["443"]}})
+    rules = run.one(FIREWALL).inputs["inboundRules"]
+    lb_rules = [r for r in rules if "sourceLoadBalancerUids" in r]
+    assert lb_rules == [{"protocol": "tcp", "portRange": "443", "sourceLoadBalancerUids": ["4de7ac8b-495b-4884-9a69-1050c6793cd6"]}]
+
+
+def test_project_groups_the_cluster(stack_run: ProgramRun) -> None:
+    project = stack_run.one(PROJECT).inputs
+    assert project["resources"] == [f"do:kubernetes:{stack_run.outputs['cluster_id']}"]
+    assert project["environment"] == {"dev": "Development", "staging": "Staging", "prod": "Production"}[stack_run.stack]
+
+
+def test_children_are_parented_to_their_components(stack_run: ProgramRun) -> None:
+    by_urn = {r.urn: r for r in stack_run.resources}
+    for resource in stack_run.resources:
+        if resource.type.startswith(("digitalocean:", "pulumi:providers:")):
+            parent = by_urn.get(resource.parent)
+            assert parent is not None and parent.type.startswith(f"{NAMESPACE}:"), resource.name
+
+
+def test_kubernetes_provider_uses_fresh_credentials_and_a_stable_identifier(stack_run: ProgramRun) -> None:
+    import yaml
+
+    provider = stack_run.one(K8S_PROVIDER)
+    assert provider.inputs["clusterIdentifier"] == stack_run.outputs["cluster_id"]
+    assert provider.is_secret("kubeconfig")
+    kubeconfig = yaml.safe_load(provider.inputs["kubeconfig"])
+    user = kubeconfig["users"][0]["user"]
+    assert set(user) == {"exec"}, "no token or certificate may be stored in the provider's config"
+    assert user["exec"]["command"] == CREDENTIALS_COMMAND
+    assert user["exec"]["args"] == ["--cluster-id", stack_run.outputs["cluster_id"]]
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == stack_run.outputs["cluster_endpoint"]
+
+
+def test_existing_cluster_mode_creates_no_digitalocean_resources() -> None:
+    kubeconfig = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {token: s3cr3t-token}}]\n"
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig}, overrides={"existing_cluster_name": "legacy"})
+    assert not [r for r in run.resources if r.type.startswith("digitalocean:")]
+    provider = run.one(K8S_PROVIDER)
+    assert provider.inputs["clusterIdentifier"] == "legacy"
+    assert provider.inputs["kubeconfig"] == kubeconfig and provider.is_secret("kubeconfig")
+    assert "kubeconfig" in run.secret_outputs
+    assert run.outputs["cluster_name"] == "legacy"
+
+
+def test_refused_config_in_existing_mode_registers_nothing() -> None:
+    from components.config import ConfigError
+
+    monitor = RecordingMonitor(OfflineMocks())
+    with pytest.raises(ConfigError):
+        run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": "x"}, monitor=monitor)
+    assert monitor.recorded == []

@@ -1,0 +1,61 @@
+"""The offline render command, for every shipped stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import render
+from tools.offline import SECRET_PLACEHOLDER, run_stack
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_render_writes_every_resource_once(stack: str, tmp_path: Path, run_of) -> None:
+    assert render.main(["--stack", stack, "--out", str(tmp_path)]) == 0
+    index = json.loads((tmp_path / "index.json").read_text())
+    run = run_of(stack)
+    expected = [r for r in run.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+    assert sorted(e["name"] for e in index) == sorted(r.name for r in expected)
+    for entry in index:
+        path = tmp_path / entry["file"]
+        assert path.is_file()
+        if path.suffix == ".yaml":
+            documents = list(yaml.safe_load_all(path.read_text()))
+            assert len(documents) == 1, f"{path} holds {len(documents)} objects"
+            assert {"apiVersion", "kind", "metadata"} <= set(documents[0])
+        else:
+            document = json.loads(path.read_text())
+            assert document["type"] == entry["type"] and "inputs" in document
+    cluster = next(e for e in index if e["type"].endswith(":KubernetesCluster"))
+    inputs = json.loads((tmp_path / cluster["file"]).read_text())["inputs"]
+    assert isinstance(inputs["nodePool"]["minNodes"], int), "wire floats are written back as integers"
+
+
+def test_render_masks_secrets(tmp_path: Path) -> None:
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": "token: hunter2"}, overrides={"existing_cluster_name": "legacy"})
+    render.render(run, tmp_path)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert "hunter2" not in path.read_text(), path
+
+
+def test_render_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert render.main(["--stack", "qa", "--out", str(tmp_path)]) == 2
+    assert "known stacks: dev, prod, staging" in capsys.readouterr().err
+
+
+def test_render_bad_config_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.prod.yaml").write_text("config:\n  hardened-doks:api_allowlist: ['0.0.0.0/0']\n")
+    monkeypatch.setattr("tools.offline.STACKS_DIR", stacks)
+    monkeypatch.setattr("tools.render.stack_names", lambda: ["prod"])
+    import tools.offline
+
+    monkeypatch.setattr(tools.offline.read_stack_file, "__defaults__", (stacks,))
+    assert render.main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 2
+    assert "hardened-doks:api_allowlist" in capsys.readouterr().err
+    assert SECRET_PLACEHOLDER == "[secret]"

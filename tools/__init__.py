@@ -1,0 +1,1 @@
+"""Command-line tools of the hardened DOKS stack (render, credentials, operations)."""
