@@ -25,6 +25,12 @@ def parse(stack: str, **overrides: Any) -> StackConfig:
     return parse_stack_config(raw, stack=stack, secret_keys=secrets)
 
 
+def test_shipped_stacks_are_the_three_environments() -> None:
+    from tools.offline import stack_names
+
+    assert stack_names() == ["dev", "prod", "staging"]
+
+
 def test_profiles_tighten_from_dev_to_prod() -> None:
     dev, staging, prod = parse("dev"), parse("staging"), parse("prod")
     assert (dev.ha_control_plane, staging.ha_control_plane, prod.ha_control_plane) == (False, True, True)
