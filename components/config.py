@@ -17,6 +17,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 import pulumi
@@ -223,6 +224,304 @@ class Project(Section):
     description: str = setting("Hardened DOKS stack managed by Pulumi", description="Project description.", allowed="text")
 
 
+# -- the in-cluster hardening layer ---------------------------------------------------
+
+#: Kubernetes' own namespaces (DOKS manages kube-system; DigitalOcean reverts edits there).
+KUBERNETES_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease", "default")
+#: The policy engine's namespace (components/admission.py).
+KYVERNO_NAMESPACE = "kyverno"
+#: Namespaces of the security add-ons: the policy engine's, and those the scanners layer uses.
+ADDON_NAMESPACES: tuple[str, ...] = (KYVERNO_NAMESPACE, "kubescape", "trivy-system", "snyk-monitor", "falco")
+#: The Kyverno Helm chart, pinned: chart 3.9.1 is Kyverno v1.19.1. The same chart is in the Go
+#: module zip of github.com/kyverno/kyverno@v1.19.1 under charts/kyverno (scripts/kyverno-chart.sh).
+KYVERNO_CHART = "kyverno"
+KYVERNO_CHART_VERSION = "3.9.1"
+KYVERNO_APP_VERSION = "v1.19.1"
+KYVERNO_CHART_REPO = "https://kyverno.github.io/kyverno/"
+#: No tenant namespace may take one of these names.
+RESERVED_NAMESPACES: frozenset[str] = frozenset(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)
+
+PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
+_POD_SECURITY_LEVELS = "privileged, baseline, restricted"
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+# A registry host (with a dot, or localhost, optional port) and an optional repository path:
+# "registry.digitalocean.com/my-registry", "ghcr.io/my-org". No scheme, wildcard, tag or digest.
+_REGISTRY = re.compile(
+    r"^(localhost|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+)(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', at most 63)")
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
+    return value
+
+
+class Subjects(Section):
+    """Who a role is bound to: identity-provider users and groups."""
+
+    users: list[str] = setting([], description="User names, as the API server's authenticator reports them.", allowed="user names")
+    groups: list[str] = setting([], description="Group names, as the API server's authenticator reports them.", allowed="group names")
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip():
+                raise ValueError("subject names must not be empty")
+            # CIS 5.1.x / NSA-CISA: never bind roles to built-in groups such as
+            # system:authenticated or system:anonymous, or to system identities.
+            if name.startswith("system:"):
+                raise ValueError(f"{name!r}: binding to built-in system: users or groups is refused")
+        return value
+
+    @property
+    def empty(self) -> bool:
+        return not (self.users or self.groups)
+
+
+class Team(Section):
+    """An application team: its namespaces and who holds which role in them."""
+
+    name: str = setting(description="Team name (labels its namespaces and names its roles).", allowed="DNS label")
+    namespaces: list[str] = setting([], description="The team's namespaces; each gets the tenant baseline.", allowed="DNS-1123 labels, not reserved")
+    admins: Subjects = setting(Subjects(), description="Namespace admins: manage workloads, Secrets and RoleBindings.", allowed="{users, groups}")
+    developers: Subjects = setting(Subjects(), description="Developers: deploy workloads; no Secrets, no exec.", allowed="{users, groups}")
+    viewers: Subjects = setting(Subjects(), description="Read-only viewers; no Secrets.", allowed="{users, groups}")
+    cluster_admin: bool = setting(
+        False,
+        description="Break-glass: bind the team's one admin group to cluster-admin. Needs rbac.break_glass (and in prod rbac.break_glass_prod_acknowledged).",
+        allowed="true, false",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _dns_label(name)
+            if name in RESERVED_NAMESPACES or name.startswith("kube-"):
+                raise ValueError(f"{name!r} is reserved (Kubernetes, DOKS or a security add-on); choose another name")
+        return value
+
+
+class NamespaceQuota(Section):
+    """The ResourceQuota of every tenant namespace (NSA/CISA: limit resource use per namespace)."""
+
+    requests_cpu: str = setting("4", description="Summed CPU requests.", allowed="a quantity such as 4 or 2500m")
+    requests_memory: str = setting("8Gi", description="Summed memory requests.", allowed="a quantity such as 8Gi")
+    limits_cpu: str = setting("8", description="Summed CPU limits.", allowed="a quantity")
+    limits_memory: str = setting("16Gi", description="Summed memory limits.", allowed="a quantity")
+    requests_storage: str = setting("100Gi", description="Summed storage requested by PersistentVolumeClaims.", allowed="a quantity")
+    pods: int = setting(50, description="Most pods.", allowed="integer ≥ 1")
+    persistent_volume_claims: int = setting(10, description="Most PersistentVolumeClaims (DigitalOcean volumes).", allowed="integer ≥ 0")
+    load_balancers: int = setting(1, description="Most Services of type LoadBalancer (each a billed DigitalOcean load balancer).", allowed="integer ≥ 0")
+
+    @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory", "requests_storage")
+    @classmethod
+    def _quantities(cls, value: str) -> str:
+        return _quantity(value)
+
+
+class ContainerDefaults(Section):
+    """The LimitRange of every tenant namespace: defaults and ceilings per container."""
+
+    default_request_cpu: str = setting("100m", description="CPU request of a container that sets none.", allowed="a quantity")
+    default_request_memory: str = setting("128Mi", description="Memory request of a container that sets none.", allowed="a quantity")
+    default_limit_cpu: str = setting("500m", description="CPU limit of a container that sets none.", allowed="a quantity")
+    default_limit_memory: str = setting("512Mi", description="Memory limit of a container that sets none.", allowed="a quantity")
+    max_cpu: str = setting("2", description="Largest CPU limit of one container.", allowed="a quantity")
+    max_memory: str = setting("4Gi", description="Largest memory limit of one container.", allowed="a quantity")
+
+    @field_validator("*")
+    @classmethod
+    def _quantities(cls, value: str) -> str:
+        return _quantity(value)
+
+
+class PodSecurity(Section):
+    """Pod Security Admission levels of tenant namespaces (Pod Security Standards)."""
+
+    enforce: PodSecurityLevel = setting(
+        "restricted", description="Level whose violations are rejected. Must stay restricted in staging and prod.", allowed=_POD_SECURITY_LEVELS
+    )
+    warn: PodSecurityLevel = setting("restricted", description="Level whose violations warn the client.", allowed=_POD_SECURITY_LEVELS)
+    audit: PodSecurityLevel = setting("restricted", description="Level whose violations are written to the audit log.", allowed=_POD_SECURITY_LEVELS)
+
+
+class AllowRule(Section):
+    """One named network path opened through the default-deny policies."""
+
+    name: str = setting(description="Rule name (names its NetworkPolicies).", allowed="DNS label")
+    from_namespace: str = setting(description="Managed namespace whose pods may connect.", allowed="a team namespace")
+    to_namespace: Optional[str] = setting(None, description="Managed namespace whose pods may be reached.", allowed="a team namespace")
+    to_cidrs: list[str] = setting(
+        [], description="Destinations outside the cluster.", allowed="IP CIDRs; not /0-wide, link-local/metadata, loopback or the cluster's own ranges"
+    )
+    ports: list[int] = setting(description="Destination ports.", allowed="ports 1 … 65535")
+    protocol: Literal["TCP", "UDP"] = setting("TCP", description="Protocol of the ports.", allowed="TCP, UDP")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one port is required (least privilege: no all-ports rules)")
+        for port in value:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{port} is not a port (1 … 65535)")
+        return value
+
+    @field_validator("to_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not a CIDR such as 203.0.113.0/24 ({exc})") from None
+            # NSA/CISA: pods must not reach the cloud metadata service (169.254.169.254) or
+            # host-local addresses, and "everything" is not a named path.
+            if net.prefixlen < (8 if net.version == 4 else 32):
+                raise ValueError(f"{item} is unsafe: wider than /8 (IPv4) or /32 (IPv6); name the destinations")
+            if net.is_link_local or net.is_loopback or net.is_multicast or net.is_unspecified or net.is_reserved:
+                raise ValueError(f"{item} is unsafe: link-local (cloud metadata), loopback, multicast or reserved addresses")
+            if net.version == 4 and net.overlaps(ipaddress.IPv4Network("169.254.0.0/16")):
+                raise ValueError(f"{item} is unsafe: it contains the cloud metadata address 169.254.169.254")
+        return value
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "AllowRule":
+        if (self.to_namespace is None) == (not self.to_cidrs):
+            raise ValueError("set exactly one of to_namespace or to_cidrs")
+        return self
+
+
+class ApiServerAccess(Section):
+    """Pods that may reach the Kubernetes API server (a CiliumNetworkPolicy, toEntities kube-apiserver)."""
+
+    namespace: str = setting(description="Managed namespace of the pods.", allowed="a team namespace")
+    pod_labels: dict[str, str] = setting({}, description="Labels selecting the pods; empty selects every pod of the namespace.", allowed="label key → value")
+
+    @field_validator("pod_labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            _label_key(key)
+            _label_value(label)
+        return value
+
+
+class NetworkPolicies(Section):
+    """Paths opened through the default-deny policies of the managed namespaces."""
+
+    intra_namespace: list[str] = setting([], description="Namespaces whose pods may talk to each other.", allowed="team namespaces")
+    allow: list[AllowRule] = setting([], description="Named paths between namespaces or to outside CIDRs.", allowed="list of allow rules")
+    api_server_access: list[ApiServerAccess] = setting([], description="Pods that may call the Kubernetes API.", allowed="list of {namespace, pod_labels}")
+
+
+class Rbac(Section):
+    """Cluster-wide roles: auditors and the break-glass switch."""
+
+    auditors: Subjects = setting(Subjects(), description="Security staff: read everything cluster-wide except Secrets.", allowed="{users, groups}")
+    break_glass: bool = setting(False, description="Allow one team (cluster_admin: true) to be bound to cluster-admin.", allowed="true, false")
+    break_glass_prod_acknowledged: bool = setting(
+        False, description="Acknowledge a cluster-admin break-glass binding in the prod profile.", allowed="true, false"
+    )
+
+
+class Keyless(Section):
+    """A Sigstore keyless signing identity (Fulcio certificate + Rekor transparency log)."""
+
+    issuer: str = setting(description="OIDC issuer of the signing identity.", allowed="https URL, e.g. https://token.actions.githubusercontent.com")
+    subject: Optional[str] = setting(None, description="Exact certificate subject (e.g. a workflow URL).", allowed="text")
+    subject_regexp: Optional[str] = setting(None, description="Regular expression the certificate subject must match.", allowed="a regular expression")
+    rekor_url: str = setting("https://rekor.sigstore.dev", description="Rekor transparency log.", allowed="https URL")
+
+    @field_validator("issuer", "rekor_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.match(r"^https://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an https URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> "Keyless":
+        if (self.subject is None) == (self.subject_regexp is None):
+            raise ValueError("set exactly one of subject or subject_regexp")
+        if self.subject_regexp is not None:
+            try:
+                re.compile(self.subject_regexp)
+            except re.error as exc:
+                raise ValueError(f"subject_regexp {self.subject_regexp!r} is not a regular expression ({exc})") from None
+        return self
+
+
+class Admission(Section):
+    """Trusted images at admission: the Kyverno policy engine and its policies."""
+
+    mode: Literal["Audit", "Enforce"] = setting(
+        "Enforce", description="Audit reports violations; Enforce rejects them. Must stay Enforce in staging and prod.", allowed="Audit, Enforce"
+    )
+    allowed_registries: list[str] = setting(
+        ["registry.digitalocean.com/hardened-doks"],
+        description="Registries (and optional repository prefixes) pods may pull from; images from them must be signed. Default: a DigitalOcean Container Registry named hardened-doks.",
+        allowed="registry host[/path], e.g. registry.digitalocean.com/my-registry",
+    )
+    cosign_public_key: Optional[str] = setting(
+        None, description="Cosign public key (PEM) images must be signed with. Staging and prod need it or keyless.", allowed="PEM public key"
+    )
+    keyless: Optional[Keyless] = setting(None, description="Keyless signing identity images must be signed by.", allowed="{issuer, subject | subject_regexp, rekor_url}")
+    replicas: int = setting(3, description="Replicas of the Kyverno admission controller (3 for HA).", allowed="integer ≥ 1")
+    chart_path: Optional[str] = setting(
+        None,
+        description="Install the Kyverno chart from this local directory instead of its repository (air-gapped; see scripts/kyverno-chart.sh).",
+        allowed="path to an unpacked chart of the pinned version",
+    )
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _registries(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one registry is required; an empty allowlist rejects every pod")
+        for item in value:
+            if not _REGISTRY.match(item):
+                raise ValueError(
+                    f"{item!r} is not a registry host with an optional path, such as registry.digitalocean.com/my-registry "
+                    "(no scheme, wildcard, tag or digest)"
+                )
+        return value
+
+    @field_validator("cosign_public_key")
+    @classmethod
+    def _pem(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^\s*-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*$", value):
+            raise ValueError("not a PEM public key (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----)")
+        return value
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("at least 1 replica is required")
+        return value
+
+
 class StackConfig(Section):
     """All settings of one stack. Field order is the order of the config reference."""
 
@@ -265,6 +564,22 @@ class StackConfig(Section):
     )
     existing_cluster_name: Optional[str] = setting(
         None, description="Stable identifier of the existing cluster (keeps resources when credentials change).", allowed="DNS label"
+    )
+    teams: list[Team] = setting([], description="Application teams: their namespaces and role holders.", allowed="list of team objects")
+    namespace_quota: NamespaceQuota = setting(NamespaceQuota(), description="ResourceQuota of every tenant namespace.", allowed="{requests_cpu, requests_memory, …}")
+    container_defaults: ContainerDefaults = setting(
+        ContainerDefaults(), description="LimitRange of every tenant namespace (per-container defaults and ceilings).", allowed="{default_request_cpu, …}"
+    )
+    pod_security: PodSecurity = setting(description="Pod Security Admission levels of tenant namespaces.", allowed="{enforce, warn, audit}")
+    network_policies: NetworkPolicies = setting(
+        NetworkPolicies(), description="Paths opened through the managed namespaces' default-deny policies.", allowed="{intra_namespace, allow, api_server_access}"
+    )
+    rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors and the break-glass switch.", allowed="{auditors, break_glass, break_glass_prod_acknowledged}")
+    admission: Admission = setting(description="Trusted images at admission (Kyverno).", allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path}")
+    skip_await: bool = setting(
+        False,
+        description="Do not wait for workloads and Helm releases to become ready (for an API server without nodes, e.g. the e2e tier).",
+        allowed="true, false",
     )
 
     # -- single-field checks -------------------------------------------------------
@@ -352,6 +667,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         # dev only: reachable from anywhere until you narrow it (the firewall is still on).
         "api_allowlist": ["0.0.0.0/0"],
         "system_pool": {"name": "system", "size": "s-4vcpu-8gb", "auto_scale": True, "min_nodes": 2, "max_nodes": 3},
+        # Pod Security Standards: dev enforces baseline and warns/audits restricted, so
+        # workloads can be fixed before they reach staging, which enforces restricted.
+        "pod_security": {"enforce": "baseline", "warn": "restricted", "audit": "restricted"},
+        # Kyverno policies report only in dev; they reject in staging and prod.
+        "admission": {"mode": "Audit", "replicas": 1},
     },
     "staging": {
         "vpc_ip_range": "10.120.0.0/20",
@@ -362,6 +682,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "protect": False,
         "maintenance_window": {"day": "tuesday", "start_time": "03:00"},
         "system_pool": {"name": "system", "size": "s-4vcpu-8gb", "auto_scale": True, "min_nodes": 3, "max_nodes": 5},
+        # Pod Security Standards: restricted enforced (CIS 5.2.x).
+        "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
+        # Kyverno rejects violations; 3 admission replicas keep the webhook available.
+        "admission": {"mode": "Enforce", "replicas": 3},
     },
     "prod": {
         "vpc_ip_range": "10.130.0.0/20",
@@ -372,6 +696,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "protect": True,
         "maintenance_window": {"day": "sunday", "start_time": "03:00"},
         "system_pool": {"name": "system", "size": "s-8vcpu-16gb", "auto_scale": True, "min_nodes": 3, "max_nodes": 6},
+        # Pod Security Standards: restricted enforced (CIS 5.2.x).
+        "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
+        # Kyverno rejects violations; 3 admission replicas keep the webhook available.
+        "admission": {"mode": "Enforce", "replicas": 3},
     },
 }
 
@@ -421,8 +749,115 @@ def cross_field_problems(config: StackConfig) -> list[str]:
         if config.environment in environments and getattr(config, key) != floor:
             problems.append(f"{NAMESPACE}:{key}: must stay {str(floor).lower()} in the {config.environment} profile ({why})")
 
+    problems.extend(in_cluster_problems(config))
+
     if config.existing_cluster and config.existing_cluster_name is None:
         problems.append(f"{NAMESPACE}:existing_cluster_name: required with existing_cluster_kubeconfig (a DNS label naming that cluster)")
+    return problems
+
+
+def tenant_namespaces(config: StackConfig) -> dict[str, str]:
+    """Every tenant namespace of the config → the team that owns it, in config order."""
+    return {namespace: team.name for team in config.teams for namespace in team.namespaces}
+
+
+#: Settings of the in-cluster layer that staging and prod may not loosen: (section, field) → value.
+IN_CLUSTER_FLOORS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
+    # Pod Security Standards "restricted" (CIS 5.2.x; NSA/CISA: non-root, no privilege escalation).
+    ("pod_security", "enforce"): (frozenset({"staging", "prod"}), "restricted"),
+    # Untrusted or unsigned images are rejected, not only reported (DigitalOcean supply-chain checklist).
+    ("admission", "mode"): (frozenset({"staging", "prod"}), "Enforce"),
+}
+
+
+def local_chart_problems(path: str) -> list[str]:
+    """Why ``path`` is not an unpacked Kyverno chart of the pinned version (empty when it is)."""
+    import yaml
+
+    chart_file = Path(path).expanduser() / "Chart.yaml"
+    if not chart_file.is_file():
+        return [f"no chart at {path} (no Chart.yaml); prepare one with scripts/kyverno-chart.sh"]
+    chart = yaml.safe_load(chart_file.read_text()) or {}
+    if (chart.get("name"), str(chart.get("version"))) != (KYVERNO_CHART, KYVERNO_CHART_VERSION):
+        return [f"{path} holds chart {chart.get('name')} {chart.get('version')}; the stack pins {KYVERNO_CHART} {KYVERNO_CHART_VERSION}"]
+    return []
+
+
+def in_cluster_problems(config: StackConfig) -> list[str]:
+    """Cross-field checks of the in-cluster layer: teams, namespaces, network rules, RBAC, admission."""
+    problems: list[str] = []
+    key = NAMESPACE + ":"
+
+    for (section, field), (environments, floor) in IN_CLUSTER_FLOORS.items():
+        if config.environment in environments and getattr(getattr(config, section), field) != floor:
+            problems.append(f"{key}{section}.{field}: must stay {floor} in the {config.environment} profile")
+
+    team_names = [team.name for team in config.teams]
+    for name in sorted({n for n in team_names if team_names.count(n) > 1}):
+        problems.append(f"{key}teams: team names must be unique; repeated: {name}")
+    seen: dict[str, str] = {}
+    for i, team in enumerate(config.teams):
+        for j, namespace in enumerate(team.namespaces):
+            if namespace in seen:
+                problems.append(f"{key}teams[{i}].namespaces[{j}]: {namespace!r} already belongs to team {seen[namespace]!r}")
+            seen.setdefault(namespace, team.name)
+    managed = set(seen)
+
+    def unknown(path: str, namespace: Optional[str]) -> None:
+        if namespace is not None and namespace not in managed:
+            known = ", ".join(sorted(managed)) or "none configured"
+            problems.append(f"{key}{path}: {namespace!r} is not a team namespace (known: {known})")
+
+    policies = config.network_policies
+    for i, namespace in enumerate(policies.intra_namespace):
+        unknown(f"network_policies.intra_namespace[{i}]", namespace)
+    rule_names = [rule.name for rule in policies.allow]
+    for name in sorted({n for n in rule_names if rule_names.count(n) > 1}):
+        problems.append(f"{key}network_policies.allow: rule names must be unique; repeated: {name}")
+    cluster_ranges = {
+        "cluster_subnet": ipaddress.ip_network(config.cluster_subnet),
+        "service_subnet": ipaddress.ip_network(config.service_subnet),
+        **{f"DOKS-reserved {r}": r for r in DO_RESERVED_RANGES},
+    }
+    for i, rule in enumerate(policies.allow):
+        unknown(f"network_policies.allow[{i}].from_namespace", rule.from_namespace)
+        unknown(f"network_policies.allow[{i}].to_namespace", rule.to_namespace)
+        for j, cidr in enumerate(rule.to_cidrs):
+            net = ipaddress.ip_network(cidr)
+            for what, cluster_range in cluster_ranges.items():
+                if net.version == cluster_range.version and net.overlaps(cluster_range):  # type: ignore[arg-type]
+                    problems.append(
+                        f"{key}network_policies.allow[{i}].to_cidrs[{j}]: {cidr} is unsafe: it overlaps {what} "
+                        f"({cluster_range}); reach pods and Services with to_namespace instead"
+                    )
+    for i, access in enumerate(policies.api_server_access):
+        unknown(f"network_policies.api_server_access[{i}].namespace", access.namespace)
+
+    admins = [(i, team) for i, team in enumerate(config.teams) if team.cluster_admin]
+    for i, team in admins:
+        path = f"{key}teams[{i}].cluster_admin"
+        # CIS 5.1.1: cluster-admin only where required; here only as an explicit break-glass group.
+        if not config.rbac.break_glass:
+            problems.append(f"{path}: binding a team to cluster-admin needs the break-glass flag rbac.break_glass: true")
+        elif config.environment == "prod" and not config.rbac.break_glass_prod_acknowledged:
+            problems.append(f"{path}: a cluster-admin break-glass binding in prod needs rbac.break_glass_prod_acknowledged: true")
+        if team.admins.users or len(team.admins.groups) != 1:
+            problems.append(f"{path}: the break-glass binding is to exactly one group; set teams[{i}].admins to one group and no users")
+    if len(admins) > 1:
+        problems.append(f"{key}teams: only one team may be the cluster-admin break-glass group; found {', '.join(t.name for _, t in admins)}")
+    if config.rbac.break_glass and not admins:
+        problems.append(f"{key}rbac.break_glass: set, but no team has cluster_admin: true; unset it")
+
+    admission = config.admission
+    if admission.chart_path is not None:
+        problems.extend(f"{key}admission.chart_path: {p}" for p in local_chart_problems(admission.chart_path))
+    if admission.cosign_public_key is not None and admission.keyless is not None:
+        problems.append(f"{key}admission.keyless: set either admission.cosign_public_key or admission.keyless, not both")
+    if config.environment != "dev" and admission.cosign_public_key is None and admission.keyless is None:
+        problems.append(
+            f"{key}admission.keyless: required in the {config.environment} profile: the identity images must be signed by "
+            "(admission.keyless or admission.cosign_public_key)"
+        )
     return problems
 
 

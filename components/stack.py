@@ -6,12 +6,16 @@ from typing import Any, Optional
 
 import pulumi
 
+from components.admission import Admission
 from components.cluster import Cluster
 from components.config import NAMESPACE, StackConfig
 from components.firewall import WorkerFirewall
 from components.kube_access import KubernetesAccess
+from components.namespaces import TenantNamespaces
 from components.network import Network
+from components.network_policies import NetworkPolicies
 from components.project import Project
+from components.rbac import Rbac
 
 
 class HardenedCluster(pulumi.ComponentResource):
@@ -47,6 +51,12 @@ class HardenedCluster(pulumi.ComponentResource):
 
         # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
         # plug in here, each a component taking (config, provider).
+        provider = self.access.provider
+        self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=child)
+        namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
+        self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
+        self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
+        self.admission = Admission(f"{name}-admission", config, provider, opts=child)
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:

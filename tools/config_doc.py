@@ -73,6 +73,17 @@ def render_reference() -> str:
         ("`maintenance_window` fields", schema.MaintenanceWindow),
         ("`worker_firewall` fields", schema.WorkerFirewall),
         ("`project` fields", schema.Project),
+        ("Team fields (each of `teams`)", schema.Team),
+        ("Subject fields (`teams[].admins`, `.developers`, `.viewers`, `rbac.auditors`)", schema.Subjects),
+        ("`namespace_quota` fields", schema.NamespaceQuota),
+        ("`container_defaults` fields", schema.ContainerDefaults),
+        ("`pod_security` fields", schema.PodSecurity),
+        ("`network_policies` fields", schema.NetworkPolicies),
+        ("Allow rule fields (each of `network_policies.allow`)", schema.AllowRule),
+        ("API server access fields (each of `network_policies.api_server_access`)", schema.ApiServerAccess),
+        ("`rbac` fields", schema.Rbac),
+        ("`admission` fields", schema.Admission),
+        ("`admission.keyless` fields", schema.Keyless),
     ]:
         lines += ["", f"**{title}**", "", "| field | default | allowed | description |", "|---|---|---|---|", *reference_table(model, prefix=".")]
     lines.append(END)

@@ -26,6 +26,9 @@ def test_render_writes_every_resource_once(stack: str, tmp_path: Path, run_of) -
             documents = list(yaml.safe_load_all(path.read_text()))
             assert len(documents) == 1, f"{path} holds {len(documents)} objects"
             assert {"apiVersion", "kind", "metadata"} <= set(documents[0])
+        elif entry["type"] == render.HELM_RELEASE:
+            document = json.loads(path.read_text())
+            assert {"chart", "namespace", "values"} <= set(document), "a Helm release is written as its inputs"
         else:
             document = json.loads(path.read_text())
             assert document["type"] == entry["type"] and "inputs" in document

@@ -1,0 +1,91 @@
+"""Shared pieces of the in-cluster layers: object metadata, and creating a manifest as a resource.
+
+The in-cluster components build every object as a plain manifest dict (``apiVersion``,
+``kind``, ``metadata``, …, keys in the Kubernetes wire form) with pure functions, so the
+specs are testable without Pulumi. :func:`create` turns one manifest into the matching
+pulumi-kubernetes resource, parented to the calling component and bound to its provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from components.config import NAMESPACE
+
+#: Labels on every object the stack creates in the cluster.
+MANAGED_LABELS: dict[str, str] = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": NAMESPACE}
+#: Label marking a namespace that has the stack's baseline (Pod Security, default-deny, DNS allow).
+MANAGED_NAMESPACE_LABEL = "hardened-doks.io/managed-namespace"
+#: Label naming the owning team of a tenant namespace.
+TEAM_LABEL = "hardened-doks.io/team"
+#: Annotation telling pulumi-kubernetes not to wait for readiness (no nodes in the e2e tier).
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+
+#: (apiVersion, kind) → pulumi-kubernetes class; anything else is a CustomResource.
+_CLASSES: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): kubernetes.core.v1.Namespace,
+    ("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccount,
+    ("v1", "ResourceQuota"): kubernetes.core.v1.ResourceQuota,
+    ("v1", "LimitRange"): kubernetes.core.v1.LimitRange,
+    ("networking.k8s.io/v1", "NetworkPolicy"): kubernetes.networking.v1.NetworkPolicy,
+    ("rbac.authorization.k8s.io/v1", "Role"): kubernetes.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): kubernetes.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): kubernetes.rbac.v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): kubernetes.rbac.v1.ClusterRoleBinding,
+}
+#: Top-level manifest keys whose Python argument name differs.
+_ARGUMENTS = {"roleRef": "role_ref", "automountServiceAccountToken": "automount_service_account_token", "aggregationRule": "aggregation_rule"}
+
+
+def metadata(
+    name: str,
+    namespace: Optional[str] = None,
+    labels: Optional[Mapping[str, str]] = None,
+    annotations: Optional[Mapping[str, str]] = None,
+) -> dict[str, Any]:
+    """Object metadata with an explicit name (no Pulumi auto-suffix) and the stack's labels."""
+    meta: dict[str, Any] = {"name": name, "labels": {**MANAGED_LABELS, **(labels or {})}}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def skip_await_annotations(skip_await: bool) -> dict[str, str]:
+    """The annotation that makes pulumi-kubernetes skip its readiness await, when asked to."""
+    return {SKIP_AWAIT_ANNOTATION: "true"} if skip_await else {}
+
+
+def resource_name(manifest: Mapping[str, Any]) -> str:
+    """A stack-unique logical name: kind, namespace and object name."""
+    meta = manifest["metadata"]
+    parts = [manifest["kind"].lower(), meta.get("namespace", ""), meta["name"]]
+    return "-".join(p for p in parts if p).replace(":", "-")
+
+
+def create(
+    manifest: Mapping[str, Any],
+    parent: pulumi.Resource,
+    provider: pulumi.ProviderResource,
+    depends_on: Optional[list[pulumi.Resource]] = None,
+    skip_await: bool = False,
+) -> pulumi.CustomResource:
+    """Register one manifest as a resource, parented to ``parent`` and using ``provider``."""
+    manifest = dict(manifest)
+    meta = dict(manifest.pop("metadata"))
+    annotations = {**meta.get("annotations", {}), **skip_await_annotations(skip_await)}
+    if annotations:
+        meta["annotations"] = annotations
+    api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
+    name = resource_name({"kind": kind, "metadata": meta})
+    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or [])
+    cls = _CLASSES.get((api_version, kind))
+    if cls is None:
+        return kubernetes.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=meta, opts=opts, **manifest)
+    arguments = {_ARGUMENTS.get(key, key): value for key, value in manifest.items()}
+    return cls(name, metadata=meta, opts=opts, **arguments)

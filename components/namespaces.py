@@ -1,0 +1,190 @@
+"""Managed namespaces: the baseline every namespace the stack owns gets, and the tenant namespaces.
+
+The baseline of a managed namespace:
+
+- Pod Security Admission labels, each level pinned to the cluster's minor (``-version``);
+- the ``default`` ServiceAccount with ``automountServiceAccountToken: false``;
+- for tenants, a ResourceQuota and a LimitRange;
+- a default-deny NetworkPolicy for ingress and egress, and the one allow every pod needs:
+  DNS to CoreDNS (``k8s-app: kube-dns`` in kube-system) on UDP and TCP 53.
+
+kube-system is never touched: DOKS manages it and reverts changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import pulumi
+
+from components.config import ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
+from components.kube import MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
+
+#: Pod Security levels for the add-on namespaces whose pods are restricted-compliant.
+RESTRICTED = PodSecurity(enforce="restricted", warn="restricted", audit="restricted")
+#: Names of the baseline network policies (tests and the drift tier look them up).
+DEFAULT_DENY = "default-deny"
+ALLOW_DNS = "allow-dns"
+
+
+def pod_security_version(config: StackConfig) -> str:
+    """The Pod Security Standards version the labels pin: the cluster's minor, e.g. v1.34."""
+    return f"v{config.kubernetes_version_prefix}"
+
+
+def namespace(name: str, pod_security: PodSecurity, version: str, labels: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """A namespace with Pod Security Admission labels (Pod Security Standards; CIS 5.2.x)."""
+    psa: dict[str, str] = {}
+    for mode in ("enforce", "warn", "audit"):
+        psa[f"pod-security.kubernetes.io/{mode}"] = getattr(pod_security, mode)
+        # Pinned version: a Kubernetes upgrade does not silently change what a level means.
+        psa[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": metadata(name, labels={MANAGED_NAMESPACE_LABEL: "true", **(labels or {}), **psa}),
+    }
+
+
+def default_service_account(namespace_name: str) -> dict[str, Any]:
+    """The namespace's default ServiceAccount without an API token mounted (CIS 5.1.6)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata("default", namespace_name),
+        # CIS 5.1.5/5.1.6: pods that do not name a ServiceAccount get no API credential.
+        "automountServiceAccountToken": False,
+    }
+
+
+def resource_quota(namespace_name: str, quota: NamespaceQuota) -> dict[str, Any]:
+    """Per-namespace resource ceilings (NSA/CISA: resource quotas limit the blast radius of a tenant)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": metadata("tenant-quota", namespace_name),
+        "spec": {
+            "hard": {
+                "requests.cpu": quota.requests_cpu,
+                "requests.memory": quota.requests_memory,
+                "limits.cpu": quota.limits_cpu,
+                "limits.memory": quota.limits_memory,
+                "requests.storage": quota.requests_storage,
+                "pods": str(quota.pods),
+                "persistentvolumeclaims": str(quota.persistent_volume_claims),
+                "services.loadbalancers": str(quota.load_balancers),
+                # NodePort Services open a port on every worker through DOKS's own firewall,
+                # which this stack cannot subtract from (README, worker firewall): none in tenants.
+                "services.nodeports": "0",
+            }
+        },
+    }
+
+
+def limit_range(namespace_name: str, defaults: ContainerDefaults) -> dict[str, Any]:
+    """Per-container defaults and ceilings, so every container has requests and limits (CIS 5.7 / NSA-CISA)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": metadata("container-defaults", namespace_name),
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": {"cpu": defaults.default_request_cpu, "memory": defaults.default_request_memory},
+                    "default": {"cpu": defaults.default_limit_cpu, "memory": defaults.default_limit_memory},
+                    "max": {"cpu": defaults.max_cpu, "memory": defaults.max_memory},
+                }
+            ]
+        },
+    }
+
+
+def network_policy(name: str, namespace_name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A NetworkPolicy manifest."""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata(name, namespace_name), "spec": dict(spec)}
+
+
+def default_deny(namespace_name: str) -> dict[str, Any]:
+    """Deny all ingress and egress of every pod (CIS 5.3.2; NSA/CISA: default-deny network policies)."""
+    return network_policy(DEFAULT_DENY, namespace_name, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+
+
+def allow_dns(namespace_name: str) -> dict[str, Any]:
+    """Egress to CoreDNS on UDP and TCP 53: without it a default-deny egress silently breaks every pod."""
+    return network_policy(
+        ALLOW_DNS,
+        namespace_name,
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    )
+
+
+def baseline(
+    name: str,
+    pod_security: PodSecurity,
+    version: str,
+    labels: Optional[Mapping[str, str]] = None,
+    quota: Optional[NamespaceQuota] = None,
+    defaults: Optional[ContainerDefaults] = None,
+) -> list[dict[str, Any]]:
+    """Every object of a managed namespace's baseline, the Namespace first."""
+    objects = [namespace(name, pod_security, version, labels), default_service_account(name)]
+    if quota is not None:
+        objects.append(resource_quota(name, quota))
+    if defaults is not None:
+        objects.append(limit_range(name, defaults))
+    return objects + [default_deny(name), allow_dns(name)]
+
+
+class ManagedNamespace(pulumi.ComponentResource):
+    """One namespace with the stack's baseline (see the module docstring)."""
+
+    namespace: pulumi.CustomResource
+    resources: list[pulumi.CustomResource]
+
+    def __init__(
+        self,
+        name: str,
+        provider: pulumi.ProviderResource,
+        objects: list[dict[str, Any]],
+        skip_await: bool = False,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("hardened-doks:kubernetes:ManagedNamespace", name, None, opts)
+        first, *rest = objects
+        self.namespace = create(first, self, provider, skip_await=skip_await)
+        self.resources = [self.namespace] + [create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await) for o in rest]
+        self.register_outputs({"name": first["metadata"]["name"]})
+
+
+class TenantNamespaces(pulumi.ComponentResource):
+    """The application teams' namespaces, each with the tenant baseline (Pod Security per profile, quota, limits)."""
+
+    namespaces: dict[str, ManagedNamespace]
+
+    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("hardened-doks:kubernetes:TenantNamespaces", name, None, opts)
+        version = pod_security_version(config)
+        self.namespaces = {}
+        for team in config.teams:
+            for ns in team.namespaces:
+                objects = baseline(ns, config.pod_security, version, {TEAM_LABEL: team.name}, config.namespace_quota, config.container_defaults)
+                self.namespaces[ns] = ManagedNamespace(
+                    f"{name}-{ns}", provider, objects, skip_await=config.skip_await, opts=pulumi.ResourceOptions(parent=self)
+                )
+        self.register_outputs({"namespaces": sorted(self.namespaces)})

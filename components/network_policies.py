@@ -1,0 +1,104 @@
+"""Paths opened through the default-deny policies, from the stack config.
+
+Every managed namespace already denies all ingress and egress and allows DNS
+(components/namespaces.py). This component adds only what ``network_policies`` asks for:
+
+- intra-namespace traffic, per namespace;
+- named allow rules: from one namespace to another (an egress policy in the source *and*
+  an ingress policy in the destination, since both deny by default) or to outside CIDRs;
+- access to the Kubernetes API server. DOKS runs Cilium, which matches egress after
+  service translation, so a plain NetworkPolicy cannot reliably select the API server: a
+  ``CiliumNetworkPolicy`` with ``toEntities: [kube-apiserver]`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import pulumi
+
+from components.config import AllowRule, ApiServerAccess, StackConfig
+from components.kube import create, metadata
+from components.namespaces import network_policy
+
+CILIUM_API_VERSION = "cilium.io/v2"
+
+
+def _namespace_selector(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def intra_namespace(namespace_name: str) -> dict[str, Any]:
+    """Pods of one namespace may talk to each other (only where the config asks)."""
+    same = [{"podSelector": {}}]
+    return network_policy(
+        "allow-intra-namespace",
+        namespace_name,
+        {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": same}], "egress": [{"to": same}]},
+    )
+
+
+def allow_rule(rule: AllowRule) -> list[dict[str, Any]]:
+    """The policies that open one named path: egress at the source, ingress at a namespace destination."""
+    ports = [{"protocol": rule.protocol, "port": port} for port in rule.ports]
+    name = f"allow-{rule.name}"
+    if rule.to_namespace is None:
+        # CIS 5.3.2: egress to named outside destinations only (CIDRs are checked in config.py).
+        to = [{"ipBlock": {"cidr": cidr}} for cidr in rule.to_cidrs]
+        return [network_policy(name, rule.from_namespace, {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": to, "ports": ports}]})]
+    return [
+        network_policy(
+            name, rule.from_namespace, {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [_namespace_selector(rule.to_namespace)], "ports": ports}]}
+        ),
+        network_policy(
+            name, rule.to_namespace, {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [_namespace_selector(rule.from_namespace)], "ports": ports}]}
+        ),
+    ]
+
+
+def cilium_policy(name: str, namespace_name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A CiliumNetworkPolicy manifest."""
+    return {"apiVersion": CILIUM_API_VERSION, "kind": "CiliumNetworkPolicy", "metadata": metadata(name, namespace_name), "spec": dict(spec)}
+
+
+def kube_apiserver_egress(name: str, namespace_name: str, pod_labels: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """Egress from the selected pods to the Kubernetes API server only (Cilium entity; any port it serves on)."""
+    return cilium_policy(
+        name,
+        namespace_name,
+        {"endpointSelector": {"matchLabels": dict(pod_labels or {})}, "egress": [{"toEntities": ["kube-apiserver"]}]},
+    )
+
+
+def api_server_access(access: ApiServerAccess, index: int) -> dict[str, Any]:
+    """The configured API server access of one namespace's pods."""
+    return kube_apiserver_egress(f"allow-kube-apiserver-{index}", access.namespace, access.pod_labels)
+
+
+def policies(config: StackConfig) -> list[dict[str, Any]]:
+    """Every policy the ``network_policies`` settings ask for."""
+    settings = config.network_policies
+    objects = [intra_namespace(ns) for ns in settings.intra_namespace]
+    for rule in settings.allow:
+        objects += allow_rule(rule)
+    objects += [api_server_access(access, i) for i, access in enumerate(settings.api_server_access)]
+    return objects
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """The configured network paths between and out of the managed namespaces."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        provider: pulumi.ProviderResource,
+        namespaces: Mapping[str, pulumi.Resource],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("hardened-doks:kubernetes:NetworkPolicies", name, None, opts)
+        self.resources = [
+            create(o, self, provider, depends_on=[namespaces[o["metadata"]["namespace"]]], skip_await=config.skip_await) for o in policies(config)
+        ]
+        self.register_outputs({"count": len(self.resources)})
