@@ -60,14 +60,17 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     excluded = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXCLUDED_NAMESPACES)}]}
     # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
     small = _resources("10m", "64Mi", "100m", "256Mi")
+    # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
+    # RuntimeDefault seccomp; the chart already drops all capabilities per container).
+    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     return {
         "crds": {
             "install": True,
             # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
             # to run on; with skip_await (an API server without nodes) they would never finish.
-            "migration": {"enabled": not config.skip_await, "resources": small},
+            "migration": {"enabled": not config.skip_await, "podResources": small, "podSecurityContext": pod_security},
         },
-        "webhooksCleanup": {"enabled": not config.skip_await, "resources": small},
+        "webhooksCleanup": {"enabled": not config.skip_await, "resources": small, "podSecurityContext": pod_security},
         "grafana": {"enabled": False},
         "config": {
             # The webhooks never see the excluded namespaces (see EXCLUDED_NAMESPACES).
@@ -86,14 +89,16 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             # HA webhook in staging/prod: a Fail-closed webhook with one replica blocks deploys.
             "replicas": replicas,
             "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+            "podSecurityContext": pod_security,
             "initContainer": {"resources": small},
             "container": {"resources": _resources("100m", "128Mi", "1", "512Mi")},
             # The stack writes its own network policies (see network_policies()).
             "networkPolicy": {"enabled": False},
         },
-        "backgroundController": {"resources": _resources("100m", "64Mi", "500m", "256Mi"), "networkPolicy": {"enabled": False}},
-        "cleanupController": {"resources": _resources("100m", "64Mi", "500m", "256Mi"), "networkPolicy": {"enabled": False}},
-        "reportsController": {"resources": _resources("100m", "64Mi", "500m", "256Mi"), "networkPolicy": {"enabled": False}},
+        **{
+            controller: {"resources": _resources("100m", "64Mi", "500m", "256Mi"), "podSecurityContext": pod_security, "networkPolicy": {"enabled": False}}
+            for controller in ("backgroundController", "cleanupController", "reportsController")
+        },
     }
 
 
@@ -324,7 +329,7 @@ class Admission(pulumi.ComponentResource):
             **release_args(config),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies),
         )
-        self.policies = [create(o, self, provider, depends_on=[self.release]) for o in cluster_policies(config.admission)]
+        self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in cluster_policies(config.admission)]
         self.register_outputs({"namespace": KYVERNO_NAMESPACE, "policies": [p["metadata"]["name"] for p in cluster_policies(config.admission)]})
 
     @staticmethod

@@ -1,0 +1,286 @@
+"""The gates on what the stack would apply: schema validity for the cluster's minor, and checkov.
+
+For every shipped stack, the rendered Kubernetes objects (tools/render.py) and the Kyverno
+chart's manifests (``helm template`` of the pinned chart with the stack's values) are
+
+- validated against the Kubernetes OpenAPI schemas of the configured minor
+  (kubernetes-validate, strict: unknown fields fail), and custom resources against the
+  schema of their CRD (Kyverno's from its Go module, Cilium's from its), strictly too;
+- scanned with checkov's Kubernetes checks; every finding must be listed, with its reason,
+  in tests/checkov-exceptions.yaml, and every listed exception must still match a finding.
+
+The CRDs, the chart and the helm and checkov commands are provided outside the repository by
+scripts/kyverno-chart.sh, scripts/helm.sh and scripts/checkov.sh (scripts/test.sh runs them).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import functools
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.unit.manifests import helm_release
+from tools import render
+from components.config import parse_stack_config
+from tools.offline import PROJECT_DIR, ProgramRun, read_stack_file
+
+STACKS = ("dev", "staging", "prod")
+EXCEPTIONS_FILE = PROJECT_DIR / "tests" / "checkov-exceptions.yaml"
+CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE", Path.home() / ".cache" / "hardened-doks"))
+#: CRD file (in the CRD cache) per custom resource (apiVersion, kind).
+CRD_FILES = {
+    ("kyverno.io/v1", "ClusterPolicy"): "kyverno.io_clusterpolicies.yaml",
+    ("cilium.io/v2", "CiliumNetworkPolicy"): "ciliumnetworkpolicies.yaml",
+}
+
+
+# The charts' CRDs are megabytes of YAML: use libyaml when PyYAML has it (it does on PyPI wheels).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@functools.cache
+def _script(name: str, *args: str) -> str:
+    """Run one of the project's provisioning scripts (idempotent) and return what it prints."""
+    result = subprocess.run([str(PROJECT_DIR / "scripts" / name), *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"scripts/{name} failed:\n{result.stderr}"
+    return result.stdout.strip().splitlines()[-1]
+
+
+@functools.cache
+def _minor(stack: str) -> str:
+    """The Kubernetes minor a stack targets (its kubernetes_version_prefix, e.g. 1.34)."""
+    raw, secrets = read_stack_file(stack)
+    return parse_stack_config(raw, stack=stack, secret_keys=secrets).kubernetes_version_prefix
+
+
+@functools.cache
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.load_all(path.read_text(), Loader=_LOADER) if d]
+
+
+def _render_chart(run: ProgramRun, out: Path) -> list[Path]:
+    """``helm template`` of the pinned Kyverno chart with the stack's values (hooks included, tests not)."""
+    release = helm_release(run)
+    out.mkdir(parents=True)
+    values = out.parent / f"{out.name}-values.json"
+    values.write_text(json.dumps(release["values"]))
+    command = [
+        _script("helm.sh"), "template", release["name"], _script("kyverno-chart.sh"), "--namespace", release["namespace"],
+        "--kube-version", f"{_minor(run.stack)}.0", "--skip-tests", "-f", str(values),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    files = []
+    for i, document in enumerate(d for d in yaml.load_all(result.stdout, Loader=_LOADER) if d):
+        path = out / f"{i:03d}-{document['kind'].lower()}-{document['metadata']['name'].replace(':', '-')}.yaml"
+        path.write_text(yaml.dump(document, Dumper=_DUMPER, sort_keys=False))
+        files.append(path)
+    return files
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Per stack: the render command's Kubernetes files and the Kyverno chart's manifests.
+
+    Also starts checkov (in the background, it takes a while) over one folder holding each
+    distinct file once.
+    """
+    from tests.conftest import _cached_run
+
+    root = tmp_path_factory.mktemp("gates")
+    scan = root / "scan"
+    scan.mkdir()
+    result: dict[str, Any] = {}
+    for stack in STACKS:
+        run = _cached_run(stack)
+        render.render(run, root / stack / "render")
+        result[stack] = {"stack": sorted((root / stack / "render" / "kubernetes").glob("*.yaml")), "chart": _render_chart(run, root / stack / "chart")}
+        for source, files in result[stack].items():
+            for path in files:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                target = scan / f"{source}-{path.stem[4:]}-{digest}.yaml"
+                if not target.exists():
+                    target.write_bytes(path.read_bytes())
+    command = [_script("checkov.sh"), "--framework", "kubernetes", "--output", "json", "--quiet", "--compact", "--skip-download", "--directory", str(scan)]
+    result["checkov"] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    yield result
+    if result["checkov"].poll() is None:
+        result["checkov"].kill()
+        result["checkov"].communicate()
+
+
+# -- schema validity -------------------------------------------------------------------
+
+
+def _strict(schema: Any, branch: bool = False) -> Any:
+    """A CRD schema that also refuses unknown fields (the API server would silently prune them).
+
+    Branches of anyOf/oneOf/allOf/not only constrain which declared fields appear; they stay open.
+    """
+    if isinstance(schema, dict):
+        schema = {k: _strict(v, branch=k in ("anyOf", "oneOf", "allOf", "not")) for k, v in schema.items()}
+        open_ = branch or schema.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in schema
+        if "properties" in schema and not open_:
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(v, branch) for v in schema]
+    return schema
+
+
+@functools.cache
+def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    crds = Path(_script("kyverno-chart.sh", "--crds"))
+    group, version = api_version.split("/")
+    (crd,) = [d for d in _documents(crds / CRD_FILES[(api_version, kind)]) if d.get("kind") == "CustomResourceDefinition"]
+    assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
+    schema = copy.deepcopy(served["schema"]["openAPIV3Schema"])
+    # apiVersion/kind/metadata are checked by the API server itself, not by the CRD schema.
+    schema.setdefault("properties", {}).update({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}})
+    return jsonschema.Draft4Validator(_strict(schema))
+
+
+# kubernetes-validate re-reads its (large) JSON schema files on every call: keep them in memory.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
+
+
+def _crd_problems(crd: dict[str, Any]) -> list[str]:
+    """A structural check of a CustomResourceDefinition from a chart.
+
+    Validating a CRD against the apiextensions schema takes over a second each (the schema is
+    recursive); the chart's CRDs are upstream's, so only their shape is checked here.
+    """
+    spec, problems = crd.get("spec", {}), []
+    names = spec.get("names", {})
+    if crd["metadata"]["name"] != f"{names.get('plural')}.{spec.get('group')}":
+        problems.append("metadata.name must be <plural>.<group>")
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        problems.append("spec.scope must be Namespaced or Cluster")
+    versions = spec.get("versions") or []
+    if sum(1 for v in versions if v.get("storage")) != 1:
+        problems.append("exactly one version must be the storage version")
+    problems += [f"version {v.get('name')}: no openAPIV3Schema" for v in versions if not v.get("schema", {}).get("openAPIV3Schema")]
+    return problems
+
+
+def _schema_errors(document: dict[str, Any], minor: str) -> list[str]:
+    return list(_cached_schema_errors(json.dumps(document, sort_keys=True), minor))
+
+
+@functools.cache
+def _cached_schema_errors(text: str, minor: str) -> tuple[str, ...]:
+    document = json.loads(text)
+    if (document["apiVersion"], document["kind"]) == ("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
+        return tuple(_crd_problems(document))
+    key = (document["apiVersion"], document["kind"])
+    if key in CRD_FILES:
+        return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(*key).iter_errors(document))
+    try:
+        kubernetes_validate.validate(document, minor, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return (f"{'.'.join(map(str, error.path))}: {error.message}",)
+    return ()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("source", ["stack", "chart"])
+def test_every_object_is_schema_valid_for_the_cluster_minor(rendered, stack: str, source: str) -> None:
+    files = rendered[stack][source]
+    assert files, f"nothing rendered for {stack} {source}"
+    problems = {}
+    for path in files:
+        for document in _documents(path):
+            errors = _schema_errors(document, _minor(stack))
+            if errors:
+                problems[path.name] = errors
+    assert not problems, json.dumps(problems, indent=2)
+
+
+def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
+    documents = [d for path in rendered["prod"]["chart"] for d in _documents(path)]
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    assert deployments["kyverno-admission-controller"]["spec"]["replicas"] == 3
+    for deployment in deployments.values():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert {"requests", "limits"} <= set(container["resources"]), (deployment["metadata"]["name"], container["name"])
+            assert container["securityContext"]["runAsNonRoot"] is True
+    kinds = {d["kind"] for d in documents}
+    assert "NetworkPolicy" not in kinds, "the chart's own network policies are off: the stack writes Kyverno's"
+    crds = {d["metadata"]["name"] for d in documents if d["kind"] == "CustomResourceDefinition"}
+    assert "clusterpolicies.kyverno.io" in crds
+
+
+# -- checkov ----------------------------------------------------------------------------
+
+
+def _exceptions() -> list[dict[str, str]]:
+    entries = (yaml.safe_load(EXCEPTIONS_FILE.read_text()) or {}).get("exceptions") or []
+    for entry in entries:
+        assert set(entry) == {"check", "resource", "reason"} and entry["reason"].strip(), entry
+    return entries
+
+
+@pytest.fixture(scope="session")
+def checkov_findings(rendered) -> set[tuple[str, str]]:
+    """(check id, resource id) of every failed checkov check over all stacks and charts."""
+    stdout, stderr = rendered["checkov"].communicate(timeout=300)
+    assert rendered["checkov"].returncode in (0, 1), stderr[-2000:]
+    findings = set()
+    for report in _json_documents(stdout):
+        if not isinstance(report, dict) or "results" not in report:
+            continue
+        assert report["summary"]["parsing_errors"] == 0, report["summary"]
+        findings |= {(failed["check_id"], failed["resource"]) for failed in report["results"]["failed_checks"]}
+    return findings
+
+
+def _json_documents(text: str) -> list[Any]:
+    """checkov prints one JSON report per directory, one after the other (or a list of them)."""
+    decoder, documents, index = json.JSONDecoder(), [], 0
+    while index < len(text.rstrip()):
+        while text[index].isspace():
+            index += 1
+        document, index = decoder.raw_decode(text, index)
+        documents.extend(document if isinstance(document, list) else [document])
+    return documents
+
+
+def _matches(entry: dict[str, str], finding: tuple[str, str]) -> bool:
+    return entry["check"] == finding[0] and fnmatch.fnmatchcase(finding[1], entry["resource"])
+
+
+def test_every_checkov_finding_is_fixed_or_excepted_with_a_reason(checkov_findings) -> None:
+    exceptions = _exceptions()
+    unexplained = sorted(f"{c} {r}" for c, r in checkov_findings if not any(_matches(e, (c, r)) for e in exceptions))
+    assert not unexplained, "fix these or list them with a reason in tests/checkov-exceptions.yaml:\n" + "\n".join(unexplained)
+
+
+def test_no_exception_is_stale(checkov_findings) -> None:
+    stale = [e for e in _exceptions() if not any(_matches(e, f) for f in checkov_findings)]
+    assert not stale, f"these exceptions match no finding any more; remove them: {stale}"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "x"}, "spec": {"podSelector": {}, "policyType": ["Ingress"]}},
+        {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "metadata": {"name": "x"}, "spec": {"endpointSelector": {}, "egress": [{"toEntitys": ["world"]}]}},
+        {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"}, "spec": {"rules": [{"name": "r", "match": {}, "validate": {"failureAction": "Block"}}]}},
+    ],
+    ids=["builtin-unknown-field", "cilium-unknown-field", "kyverno-bad-enum"],
+)
+def test_the_schema_gate_refuses_what_the_api_server_would_not_keep(document: dict[str, Any]) -> None:
+    assert _schema_errors(document, "1.34")

@@ -1,0 +1,110 @@
+"""Tenant namespaces: Pod Security per profile, quota, limits, default ServiceAccount; the component wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import KUBERNETES_NAMESPACES, KYVERNO_NAMESPACE, tenant_namespaces
+from components.kube import TEAM_LABEL
+from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named, of_kind
+from tools.offline import ProgramRun, iter_kubernetes, run_stack
+
+SHIPPED_TENANTS = {"storefront": "storefront", "storefront-jobs": "storefront", "payments": "payments"}
+#: enforce, warn, audit per profile (Pod Security Standards; README "In-cluster hardening").
+EXPECTED_PSA = {
+    "dev": ("baseline", "restricted", "restricted"),
+    "staging": ("restricted", "restricted", "restricted"),
+    "prod": ("restricted", "restricted", "restricted"),
+}
+
+
+def test_every_team_namespace_is_created_with_its_team_label(stack_run: ProgramRun) -> None:
+    for namespace, team in SHIPPED_TENANTS.items():
+        assert named(stack_run, "Namespace", namespace)["metadata"]["labels"][TEAM_LABEL] == team
+    assert managed_namespaces(stack_run) == set(SHIPPED_TENANTS) | {KYVERNO_NAMESPACE}
+
+
+def test_pod_security_labels_follow_the_profile_and_pin_the_minor(stack_run: ProgramRun) -> None:
+    enforce, warn, audit = EXPECTED_PSA[stack_run.stack]
+    for namespace in SHIPPED_TENANTS:
+        labels = named(stack_run, "Namespace", namespace)["metadata"]["labels"]
+        assert (labels["pod-security.kubernetes.io/enforce"], labels["pod-security.kubernetes.io/warn"], labels["pod-security.kubernetes.io/audit"]) == (
+            enforce,
+            warn,
+            audit,
+        )
+        for mode in ("enforce", "warn", "audit"):
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.34"
+
+
+def test_the_policy_engine_namespace_is_restricted_in_every_profile(stack_run: ProgramRun) -> None:
+    labels = named(stack_run, "Namespace", KYVERNO_NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_pod_security_version_follows_the_kubernetes_minor() -> None:
+    run = run_stack("dev", {"kubernetes_version_prefix": "1.35", "kubernetes_minor_upgrade": True})
+    assert named(run, "Namespace", "payments")["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.35"
+
+
+def test_default_service_accounts_mount_no_token(stack_run: ProgramRun) -> None:
+    for namespace in managed_namespaces(stack_run):
+        assert named(stack_run, "ServiceAccount", "default", namespace)["automountServiceAccountToken"] is False
+
+
+def test_tenants_have_a_quota_without_node_ports_and_a_limit_range(stack_run: ProgramRun) -> None:
+    for namespace in SHIPPED_TENANTS:
+        hard = named(stack_run, "ResourceQuota", "tenant-quota", namespace)["spec"]["hard"]
+        assert hard["services.nodeports"] == "0"
+        assert {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} <= set(hard)
+        (limits,) = named(stack_run, "LimitRange", "container-defaults", namespace)["spec"]["limits"]
+        assert limits["type"] == "Container" and {"default", "defaultRequest", "max"} <= set(limits)
+
+
+def test_quota_and_limits_come_from_config() -> None:
+    run = run_stack("dev", {"namespace_quota": {"pods": 7}, "container_defaults": {"max_memory": "1Gi"}})
+    assert named(run, "ResourceQuota", "tenant-quota", "payments")["spec"]["hard"]["pods"] == "7"
+    assert named(run, "LimitRange", "container-defaults", "payments")["spec"]["limits"][0]["max"]["memory"] == "1Gi"
+
+
+def test_kubernetes_own_namespaces_are_never_managed(stack_run: ProgramRun) -> None:
+    for obj in (o for r in iter_kubernetes(stack_run) for o in [r.inputs]):
+        assert obj["metadata"].get("namespace") not in KUBERNETES_NAMESPACES, obj["metadata"]
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"] not in KUBERNETES_NAMESPACES
+
+
+def test_every_in_cluster_object_is_named_parented_and_uses_the_cluster_provider(stack_run: ProgramRun) -> None:
+    (provider,) = stack_run.of_type("pulumi:providers:kubernetes")
+    components = {r.urn: r.type for r in stack_run.resources if not r.custom}
+    assert IN_CLUSTER_COMPONENTS <= set(components.values())
+    for r in stack_run.resources:
+        if r.type.startswith("kubernetes:"):
+            assert r.provider.startswith(provider.urn + "::"), r.name
+            assert components.get(r.parent) in IN_CLUSTER_COMPONENTS, f"{r.name} is parented to {r.parent}"
+            if "metadata" in r.inputs:
+                assert r.inputs["metadata"]["name"], r.name
+
+
+def test_adding_a_team_adds_its_namespaces() -> None:
+    teams = [{"name": "search", "namespaces": ["search", "search-index"], "developers": {"users": ["dana@example.com"]}}]
+    run = run_stack("dev", {"teams": teams, "network_policies": {}})
+    assert managed_namespaces(run) == {"search", "search-index", KYVERNO_NAMESPACE}
+    assert named(run, "Namespace", "search-index")["metadata"]["labels"][TEAM_LABEL] == "search"
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_skip_await_annotates_every_object(skip: bool) -> None:
+    run = run_stack("dev", {"skip_await": skip})
+    for obj in (r.inputs for r in iter_kubernetes(run)):
+        annotations = obj["metadata"].get("annotations", {})
+        assert (annotations.get("pulumi.com/skipAwait") == "true") is skip, obj["metadata"]["name"]
+
+
+def test_tenant_namespaces_helper_maps_namespaces_to_teams(run_of) -> None:
+    from tools.offline import read_stack_file
+    from components.config import parse_stack_config
+
+    raw, secrets = read_stack_file("prod")
+    assert tenant_namespaces(parse_stack_config(raw, stack="prod", secret_keys=secrets)) == SHIPPED_TENANTS
+    assert of_kind(run_of("prod"), "Namespace")
