@@ -1,6 +1,6 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test unit render render-all config-doc lock
+.PHONY: up test unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
@@ -19,3 +19,25 @@ config-doc:    ## regenerate the README's configuration reference
 
 lock:          ## re-pin transitive dependencies after changing pyproject.toml
 	scripts/lock.sh
+
+# Day-2 operations (README "Operating the stack"). ARGS passes flags through, e.g. ARGS=--json.
+preflight:     ## DigitalOcean account checks of $(STACK)'s config (needs DIGITALOCEAN_TOKEN)
+	$$(scripts/venv.sh)/bin/python -m tools.preflight --stack $(STACK) $(ARGS)
+
+verify:        ## post-deploy checks of $(STACK)'s cluster: firewalls, control plane, clusterlint
+	$$(scripts/venv.sh)/bin/python -m tools.verify --stack $(STACK) $(ARGS)
+
+drift:         ## drift report of $(STACK): preview --refresh --expect-no-changes, classified
+	$$(scripts/venv.sh)/bin/python -m tools.drift --stack $(STACK) $(ARGS)
+
+drift-all:
+	$$(scripts/venv.sh)/bin/python -m tools.drift --all $(ARGS)
+
+preview:       ## pulumi preview of $(STACK) with the policy pack
+	$$(scripts/venv.sh)/bin/python -m tools.preview --stack $(STACK) $(ARGS)
+
+policy-check:  ## the policy pack on every stack, offline (mocks, no engine)
+	$$(scripts/venv.sh)/bin/python -m tools.policy_check --all $(ARGS)
+
+policy-doc:    ## regenerate the README's control matrix from the policy pack
+	$$(scripts/venv.sh)/bin/python -m tools.policy_doc --write

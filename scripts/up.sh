@@ -18,4 +18,9 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOME/.pulumi-local/hardened-doks}"
 case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}";; esac
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+# Preflight: the config against the live account (region, sizes, version, VPC ranges), one line
+# per problem naming the key. HARDENED_DOKS_SKIP_PREFLIGHT=1 skips it (e.g. the API is unreachable).
+if [ "${HARDENED_DOKS_SKIP_PREFLIGHT:-0}" != 1 ]; then
+  python -m tools.preflight --stack "$stack" || { echo "preflight failed: fix the lines above, or HARDENED_DOKS_SKIP_PREFLIGHT=1" >&2; exit 1; }
+fi
 pulumi up --stack "$stack" "$@"

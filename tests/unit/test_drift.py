@@ -1,0 +1,309 @@
+"""Drift detection: classification of recorded engine events, and the command's exit codes.
+
+The event logs in fixtures/drift/ were recorded from a real `pulumi preview --refresh
+--expect-no-changes --event-log` (pulumi 3.260.0) of fixtures/drift/lab, a stand-in stack whose
+"cloud" is a file edited between runs (fixtures/drift/record.py re-records them). The command's
+engine path is replaced by a replay of those events, so no engine runs here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+import responses
+from pulumi.automation import ConfigValue, EngineEvent
+from pulumi.automation._cmd import CommandResult
+from pulumi.automation.errors import CommandError
+
+from tools import drift, engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "drift"
+LAB = "pulumi-python:dynamic:Resource"
+#: The lab's cluster has the ignore_changes of components/cluster.py.
+LAB_IGNORES = {(LAB, "cluster"): ["version", "nodePool.nodeCount"]}
+SCENARIOS = ("clean", "doks_managed", "outside", "pending", "broken")
+
+
+def recorded(scenario: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (FIXTURES / f"{scenario}.jsonl").read_text().splitlines()]
+
+
+def recorded_result(scenario: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{scenario}.result.json").read_text())
+
+
+def by_name(report: drift.StackDrift) -> dict[str, drift.ResourceDrift]:
+    return {r.name: r for r in report.resources}
+
+
+def props(resource: drift.ResourceDrift) -> dict[str, tuple[str, str, bool]]:
+    return {p.path: (p.change, p.diff, p.replace) for p in resource.properties}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_fixtures_are_engine_event_logs(scenario: str) -> None:
+    events = recorded(scenario)
+    parsed = [EngineEvent.from_json(e) for e in events]
+    assert [e.sequence for e in parsed] == sorted(e.sequence for e in parsed)
+    assert any(e.prelude_event for e in parsed) and any(e.summary_event for e in parsed)
+    assert recorded_result(scenario)["exit_code"] == {"clean": 0, "doks_managed": 0, "broken": 1}.get(scenario, 7)
+
+
+def test_clean_stack() -> None:
+    report = drift.classify("dev", recorded("clean"), LAB_IGNORES)
+    assert (report.status, report.resources, report.ignored, report.errors) == ("clean", [], [], [])
+    assert report.exit_code == drift.EXIT_CLEAN
+
+
+def test_fields_doks_changes_itself_are_not_drift() -> None:
+    """version (auto-upgrade) and nodePool.nodeCount (autoscaler) moved in the cloud: not drift."""
+    report = drift.classify("dev", recorded("doks_managed"), LAB_IGNORES)
+    assert report.status == "clean" and report.resources == []
+    assert report.ignored == [{"type": LAB, "name": "cluster", "properties": ["nodePool.nodeCount", "version"]}]
+    # The engine leaves them out of the plan by itself; the mapping only adds the note.
+    assert drift.classify("dev", recorded("doks_managed")).resources == []
+
+
+def test_changes_outside_pulumi_are_classified() -> None:
+    report = drift.classify("dev", recorded("outside"), LAB_IGNORES)
+    assert report.status == "drift" and report.exit_code == drift.EXIT_DRIFT
+    resources = by_name(report)
+    assert [r.kind for r in report.resources] == ["deleted", "changed", "changed", "changed"]
+    assert resources["namespace-payments"].kind == "deleted" and resources["namespace-payments"].properties == []
+    assert props(resources["cluster"]) == {
+        "controlPlaneFirewall.allowedAddresses[1]": ("deleted", "add", False),
+        "controlPlaneFirewall.enabled": ("changed", "update", False),
+    }
+    cluster = {p.path: p for p in resources["cluster"].properties}
+    assert (cluster["controlPlaneFirewall.enabled"].expected, cluster["controlPlaneFirewall.enabled"].actual) == (True, False)
+    assert props(resources["vpc"]) == {"ipRange": ("changed", "update", True)}
+    assert resources["vpc"].op == "create-replacement"
+    assert props(resources["workers-firewall"]) == {"inboundRules[2]": ("created", "delete", False)}
+    assert {p.path: p.actual for p in resources["workers-firewall"].properties}["inboundRules[2]"]["portRange"] == "22"
+    # DOKS moved version and nodeCount in the same run: noted, never reported as drift.
+    assert all("version" not in props(r) and "nodePool.nodeCount" not in props(r) for r in report.resources)
+    assert report.ignored == [{"type": LAB, "name": "cluster", "properties": ["nodePool.nodeCount", "version"]}]
+    assert report.summary == {"create": 1, "replace": 1, "same": 1, "update": 2}
+
+
+def test_program_changes_not_applied_are_pending() -> None:
+    report = drift.classify("dev", recorded("pending"), LAB_IGNORES)
+    assert report.status == "drift"
+    resources = by_name(report)
+    assert (resources["cluster"].kind, props(resources["cluster"])) == ("pending", {"ha": ("pending", "update", False)})
+    assert (resources["namespace-billing"].kind, resources["namespace-billing"].op) == ("pending", "create")
+
+
+def test_engine_failure_is_an_error() -> None:
+    report = drift.classify("dev", recorded("broken"), LAB_IGNORES)
+    assert report.status == "error" and report.exit_code == drift.EXIT_ERROR
+    assert "simulated program failure" in report.errors[0]
+    assert drift.one_line(report.errors[0]).endswith("hardened-doks:api_allowlist could not be read")
+
+
+def with_detailed_diffs(events: list[dict[str, Any]], extra_plan_paths: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+    """The recorded events as a provider that reports detailed diffs (Terraform-bridged providers
+    such as DigitalOcean's) sends them: refresh diffs framed cloud → state (inverted), plan diffs
+    framed program → cloud."""
+    events = copy.deepcopy(events)
+    for event in events:
+        step = event.get("resOutputsEvent") or event.get("resourcePreEvent")
+        if not step or not step["metadata"]["urn"].endswith("::cluster"):
+            continue
+        metadata = step["metadata"]
+        if metadata["op"] == "refresh" and metadata.get("new"):
+            metadata["detailedDiff"] = {"controlPlaneFirewall.allowedAddresses[1]": {"diffKind": "delete", "inputDiff": True},
+                                        "controlPlaneFirewall.enabled": {"diffKind": "update", "inputDiff": True}}
+        elif metadata["op"] == "update":
+            metadata["detailedDiff"] = {"controlPlaneFirewall.allowedAddresses[1]": {"diffKind": "add", "inputDiff": False},
+                                        "controlPlaneFirewall.enabled": {"diffKind": "update", "inputDiff": False},
+                                        **{k: {"diffKind": v, "inputDiff": False} for k, v in (extra_plan_paths or {}).items()}}
+            metadata["diffs"] = ["controlPlaneFirewall"]
+    return events
+
+
+def test_engine_detailed_diffs_are_used_when_the_provider_gives_them() -> None:
+    report = drift.classify("dev", with_detailed_diffs(recorded("outside")), LAB_IGNORES)
+    assert props(by_name(report)["cluster"]) == {
+        "controlPlaneFirewall.allowedAddresses[1]": ("deleted", "add", False),
+        "controlPlaneFirewall.enabled": ("changed", "update", False),
+    }
+    # An engine that did put an ignore_changes field in the plan diff still does not make it drift.
+    report = drift.classify("dev", with_detailed_diffs(recorded("outside"), {"version": "update"}), LAB_IGNORES)
+    assert "version" not in props(by_name(report)["cluster"])
+
+
+def test_property_paths() -> None:
+    assert drift.path_tokens('a.b[1]["app.kubernetes.io/name"]') == ["a", "b", 1, "app.kubernetes.io/name"]
+    assert drift.is_ignored("nodePool.nodeCount", ["nodePool.nodeCount"])
+    assert drift.is_ignored("nodePool[0].nodeCount", ["nodePool.nodeCount"])
+    assert drift.is_ignored("version", ["version"]) and not drift.is_ignored("versionPrefix", ["version"])
+    assert not drift.is_ignored("nodePool.size", ["nodePool.nodeCount"])
+    old = {"labels": {"app.kubernetes.io/name": "a"}, "rules": [1, 2, 3], "x": 1, "__provider": "p"}
+    new = {"labels": {"app.kubernetes.io/name": "b"}, "rules": [1, 2], "y": 2, "__provider": "q"}
+    assert drift.diff_values(old, new) == {
+        'labels["app.kubernetes.io/name"]': "update", "rules[2]": "delete", "x": "delete", "y": "add",
+    }
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "[secret]"}
+    assert drift.shown({"token": secret}) == {"token": "[secret]"}
+
+
+# -- the command -----------------------------------------------------------------------
+
+
+def replay(scenarios: dict[str, str]) -> Callable[[str, Callable[[EngineEvent], None]], None]:
+    """A stand-in for engine_preview: feeds the recorded events of each stack's scenario and fails
+    the way the CLI did (the Automation API raises CommandError on a non-zero exit)."""
+
+    def preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
+        scenario = scenarios[stack]
+        for event in recorded(scenario):
+            on_event(EngineEvent.from_json(event))
+        result = recorded_result(scenario)
+        if result["exit_code"]:
+            raise CommandError(CommandResult(stdout="", stderr=result["stderr"], code=result["exit_code"]))
+
+    return preview
+
+
+@pytest.fixture(autouse=True)
+def lab_ignores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drift, "ignore_changes_of", lambda stack: LAB_IGNORES)
+
+
+@pytest.mark.parametrize("scenario, code", [("clean", 0), ("doks_managed", 0), ("outside", 1), ("pending", 1), ("broken", 2)])
+def test_exit_codes(scenario: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert drift.main(["--stack", "dev"], preview=replay({"dev": scenario})) == code
+    out = capsys.readouterr().out
+    assert out.startswith(f"dev: {['clean', 'drift', 'error'][code]}")
+
+
+def test_human_report(capsys: pytest.CaptureFixture[str]) -> None:
+    drift.main(["--stack", "dev"], preview=replay({"dev": "outside"}))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "dev: drift (4 resources)"
+    assert lines[1].split() == ["KIND", "TYPE", "NAME", "PROPERTIES"]
+    assert any(line.split()[:3] == ["deleted", LAB, "namespace-payments"] for line in lines)
+    assert any("inboundRules[2] (added outside Pulumi): program: absent, cloud {" in line for line in lines)
+    assert any("controlPlaneFirewall.enabled (changed outside Pulumi): program true, cloud false" in line for line in lines)
+    assert any("ipRange (changed outside Pulumi, forces replacement)" in line for line in lines)
+    assert lines[-1] == f"  ignored (DOKS-managed, in ignore_changes): {LAB} cluster: nodePool.nodeCount, version"
+
+
+def test_json_report_for_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    code = drift.main(["--all", "--json"], preview=replay({"dev": "outside", "staging": "clean", "prod": "doks_managed"}))
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["status"] == 1
+    assert {s["stack"]: s["status"] for s in report["stacks"]} == {"dev": "drift", "prod": "clean", "staging": "clean"}
+    dev = next(s for s in report["stacks"] if s["stack"] == "dev")
+    firewall = next(r for r in dev["resources"] if r["name"] == "workers-firewall")
+    assert firewall["properties"][0] == {
+        "path": "inboundRules[2]", "change": "created", "diff": "delete", "replace": False, "expected": None,
+        "actual": {"portRange": "22", "protocol": "tcp", "sourceAddresses": ["0.0.0.0/0"]},
+    }
+    # An error anywhere makes the whole run an error (the check is incomplete).
+    assert drift.main(["--all"], preview=replay({"dev": "outside", "staging": "broken", "prod": "clean"})) == 2
+
+
+def test_unknown_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert drift.main(["--stack", "qa"], preview=replay({})) == 2
+    assert "unknown stack 'qa': there is no stacks/Pulumi.qa.yaml (known stacks: dev, prod, staging)" in capsys.readouterr().out
+
+
+def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert drift.main(["--stack", "dev"]) == 2
+    assert "no DigitalOcean API token: export DIGITALOCEAN_TOKEN" in capsys.readouterr().out
+    monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_test")
+    assert drift.main(["--stack", "dev"]) == 2
+    assert "no secrets passphrase: export PULUMI_CONFIG_PASSPHRASE" in capsys.readouterr().out
+
+
+def test_missing_pulumi_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_test")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(engine, "PROJECT_DIR", tmp_path)  # no scripts/toolchain.sh either
+    assert drift.main(["--stack", "dev"]) == 2
+    assert "the pulumi CLI is not on PATH" in capsys.readouterr().out
+
+
+def test_the_offline_toolchain_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    built = tmp_path / "toolchain" / "bin"
+    built.mkdir(parents=True)
+    (built / "pulumi").write_text("#!/bin/sh\n")
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "toolchain.sh"
+    script.write_text(f"#!/bin/sh\necho {built}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(engine, "PROJECT_DIR", tmp_path)
+    assert engine.pulumi_bin() == built
+    assert engine.environment()["PATH"].split(":")[1] == str(built)
+
+
+def test_unexplained_changes_are_an_error_not_a_pass() -> None:
+    """The CLI said changes were proposed but the events explain none: never report clean."""
+
+    def preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
+        raise CommandError(CommandResult("", "error: no changes were expected for preview but changes were proposed\n", 7))
+
+    report = drift.check_stack("dev", preview)
+    assert report.status == "error" and "could not be classified" in report.errors[0]
+
+
+def test_cli_error_line_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
+        raise CommandError(CommandResult("", "error: failed to decrypt: incorrect passphrase\n", 255))
+
+    report = drift.check_stack("dev", preview)
+    assert report.errors == ["engine failure: error: failed to decrypt: incorrect passphrase"]
+
+
+# -- Slack -----------------------------------------------------------------------------
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXX"
+
+
+@responses.activate
+def test_slack_summary_on_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(drift.SLACK_WEBHOOK_ENV, WEBHOOK)
+    responses.post(WEBHOOK, body="ok")
+    assert drift.main(["--all", "--slack"], preview=replay({"dev": "outside", "staging": "clean", "prod": "clean"})) == 1
+    assert len(responses.calls) == 1  # clean stacks post nothing
+    text = json.loads(responses.calls[0].request.body)["text"]
+    assert text.startswith("hardened-doks drift check, stack *dev*: drift")
+    assert "• changed: pulumi-python:dynamic:Resource `workers-firewall` (inboundRules[2])" in text
+    assert "0.0.0.0/0" not in text and "203.0.113.10" not in text  # names and paths only, never values
+
+
+@responses.activate
+def test_slack_failure_does_not_change_the_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(drift.SLACK_WEBHOOK_ENV, WEBHOOK)
+    responses.post(WEBHOOK, status=500)
+    assert drift.main(["--stack", "dev", "--slack"], preview=replay({"dev": "broken"})) == 2
+    assert "posting to Slack failed" in capsys.readouterr().err
+
+
+def test_slack_webhook_from_secret_config_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv(drift.SLACK_WEBHOOK_ENV, raising=False)
+    monkeypatch.setattr(engine, "select_stack", lambda stack, check=True: object())
+    monkeypatch.setattr(engine, "config_value", lambda stack, key: ConfigValue(WEBHOOK, secret=True))
+    assert drift.slack_webhook("dev") == WEBHOOK
+    monkeypatch.setattr(engine, "config_value", lambda stack, key: ConfigValue(WEBHOOK, secret=False))
+    assert drift.slack_webhook("dev") is None
+    assert "is not a secret" in capsys.readouterr().err
+
+
+def test_ignore_changes_come_from_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real ignore_changes_of, not the lab's
+    ignores = drift.ignore_changes_of("prod")
+    assert ignores[("digitalocean:index/kubernetesCluster:KubernetesCluster", "hardened-doks-doks-cluster")] == [
+        "version", "nodePool.nodeCount",
+    ]
+    assert ignores[("digitalocean:index/kubernetesNodePool:KubernetesNodePool", "hardened-doks-doks-pool-apps")] == ["nodeCount"]

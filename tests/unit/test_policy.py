@@ -1,0 +1,251 @@
+"""The CrossGuard policy pack: each policy on a passing and a violating resource, the whole pack
+on the mocked resources of every stack, the pack entry point and the README's control matrix."""
+
+from __future__ import annotations
+
+import copy
+import runpy
+from typing import Any
+
+import pulumi_policy
+import pytest
+from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+from hardened_doks_policy import BREAK_GLASS_ANNOTATION, PACK_NAME, all_policies
+from tools import policy_check, policy_doc
+from tools.offline import PROJECT_DIR, ProgramRun, RecordedResource
+
+POLICIES = {p.name: p for p in all_policies()}
+CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def resource(type_: str, inputs: dict[str, Any], name: str = "r") -> RecordedResource:
+    return RecordedResource(
+        type=type_, name=name, urn=f"urn:pulumi:test::hardened-doks::{type_}::{name}", custom=True,
+        parent="", provider="", protect=False, ignore_changes=[], inputs=inputs,
+    )
+
+
+def violations(policy_name: str, *resources: RecordedResource, config: dict[str, Any] | None = None) -> list[str]:
+    """Messages a policy reports, called exactly as the analyzer calls it (props behind the proxy)."""
+    policy = POLICIES[policy_name]
+    found: list[str] = []
+    if isinstance(policy, StackValidationPolicy):
+        run = ProgramRun("test", list(resources), {}, set())
+        policy.validate(policy_check.stack_args(run, config), lambda message, urn=None: found.append(message))
+    else:
+        for r in resources:
+            try:
+                policy.validate(policy_check.resource_args(r, config), lambda message, urn=None: found.append(message))
+            except _NotApplicableError:
+                pass
+    return found
+
+
+def cluster(**overrides: Any) -> dict[str, Any]:
+    props = {
+        "name": "c", "region": "fra1", "version": "1.34.4-do.0", "ha": True, "autoUpgrade": True,
+        "tags": ["hardened-doks", "env:prod"],
+        "controlPlaneFirewall": {"enabled": True, "allowedAddresses": ["203.0.113.0/24"]},
+    }
+    props.update(overrides)
+    return props
+
+
+def pod_template(*containers: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": list(containers)}}}}
+
+
+LIMITED = {"limits": {"cpu": "500m", "memory": "256Mi"}}
+DIGEST = "ghcr.io/acme/api@sha256:" + "a" * 64
+
+# (policy, passing resource, violating resource, expected fragment of the violation)
+CASES = [
+    ("doks-control-plane-firewall", resource(CLUSTER, cluster()),
+     resource(CLUSTER, cluster(controlPlaneFirewall={"enabled": False, "allowedAddresses": ["203.0.113.0/24"]})),
+     "not enabled"),
+    ("doks-control-plane-firewall", resource(CLUSTER, cluster()),
+     resource(CLUSTER, cluster(controlPlaneFirewall={"enabled": True, "allowedAddresses": []})), "allows no address"),
+    ("doks-prod-api-not-public", resource(CLUSTER, cluster(tags=["env:dev"], controlPlaneFirewall={"enabled": True, "allowedAddresses": ["0.0.0.0/0"]})),
+     resource(CLUSTER, cluster(controlPlaneFirewall={"enabled": True, "allowedAddresses": ["198.51.100.0/24", "::/0"]})), "::/0"),
+    ("doks-prod-ha-control-plane", resource(CLUSTER, cluster(tags=["env:staging"], ha=False)),
+     resource(CLUSTER, cluster(ha=False)), "highly available"),
+    ("doks-auto-upgrade", resource(CLUSTER, cluster()), resource(CLUSTER, cluster(autoUpgrade=False)), "autoUpgrade"),
+    ("firewall-no-public-admin-ports",
+     resource(FIREWALL, {"inboundRules": [
+         {"protocol": "tcp", "portRange": "443", "sourceAddresses": ["0.0.0.0/0"]},
+         {"protocol": "tcp", "portRange": "1-65535", "sourceAddresses": ["10.110.0.0/20"]},
+         {"protocol": "icmp", "sourceAddresses": ["0.0.0.0/0"]}]}),
+     resource(FIREWALL, {"inboundRules": [{"protocol": "tcp", "portRange": "30000-30100", "sourceAddresses": ["::/0"]}]}),
+     "NodePorts"),
+    ("firewall-no-public-admin-ports", resource(FIREWALL, {"inboundRules": []}),
+     resource(FIREWALL, {"inboundRules": [{"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}]}),
+     "SSH (22)"),
+    ("firewall-no-public-admin-ports", resource(FIREWALL, {}),
+     resource(FIREWALL, {"inboundRules": [{"protocol": "tcp", "sourceAddresses": ["0.0.0.0/0"]}]}), "kubelet (10250)"),
+    ("k8s-namespace-pod-security",
+     resource(NAMESPACE, {"metadata": {"name": "apps", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}),
+     resource(NAMESPACE, {"metadata": {"name": "apps", "labels": {"team": "a"}}}), "no pod-security.kubernetes.io/enforce"),
+    ("k8s-namespace-pod-security",
+     resource(NAMESPACE, {"metadata": {"name": "falco", "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+                                       "annotations": {BREAK_GLASS_ANNOTATION: "falco needs host access; SEC-42"}}}),
+     resource(NAMESPACE, {"metadata": {"name": "falco", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}),
+     "privileged without"),
+    ("k8s-rbac-no-wildcards",
+     resource("kubernetes:rbac.authorization.k8s.io/v1:Role", {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+     resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", {"rules": [{"apiGroups": ["apps"], "resources": ["*"], "verbs": ["get"]}]}),
+     "rules[0].resources"),
+    ("k8s-rbac-no-wildcards", resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", {"aggregationRule": {}}),
+     resource("kubernetes:rbac.authorization.k8s.io/v1:Role", {"rules": [{"apiGroups": ["*"], "resources": ["pods"], "verbs": ["*"]}]}),
+     "verbs"),
+    ("k8s-no-cluster-admin-binding",
+     resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", {
+         "metadata": {"name": "sre-breakglass", "annotations": {BREAK_GLASS_ANNOTATION: "INC-1234, alice, until 2026-12-01"}},
+         "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "alice"}]}),
+     resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", {
+         "metadata": {"name": "ci"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"kind": "ServiceAccount", "name": "ci"}]}),
+     "ServiceAccount/ci"),
+    ("k8s-images-pinned-or-allowlisted",
+     resource(DEPLOYMENT, pod_template({"name": "a", "image": DIGEST}, {"name": "b", "image": "registry.digitalocean.com/acme/b:1.2"})),
+     resource(DEPLOYMENT, pod_template({"name": "a", "image": "nginx:1.27"})), "nginx:1.27"),
+    ("k8s-images-pinned-or-allowlisted",
+     resource("kubernetes:batch/v1:CronJob", {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": DIGEST}]}}}}}}),
+     resource("kubernetes:batch/v1:CronJob", {"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+         "initContainers": [{"image": "registry.digitalocean.com.evil.example/x:1"}], "containers": [{"image": DIGEST}]}}}}}}),
+     "initContainers[0]"),
+    ("k8s-resource-limits", resource("kubernetes:apps/v1:StatefulSet", pod_template({"name": "db", "resources": LIMITED})),
+     resource("kubernetes:apps/v1:DaemonSet", pod_template({"name": "agent", "resources": {"limits": {"memory": "64Mi"}}})),
+     "sets no cpu limit"),
+    ("k8s-resource-limits",
+     resource("kubernetes:helm.sh/v3:Release", {"chart": "x", "values": {"controller": {"resources": LIMITED}, "webhook": {"resources": LIMITED}}}),
+     resource("kubernetes:helm.sh/v3:Release", {"chart": "x", "values": {"controller": {"resources": LIMITED}, "jobs": [{"resources": {}}]}}),
+     "values.jobs[0].resources"),
+]
+
+
+@pytest.mark.parametrize("policy, passing, violating, fragment", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_policy_passes_and_violates(policy: str, passing: RecordedResource, violating: RecordedResource, fragment: str) -> None:
+    assert violations(policy, passing) == []
+    found = violations(policy, violating)
+    assert found and any(fragment in message for message in found), found
+
+
+def ns(name: str) -> RecordedResource:
+    return resource(NAMESPACE, {"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}, name)
+
+
+def netpol(namespace: str, spec: dict[str, Any], name: str = "default-deny") -> RecordedResource:
+    return resource(NETPOL, {"metadata": {"name": name, "namespace": namespace}, "spec": spec}, f"{namespace}-{name}")
+
+
+def test_default_deny_is_a_stack_check() -> None:
+    both = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert violations("k8s-namespace-default-deny", ns("apps"), netpol("apps", both)) == []
+    # Two policies, one per direction, also count.
+    split = [netpol("apps", {"podSelector": {}, "policyTypes": [d]}, name=d.lower()) for d in ("Ingress", "Egress")]
+    assert violations("k8s-namespace-default-deny", ns("apps"), *split) == []
+    # Only ingress denied; a policy that selects some pods or allows something does not count.
+    found = violations(
+        "k8s-namespace-default-deny",
+        ns("apps"),
+        netpol("apps", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+        netpol("apps", {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"]}, name="x"),
+        netpol("apps", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}, name="allow-all"),
+        netpol("other", both),
+    )
+    assert found == ["namespace apps has no default-deny NetworkPolicy for egress in this stack"]
+    assert violations("k8s-namespace-default-deny", ns("lonely")) == [
+        "namespace lonely has no default-deny NetworkPolicy for egress and ingress in this stack"
+    ]
+
+
+def test_image_references_are_parsed() -> None:
+    from hardened_doks_policy.kubernetes import image_allowed, registry_of
+
+    assert registry_of("nginx") == "docker.io/library/nginx"
+    assert registry_of("bitnami/redis:7") == "docker.io/bitnami/redis"
+    assert registry_of("localhost:5000/x:1") == "localhost:5000/x"
+    assert registry_of("ghcr.io/kyverno/kyverno:v1.19.0@sha256:" + "b" * 64) == "ghcr.io/kyverno/kyverno"
+    assert image_allowed("ghcr.io/kyverno/kyverno:v1.19.0", ["ghcr.io/kyverno"])
+    assert not image_allowed("ghcr.io/kyvernox/x:1", ["ghcr.io/kyverno"])
+    assert not image_allowed("nginx@sha256:short", [])
+
+
+def test_policy_config_overrides_defaults() -> None:
+    dev_cluster = resource(CLUSTER, cluster(tags=["stage:live"], ha=False))
+    assert violations("doks-prod-ha-control-plane", dev_cluster) == []
+    assert violations("doks-prod-ha-control-plane", dev_cluster, config={"productionTags": ["stage:live"]})
+    quay = resource(DEPLOYMENT, pod_template({"image": "quay.io/acme/x:1", "resources": LIMITED}))
+    assert violations("k8s-images-pinned-or-allowlisted", quay, config={"allowedRegistries": ["quay.io/acme"]}) == []
+    memory_only = resource(DEPLOYMENT, pod_template({"image": DIGEST, "resources": {"limits": {"memory": "1Gi"}}}))
+    assert violations("k8s-resource-limits", memory_only, config={"requiredLimits": ["memory"]}) == []
+
+
+def test_unknown_values_stop_the_policy_like_in_a_preview() -> None:
+    """During a preview the analyzer reports UnknownValueError as 'cannot run during preview'."""
+    unknown = resource(CLUSTER, cluster(controlPlaneFirewall={"enabled": UNKNOWN_STRING_VALUE, "allowedAddresses": []}))
+    with pytest.raises(UnknownValueError):
+        violations("doks-control-plane-firewall", unknown)
+
+
+def test_every_policy_carries_controls_severity_and_remediation() -> None:
+    policies = all_policies()
+    assert len({p.name for p in policies}) == len(policies)
+    for policy in policies:
+        assert policy.framework is not None and policy.framework.reference, policy.name
+        assert policy.tags and policy.severity is not None and policy.remediation_steps, policy.name
+        assert policy.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
+    tested = {case[0] for case in CASES} | {"k8s-namespace-default-deny"}
+    assert tested == {p.name for p in policies}, "every policy needs a passing and a violating case"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_pack_passes_on_every_stack(run_of, stack: str) -> None:
+    assert policy_check.check(run_of(stack)) == []
+
+
+def test_the_pack_catches_a_namespace_losing_its_default_deny(run_of) -> None:
+    prod = run_of("prod")
+    deny = next(r for r in prod.resources if r.type == NETPOL and not r.inputs["spec"].get("ingress")
+                and not r.inputs["spec"].get("egress") and r.inputs["spec"].get("podSelector") == {})
+    run = copy.copy(prod)
+    run.resources = [r for r in prod.resources if r is not deny]
+    found = policy_check.check(run)
+    assert [v.policy for v in found] == ["k8s-namespace-default-deny"]
+    assert deny.inputs["metadata"]["namespace"] in found[0].message
+    assert policy_check.blocking(found) == found
+
+
+def test_policy_check_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert policy_check.main(["--stack", "dev"]) == 0
+    assert "dev: 0 mandatory, 0 advisory violations" in capsys.readouterr().out
+    assert policy_check.main(["--stack", "nope"]) == 2
+
+
+def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: dict[str, Any] = {}
+
+    def fake_pack(**kwargs: Any) -> None:
+        built.update(kwargs)
+
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", fake_pack)
+    runpy.run_path(str(PROJECT_DIR / "policy" / "__main__.py"), run_name="__main__")
+    assert built["name"] == PACK_NAME
+    assert [p.name for p in built["policies"]] == list(POLICIES)
+    assert all(isinstance(p, (ResourceValidationPolicy, StackValidationPolicy)) for p in built["policies"])
+    assert (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text().count("runtime: python") == 1
+
+
+def test_readme_control_matrix_is_generated_from_the_pack() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert policy_doc.section(readme) == policy_doc.render_matrix(), "run `make policy-doc` and commit README.md"
+    policy: Policy
+    for policy in all_policies():
+        assert f"`{policy.name}`" in readme

@@ -1,0 +1,127 @@
+"""The Pulumi engine through the Automation API: a LocalWorkspace on this project, and its stacks.
+
+Shared by the drift and preview commands. Everything that can be checked before the engine
+starts is checked here and reported as one :class:`EngineError` line: an unknown stack name,
+no ``pulumi`` CLI, missing credentials, a stack that was never deployed.
+
+Stack config lives in ``stacks/`` (``stackConfigDir`` in Pulumi.yaml). LocalWorkspace's
+``stack_settings()`` ignores that setting, so config is only read through the CLI-backed
+calls (``get_config``/``get_all_config``), which honour it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from pulumi import automation as auto
+
+from tools import do_api
+from tools.offline import PROJECT_DIR, stack_names
+
+#: The state backend `scripts/up.sh` uses when PULUMI_BACKEND_URL is not set.
+DEFAULT_BACKEND = f"file://{Path.home()}/.pulumi-local/hardened-doks"
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+class EngineError(RuntimeError):
+    """The engine could not run, or failed; the message is one line saying why and what to do."""
+
+
+def check_stack_name(stack: str) -> None:
+    known = stack_names()
+    if stack not in known:
+        raise EngineError(f"unknown stack {stack!r}: there is no stacks/Pulumi.{stack}.yaml (known stacks: {', '.join(known)})")
+
+
+def backend_url() -> str:
+    return os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
+
+
+def check_credentials() -> None:
+    """The DigitalOcean token (refresh reads the cloud) and the secrets passphrase (state is encrypted)."""
+    try:
+        do_api.token_from_env()
+    except do_api.MissingToken as exc:
+        raise EngineError(str(exc)) from None
+    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        raise EngineError(
+            "no secrets passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), "
+            "the one the stack was deployed with"
+        )
+
+
+def pulumi_bin() -> Path:
+    """The folder of the pulumi CLI: on PATH, else the one scripts/toolchain.sh built (offline)."""
+    found = shutil.which("pulumi")
+    if found:
+        return Path(found).resolve().parent
+    toolchain = PROJECT_DIR / "scripts" / "toolchain.sh"
+    if toolchain.is_file():
+        try:
+            printed = subprocess.run([str(toolchain), "--print-path"], capture_output=True, text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            printed = None
+        if printed is not None and (Path(printed.stdout.strip()) / "pulumi").is_file():
+            return Path(printed.stdout.strip())
+    raise EngineError(
+        "the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) or build one "
+        "offline with scripts/toolchain.sh"
+    )
+
+
+def pulumi_command() -> auto.PulumiCommand:
+    return auto.PulumiCommand(root=str(pulumi_bin().parent))
+
+
+def environment() -> dict[str, str]:
+    """Variables for the CLI: the backend, no update check, and on PATH this virtualenv's python
+    (Pulumi.yaml names no virtualenv, so the language host runs the `python` it finds) and the
+    CLI's folder (plugins built next to it)."""
+    return {
+        "PULUMI_BACKEND_URL": backend_url(),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(pulumi_bin()), os.environ.get("PATH", "")]),
+    }
+
+
+def select_stack(stack: str, check: bool = True) -> auto.Stack:
+    """Select an existing stack of this project (never creates one)."""
+    check_stack_name(stack)
+    if check:
+        check_credentials()
+    command = pulumi_command()
+    backend = backend_url()
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    workspace = auto.LocalWorkspace(work_dir=str(PROJECT_DIR), env_vars=environment(), pulumi_command=command)
+    try:
+        return auto.Stack.select(stack, workspace)
+    except auto.errors.StackNotFoundError:
+        raise EngineError(f"stack {stack!r} does not exist in {backend}: deploy it first (make up STACK={stack})") from None
+    except auto.errors.CommandError as exc:
+        raise EngineError(f"cannot select stack {stack!r} in {backend}: {last_error_line(exc)}") from None
+
+
+def last_error_line(exc: Exception, default: str = "the pulumi CLI failed") -> str:
+    """The CLI's own last `error: ...` line from a failed command, else its last stderr line.
+
+    A CommandError's text is "code: N / stdout: ... / stderr: ..." (pulumi.automation._cmd).
+    """
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    stderr = [line for line in text.partition(" stderr:")[2].splitlines() if line.strip()]
+    return (errors or [line.strip() for line in stderr] or [default])[-1]
+
+
+def config_value(stack: auto.Stack, key: str) -> Optional[auto.ConfigValue]:
+    """A config value through the CLI (honours stackConfigDir), or None when unset."""
+    try:
+        return stack.get_config(key)
+    except auto.errors.CommandError:
+        return None

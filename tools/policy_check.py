@@ -1,0 +1,142 @@
+"""Run the CrossGuard policy pack offline against what a stack would register.
+
+    python -m tools.policy_check --stack dev          # or --all; --json for a machine-readable report
+
+The real program runs under Pulumi's mocks (tools/offline.py); each recorded resource is handed
+to every policy of policy/ exactly as the engine's analyzer would (inputs in wire form behind
+pulumi-policy's unknown-checking proxy; stack policies see the whole stack). No engine, no
+credentials: this is the policy gate CI applies before a preview, and what the unit tests run.
+Exit 0 when no mandatory policy is violated, 1 when one is, 2 on a config or stack error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _NotApplicableError  # noqa: PLC2701 - what args.not_applicable() raises
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from components.config import ConfigError
+from hardened_doks_policy import all_policies
+from tools.cli import selected_stacks, stack_parser
+from tools.offline import ProgramRun, RecordedResource, run_stack
+
+
+@dataclass
+class Violation:
+    policy: str
+    enforcement: str
+    severity: str
+    type: str
+    name: str
+    message: str
+
+
+def _options(resource: RecordedResource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=resource.protect,
+        ignore_changes=list(resource.ignore_changes),
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=resource.parent or None,
+    )
+
+
+def resource_args(resource: RecordedResource, config: Optional[dict[str, Any]] = None) -> ResourceValidationArgs:
+    """The arguments the analyzer would pass a resource policy for this resource."""
+    return ResourceValidationArgs(
+        resource.type, unknown_checking_proxy(resource.inputs), resource.urn, resource.name, _options(resource), None, config
+    )
+
+
+def stack_args(run: ProgramRun, config: Optional[dict[str, Any]] = None) -> StackValidationArgs:
+    """The arguments the analyzer would pass a stack policy for this run."""
+    resources = [
+        PolicyResource(r.type, unknown_checking_proxy(r.inputs), r.urn, r.name, _options(r), None, None, [], {})
+        for r in run.resources
+        if r.custom
+    ]
+    return StackValidationArgs(resources, config)
+
+
+def check(run: ProgramRun, policies: Optional[list[Policy]] = None) -> list[Violation]:
+    """Every violation of the pack's policies by one offline run."""
+    violations: list[Violation] = []
+    resources = [r for r in run.resources if r.custom]
+    by_urn = {r.urn: r for r in resources}
+
+    def reporter(policy: Policy, resource: Optional[RecordedResource]) -> Any:
+        def report(message: str, urn: Optional[str] = None) -> None:
+            target = by_urn.get(urn or "") or resource
+            violations.append(
+                Violation(
+                    policy.name,
+                    (policy.enforcement_level or EnforcementLevel.ADVISORY).value,
+                    policy.severity.value if policy.severity else "",
+                    target.type if target else "stack",
+                    target.name if target else run.stack,
+                    message,
+                )
+            )
+
+        return report
+
+    for policy in policies if policies is not None else all_policies():
+        try:
+            if isinstance(policy, StackValidationPolicy):
+                policy.validate(stack_args(run), reporter(policy, None))
+            elif isinstance(policy, ResourceValidationPolicy):
+                for resource in resources:
+                    try:
+                        policy.validate(resource_args(resource), reporter(policy, resource))
+                    except _NotApplicableError:
+                        continue
+        except (_NotApplicableError, UnknownValueError):
+            continue
+    return violations
+
+
+def blocking(violations: list[Violation]) -> list[Violation]:
+    return [v for v in violations if v.enforcement == EnforcementLevel.MANDATORY.value]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = stack_parser("policy_check", __doc__.splitlines()[0]).parse_args(argv)
+    report: dict[str, list[dict[str, Any]]] = {}
+    code = 0
+    for stack in selected_stacks(args):
+        try:
+            violations = check(run_stack(stack))
+        except (ConfigError, FileNotFoundError) as exc:
+            print(f"policy_check {stack}: {exc}", file=sys.stderr)
+            return 2
+        report[stack] = [asdict(v) for v in violations]
+        code = max(code, 1 if blocking(violations) else 0)
+        if not args.json:
+            print(f"{stack}: {len(blocking(violations))} mandatory, {len(violations) - len(blocking(violations))} advisory violations")
+            for v in violations:
+                print(f"  [{v.enforcement}/{v.severity}] {v.policy}: {v.type} {v.name}: {v.message}")
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
