@@ -21,12 +21,12 @@ import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -65,9 +65,14 @@ def _minor(stack: str) -> str:
     return parse_stack_config(raw, stack=stack, secret_keys=secrets).kubernetes_version_prefix
 
 
-@functools.cache
 def _documents(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.load_all(path.read_text(), Loader=_LOADER) if d]
+    return _parsed(path.read_text())
+
+
+@functools.cache
+def _parsed(text: str) -> list[dict[str, Any]]:
+    """Parsed once per distinct content (the stacks share most chart files, CRDs are large)."""
+    return [d for d in yaml.load_all(text, Loader=_LOADER) if d]
 
 
 def _render_chart(run: ProgramRun, out: Path) -> list[Path]:
@@ -108,7 +113,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         render.render(run, root / stack / "render")
         result[stack] = {"stack": sorted((root / stack / "render" / "kubernetes").glob("*.yaml")), "chart": _render_chart(run, root / stack / "chart")}
         for source, files in result[stack].items():
-            for path in files:
+            # CustomResourceDefinitions carry no checkov checks and are megabytes of YAML: not scanned.
+            for path in (p for p in files if not p.name.split("-", 2)[1] == "customresourcedefinition"):
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
                 target = scan / f"{source}-{path.stem[4:]}-{digest}.yaml"
                 if not target.exists():
@@ -153,10 +159,6 @@ def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validato
     return jsonschema.Draft4Validator(_strict(schema))
 
 
-# kubernetes-validate re-reads its (large) JSON schema files on every call: keep them in memory.
-kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
-
-
 def _crd_problems(crd: dict[str, Any]) -> list[str]:
     """A structural check of a CustomResourceDefinition from a chart.
 
@@ -188,11 +190,27 @@ def _cached_schema_errors(text: str, minor: str) -> tuple[str, ...]:
     key = (document["apiVersion"], document["kind"])
     if key in CRD_FILES:
         return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(*key).iter_errors(document))
-    try:
-        kubernetes_validate.validate(document, minor, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        return (f"{'.'.join(map(str, error.path))}: {error.message}",)
-    return ()
+    validator = _builtin_validator(minor, document["apiVersion"], document["kind"])
+    return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document))
+
+
+@functools.cache
+def _builtin_validator(minor: str, api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """kubernetes-validate's strict schema of a built-in kind for a minor, built once.
+
+    Same files and resolution as ``kubernetes_validate.validate`` (which rebuilds the
+    validator on every call): the newest bundled schema not newer than the minor.
+    """
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= utils.major_minor(minor)][-1]
+    directory = f"kubernetes-json-schema/v{version}-local-strict"
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = utils.schema_contents(f"{directory}/{kind.lower()}-{group_version}.json", minor)
+    definitions = utils.schema_contents(f"{directory}/_definitions.json", minor)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 @pytest.mark.parametrize("stack", STACKS)
