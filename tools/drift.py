@@ -407,8 +407,10 @@ def human(reports: list[StackDrift]) -> str:
 
 
 def as_json(reports: list[StackDrift]) -> dict[str, Any]:
+    code = max((r.exit_code for r in reports), default=EXIT_CLEAN)
     return {
-        "status": max((r.exit_code for r in reports), default=EXIT_CLEAN),
+        "status": {EXIT_CLEAN: "clean", EXIT_DRIFT: "drift", EXIT_ERROR: "error"}[code],
+        "exit_code": code,
         "stacks": [{**asdict(r), "exit_code": r.exit_code} for r in reports],
     }
 

@@ -197,7 +197,7 @@ def test_human_report(capsys: pytest.CaptureFixture[str]) -> None:
 def test_json_report_for_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
     code = drift.main(["--all", "--json"], preview=replay({"dev": "outside", "staging": "clean", "prod": "doks_managed"}))
     report = json.loads(capsys.readouterr().out)
-    assert code == 1 and report["status"] == 1
+    assert code == 1 and (report["status"], report["exit_code"]) == ("drift", 1)
     assert {s["stack"]: s["status"] for s in report["stacks"]} == {"dev": "drift", "prod": "clean", "staging": "clean"}
     dev = next(s for s in report["stacks"] if s["stack"] == "dev")
     firewall = next(r for r in dev["resources"] if r["name"] == "workers-firewall")
