@@ -223,6 +223,37 @@ def test_the_pack_catches_a_namespace_losing_its_default_deny(run_of) -> None:
     assert policy_check.blocking(found) == found
 
 
+def _mutated(run: ProgramRun, type_: str, change: Any) -> ProgramRun:
+    """A copy of a run in which every resource of ``type_`` has its inputs changed by ``change``."""
+    mutated = copy.copy(run)
+    mutated.resources = []
+    for r in run.resources:
+        if r.type == type_:
+            r = copy.copy(r)
+            r.inputs = copy.deepcopy(r.inputs)
+            change(r.inputs)
+        mutated.resources.append(r)
+    return mutated
+
+
+@pytest.mark.parametrize(
+    "stack, type_, change, policy",
+    [
+        ("prod", CLUSTER, lambda i: i.update(ha=False), "doks-prod-ha-control-plane"),
+        ("prod", CLUSTER, lambda i: i["controlPlaneFirewall"]["allowedAddresses"].append("0.0.0.0/0"), "doks-prod-api-not-public"),
+        ("staging", CLUSTER, lambda i: i["controlPlaneFirewall"].update(enabled=False), "doks-control-plane-firewall"),
+        ("dev", FIREWALL, lambda i: i["inboundRules"].append({"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}),
+         "firewall-no-public-admin-ports"),
+        ("dev", NAMESPACE, lambda i: i["metadata"]["labels"].pop("pod-security.kubernetes.io/enforce"), "k8s-namespace-pod-security"),
+    ],
+    ids=["prod-ha", "prod-public-api", "staging-cp-firewall", "dev-public-ssh", "dev-namespace-psa"],
+)
+def test_the_pack_sees_the_real_resources(run_of, stack: str, type_: str, change: Any, policy: str) -> None:
+    """The stacks pass because they comply, not because the policies miss their resources."""
+    found = policy_check.check(_mutated(run_of(stack), type_, change))
+    assert found and {v.policy for v in found} == {policy}
+
+
 def test_policy_check_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert policy_check.main(["--stack", "dev"]) == 0
     assert "dev: 0 mandatory, 0 advisory violations" in capsys.readouterr().out
