@@ -37,6 +37,10 @@ _CLASSES: dict[tuple[str, str], Any] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): kubernetes.rbac.v1.RoleBinding,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): kubernetes.rbac.v1.ClusterRoleBinding,
 }
+#: Objects Kubernetes creates itself, which the stack only patches (server-side apply): the
+#: provider refuses to create an object that already exists, and deleting the stack must not
+#: delete them. A Patch also creates the object where no controller has (an API server alone).
+_PATCH_CLASSES: dict[tuple[str, str], Any] = {("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccountPatch}
 #: Top-level manifest keys whose Python argument name differs.
 _ARGUMENTS = {"roleRef": "role_ref", "automountServiceAccountToken": "automount_service_account_token", "aggregationRule": "aggregation_rule"}
 
@@ -74,17 +78,21 @@ def create(
     provider: pulumi.ProviderResource,
     depends_on: Optional[list[pulumi.Resource]] = None,
     skip_await: bool = False,
+    patch: bool = False,
 ) -> pulumi.CustomResource:
-    """Register one manifest as a resource, parented to ``parent`` and using ``provider``."""
+    """Register one manifest as a resource, parented to ``parent`` and using ``provider``.
+
+    With ``patch``, the object is one Kubernetes creates itself (see ``_PATCH_CLASSES``).
+    """
     manifest = dict(manifest)
     meta = dict(manifest.pop("metadata"))
     annotations = {**meta.get("annotations", {}), **skip_await_annotations(skip_await)}
     if annotations:
         meta["annotations"] = annotations
     api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
-    name = resource_name({"kind": kind, "metadata": meta})
+    name = resource_name({"kind": kind, "metadata": meta}) + ("-patch" if patch else "")
     opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or [])
-    cls = _CLASSES.get((api_version, kind))
+    cls = (_PATCH_CLASSES if patch else _CLASSES).get((api_version, kind))
     if cls is None:
         return kubernetes.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=meta, opts=opts, **manifest)
     arguments = {_ARGUMENTS.get(key, key): value for key, value in manifest.items()}

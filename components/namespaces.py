@@ -47,8 +47,16 @@ def namespace(name: str, pod_security: PodSecurity, version: str, labels: Option
     }
 
 
+def is_default_service_account(manifest: Mapping[str, Any]) -> bool:
+    """The namespace's ``default`` ServiceAccount, which Kubernetes creates: the stack patches it."""
+    return manifest["kind"] == "ServiceAccount" and manifest["metadata"]["name"] == "default"
+
+
 def default_service_account(namespace_name: str) -> dict[str, Any]:
-    """The namespace's default ServiceAccount without an API token mounted (CIS 5.1.6)."""
+    """The namespace's default ServiceAccount without an API token mounted (CIS 5.1.6).
+
+    Applied as a patch (server-side apply): Kubernetes creates ``default`` with the namespace.
+    """
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -168,7 +176,9 @@ class ManagedNamespace(pulumi.ComponentResource):
         super().__init__("hardened-doks:kubernetes:ManagedNamespace", name, None, opts)
         first, *rest = objects
         self.namespace = create(first, self, provider, skip_await=skip_await)
-        self.resources = [self.namespace] + [create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await) for o in rest]
+        self.resources = [self.namespace] + [
+            create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await, patch=is_default_service_account(o)) for o in rest
+        ]
         self.register_outputs({"name": first["metadata"]["name"]})
 
 

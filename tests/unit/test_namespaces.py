@@ -108,3 +108,11 @@ def test_tenant_namespaces_helper_maps_namespaces_to_teams(run_of) -> None:
     raw, secrets = read_stack_file("prod")
     assert tenant_namespaces(parse_stack_config(raw, stack="prod", secret_keys=secrets)) == SHIPPED_TENANTS
     assert of_kind(run_of("prod"), "Namespace")
+
+
+def test_the_default_service_account_is_patched_not_created(stack_run: ProgramRun) -> None:
+    # Kubernetes creates `default` with the namespace: creating it again would fail, and
+    # deleting the stack must not delete it. A server-side-apply patch does neither.
+    patches = stack_run.of_type("kubernetes:core/v1:ServiceAccountPatch")
+    assert {p.inputs["metadata"]["namespace"] for p in patches} == managed_namespaces(stack_run)
+    assert not stack_run.of_type("kubernetes:core/v1:ServiceAccount")
