@@ -274,6 +274,17 @@ def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) 
     assert (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text().count("runtime: python") == 1
 
 
+def test_example_policy_config_names_real_policies_and_properties() -> None:
+    import json
+
+    example = json.loads((PROJECT_DIR / "policy" / "config.example.json").read_text())
+    for name, settings in example.items():
+        policy = POLICIES[name]
+        known = set(policy.config_schema.properties) if policy.config_schema else set()
+        assert set(settings) - {"enforcementLevel"} <= known, name
+        assert settings.get("enforcementLevel", "advisory") in {level.value for level in EnforcementLevel}
+
+
 def test_readme_control_matrix_is_generated_from_the_pack() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     assert policy_doc.section(readme) == policy_doc.render_matrix(), "run `make policy-doc` and commit README.md"
