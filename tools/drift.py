@@ -42,7 +42,7 @@ from pulumi.automation.errors import CommandError
 
 from tools import engine
 from tools.cli import selected_stacks, stack_parser
-from tools.offline import read_stack_file, run_program
+from tools.offline import ProgramRun, read_stack_file, run_program
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
@@ -330,7 +330,11 @@ def ignore_changes_of(stack: str) -> dict[tuple[str, str], list[str]]:
     (its warnings are the preview's business, not the report's)."""
     config, secrets = read_stack_file(stack)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        run = run_program(stack, config, secrets)
+        return ignore_changes_in(run_program(stack, config, secrets))
+
+
+def ignore_changes_in(run: ProgramRun) -> dict[tuple[str, str], list[str]]:
+    """(type, name) → ignore_changes of every resource of a run that has some."""
     return {(r.type, r.name): list(r.ignore_changes) for r in run.resources if r.ignore_changes}
 
 

@@ -300,10 +300,17 @@ def test_slack_webhook_from_secret_config_only(monkeypatch: pytest.MonkeyPatch, 
     assert "is not a secret" in capsys.readouterr().err
 
 
-def test_ignore_changes_come_from_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()  # the real ignore_changes_of, not the lab's
-    ignores = drift.ignore_changes_of("prod")
+def test_ignore_changes_come_from_the_program(run_of) -> None:
+    ignores = drift.ignore_changes_in(run_of("prod"))
     assert ignores[("digitalocean:index/kubernetesCluster:KubernetesCluster", "hardened-doks-doks-cluster")] == [
         "version", "nodePool.nodeCount",
     ]
     assert ignores[("digitalocean:index/kubernetesNodePool:KubernetesNodePool", "hardened-doks-doks-pool-apps")] == ["nodeCount"]
+
+
+def test_ignore_changes_of_a_stack_file_runs_the_program_quietly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.undo()  # the real ignore_changes_of, not the lab's
+    assert drift.ignore_changes_of("dev") == {
+        ("digitalocean:index/kubernetesCluster:KubernetesCluster", "hardened-doks-doks-cluster"): ["version", "nodePool.nodeCount"]
+    }
+    assert capsys.readouterr() == ("", "")  # the program's warnings stay out of the report
