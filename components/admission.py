@@ -34,8 +34,8 @@ from components.config import (
     StackConfig,
 )
 from components.kube import create, metadata
-from components.namespaces import RESTRICTED, ManagedNamespace, baseline, network_policy, pod_security_version
-from components.network_policies import cilium_policy
+from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
+from components.network_policies import kube_apiserver_access, public_https_egress
 
 #: Namespaces no policy applies to, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
@@ -45,8 +45,6 @@ from components.network_policies import cilium_policy
 EXCLUDED_NAMESPACES: tuple[str, ...] = ("kube-system", KYVERNO_NAMESPACE)
 #: Kyverno's webhook server port (admission and cleanup controllers).
 WEBHOOK_PORT = 9443
-#: Private, link-local and shared ranges excluded from the policy engine's HTTPS egress.
-NON_PUBLIC_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
 POLICY_NAMES = ("restrict-image-registries", "disallow-latest-tag", "verify-image-signatures")
 
 
@@ -105,37 +103,17 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
 def network_policies() -> list[dict[str, Any]]:
     """What Kyverno needs beyond the namespace baseline (default-deny + DNS), and nothing more."""
     return [
-        cilium_policy(
-            "kyverno-kube-apiserver",
-            KYVERNO_NAMESPACE,
-            {
-                "endpointSelector": {},
-                # Every controller watches and writes through the API server.
-                "egress": [{"toEntities": ["kube-apiserver"]}],
-                # Admission webhook calls from the API server. On DOKS they may arrive through the
-                # konnectivity agent (kube-system) or from a node, so those sources are named too.
-                "ingress": [
-                    {"fromEntities": ["kube-apiserver", "host", "remote-node"], "toPorts": [{"ports": [{"port": str(WEBHOOK_PORT), "protocol": "TCP"}]}]},
-                    {
-                        "fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s-app": "konnectivity-agent"}}],
-                        "toPorts": [{"ports": [{"port": str(WEBHOOK_PORT), "protocol": "TCP"}]}],
-                    },
-                ],
-            },
-        ),
-        network_policy(
+        # Every controller watches and writes through the API server; the admission and cleanup
+        # controllers receive webhook calls from it.
+        kube_apiserver_access("kyverno-kube-apiserver", KYVERNO_NAMESPACE, webhook_port=WEBHOOK_PORT),
+        # Signature verification: registries and Sigstore (TUF, Rekor, Fulcio) over HTTPS.
+        public_https_egress(
             "kyverno-registry-egress",
             KYVERNO_NAMESPACE,
             {
-                # Signature verification: registries and Sigstore (TUF, Rekor, Fulcio) over HTTPS,
-                # public addresses only (no cluster, VPC or metadata addresses).
-                "podSelector": {
-                    "matchExpressions": [
-                        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller", "reports-controller", "background-controller"]}
-                    ]
-                },
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NON_PUBLIC_RANGES)}}], "ports": [{"protocol": "TCP", "port": 443}]}],
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller", "reports-controller", "background-controller"]}
+                ]
             },
         ),
     ]

@@ -23,6 +23,8 @@ from components.kube import create, metadata
 from components.namespaces import network_policy
 
 CILIUM_API_VERSION = "cilium.io/v2"
+#: Private, shared and link-local ranges: never reachable through ``public_https_egress``.
+NON_PUBLIC_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
 
 
 def _namespace_selector(name: str) -> dict[str, Any]:
@@ -68,6 +70,36 @@ def kube_apiserver_egress(name: str, namespace_name: str, pod_labels: Optional[M
         name,
         namespace_name,
         {"endpointSelector": {"matchLabels": dict(pod_labels or {})}, "egress": [{"toEntities": ["kube-apiserver"]}]},
+    )
+
+
+def kube_apiserver_access(name: str, namespace_name: str, webhook_port: Optional[int] = None) -> dict[str, Any]:
+    """A system add-on's API server access: egress from every pod, and (for admission webhooks)
+    ingress on ``webhook_port`` from the API server.
+
+    On DOKS, webhook calls may arrive through the konnectivity agent (kube-system) or from a node
+    rather than from the kube-apiserver entity, so those sources are named too.
+    """
+    spec: dict[str, Any] = {"endpointSelector": {}, "egress": [{"toEntities": ["kube-apiserver"]}]}
+    if webhook_port is not None:
+        to_ports = [{"ports": [{"port": str(webhook_port), "protocol": "TCP"}]}]
+        spec["ingress"] = [
+            {"fromEntities": ["kube-apiserver", "host", "remote-node"], "toPorts": to_ports},
+            {"fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s-app": "konnectivity-agent"}}], "toPorts": to_ports},
+        ]
+    return cilium_policy(name, namespace_name, spec)
+
+
+def public_https_egress(name: str, namespace_name: str, pod_selector: Mapping[str, Any]) -> dict[str, Any]:
+    """Egress on TCP 443 to public addresses only: never the cluster, VPC or metadata addresses (NSA/CISA)."""
+    return network_policy(
+        name,
+        namespace_name,
+        {
+            "podSelector": dict(pod_selector),
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NON_PUBLIC_RANGES)}}], "ports": [{"protocol": "TCP", "port": 443}]}],
+        },
     )
 
 
