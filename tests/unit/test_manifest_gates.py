@@ -232,6 +232,7 @@ def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
     assert deployments["kyverno-admission-controller"]["spec"]["replicas"] == 3
     for deployment in deployments.values():
+        assert deployment["spec"]["template"]["spec"]["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             assert {"requests", "limits"} <= set(container["resources"]), (deployment["metadata"]["name"], container["name"])
             assert container["securityContext"]["runAsNonRoot"] is True
