@@ -1,0 +1,141 @@
+"""End-to-end fixtures: the real Pulumi engine against a local kube-apiserver.
+
+One control plane (etcd + kube-apiserver, RBAC and Pod Security on) and one deployed stack per
+test session. The stack runs in existing-cluster mode, in a scratch copy of the project, with a
+local file state backend and a passphrase secrets provider: no network, no DigitalOcean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+from tests.e2e.controlplane import LocalControlPlane
+from tools.offline import PROJECT_DIR
+
+#: What a copy of the project needs to run the program and the tools.
+PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "tools", "policy", "stacks")
+STACK = "e2e"
+#: The shipped stack the e2e stack is based on: the strictest profile.
+BASE_STACK = "prod"
+PASSPHRASE = "e2e-passphrase"
+
+
+def _script_output(*args: str) -> str:
+    completed = subprocess.run([str(PROJECT_DIR / "scripts" / args[0]), *args[1:]], capture_output=True, text=True)
+    if completed.returncode != 0:
+        pytest.fail(f"scripts/{' '.join(args)} failed:\n{completed.stderr[-3000:]}")
+    return completed.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def toolchain_bin() -> Path:
+    """The folder with pulumi, its Python language host, the Kubernetes provider, etcd and kube-apiserver."""
+    path = Path(os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or _script_output("toolchain.sh", "--print-path"))
+    missing = [b for b in ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver") if not (path / b).exists()]
+    if missing:
+        pytest.fail(f"toolchain incomplete in {path}: missing {', '.join(missing)}; run scripts/toolchain.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
+def control_plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
+    """The API server, with Cilium's CiliumNetworkPolicy type installed as on DOKS (Cilium is its CNI)."""
+    crds = Path(_script_output("kyverno-chart.sh", "--crds"))
+    with LocalControlPlane(toolchain_bin) as plane:
+        plane.install_crd(crds / "ciliumnetworkpolicies.yaml")
+        yield plane
+
+
+@dataclass
+class Project:
+    """A scratch copy of the project with its own Pulumi home, state and stack."""
+
+    workdir: Path
+    env: dict[str, str]
+    log: list[str] = field(default_factory=list)
+
+    def run(self, *args: str, check: bool = True, timeout: int = 900, input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
+        completed = subprocess.run(
+            args, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, input=input
+        )
+        self.log.append(f"$ {' '.join(args)}  # exit {completed.returncode} in {time.monotonic() - started:.1f}s")
+        if check and completed.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {completed.returncode}\n--- stdout\n{completed.stdout[-4000:]}\n--- stderr\n{completed.stderr[-4000:]}"
+            )
+        return completed
+
+    def pulumi(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.run("pulumi", *args, "--stack", STACK, "--non-interactive", **kwargs)
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress")
+
+    def tool(self, module: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", module, *args, **kwargs)
+
+
+def e2e_stack_config(kyverno_chart: str) -> dict[str, Any]:
+    """The e2e stack file: the prod stack's config, as an existing cluster without nodes."""
+    base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
+    admission = dict(base.get("hardened-doks:admission") or {})
+    admission["chart_path"] = kyverno_chart
+    return {
+        **base,
+        "hardened-doks:existing_cluster_name": "e2e-local",
+        # The API server has no nodes: nothing would ever become ready.
+        "hardened-doks:skip_await": True,
+        "hardened-doks:admission": admission,
+    }
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, control_plane: LocalControlPlane) -> Project:
+    """The project deployed once with `pulumi up` against the local API server."""
+    root = tmp_path_factory.mktemp("project")
+    workdir = root / "hardened-doks"
+    workdir.mkdir()
+    for entry in PROJECT_ENTRIES:
+        source = PROJECT_DIR / entry
+        if source.is_dir():
+            shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, workdir / entry)
+    kyverno_chart = _script_output("kyverno-chart.sh")
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(kyverno_chart)}, sort_keys=False))
+    (root / "state").mkdir()
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
+        "HOME": str(root),
+        "PULUMI_HOME": str(root / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+    project = Project(workdir, env)
+    project.run("pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive")
+    project.pulumi("config", "set", "--secret", "existing_cluster_kubeconfig", input=control_plane.kubeconfig_path.read_text())
+    project.up()
+    return project
+
+
+def json_output(completed: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(completed.stdout)

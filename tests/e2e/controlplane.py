@@ -1,0 +1,313 @@
+"""An envtest-style Kubernetes control plane on loopback: etcd + kube-apiserver.
+
+RBAC authorization and Pod Security admission are on (as on DOKS); serving and client
+certificates are generated here; an admin kubeconfig is written. No kubelet, no
+controller-manager: objects are stored and admitted, nothing is scheduled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+START_TIMEOUT_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: Any) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _cert(
+    subject: x509.Name,
+    key: Any,
+    issuer: Optional[tuple[x509.Name, Any]] = None,
+    *,
+    ca: bool = False,
+    sans: Optional[list[x509.GeneralName]] = None,
+    usage: Optional[list[x509.ObjectIdentifier]] = None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    issuer_name, issuer_key = issuer or (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if usage:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _name(common_name: str, organization: Optional[str] = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+@dataclass
+class Certificates:
+    ca: Path
+    serving_cert: Path
+    serving_key: Path
+    admin_cert: Path
+    admin_key: Path
+    service_account_key: Path
+    service_account_pub: Path
+
+
+def generate_certificates(folder: Path) -> Certificates:
+    """A CA, the API server's serving certificate, an admin client certificate, SA keys."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name("hardened-doks-e2e-ca")
+    ca_cert = _cert(ca_name, ca_key, ca=True)
+    serving_key = _key()
+    serving = _cert(
+        _name("kube-apiserver"),
+        serving_key,
+        (ca_name, ca_key),
+        sans=[x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        usage=[x509.oid.ExtendedKeyUsageOID.SERVER_AUTH],
+    )
+    admin_key = _key()
+    # system:masters: the bootstrap superuser group (what Pulumi and the tests act as).
+    admin = _cert(_name("e2e-admin", "system:masters"), admin_key, (ca_name, ca_key), usage=[x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def write(name: str, data: bytes) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return path
+
+    pem = serialization.Encoding.PEM
+    return Certificates(
+        ca=write("ca.crt", ca_cert.public_bytes(pem)),
+        serving_cert=write("apiserver.crt", serving.public_bytes(pem)),
+        serving_key=write("apiserver.key", _pem_key(serving_key)),
+        admin_cert=write("admin.crt", admin.public_bytes(pem)),
+        admin_key=write("admin.key", _pem_key(admin_key)),
+        service_account_key=write("sa.key", _pem_key(sa_key)),
+        service_account_pub=write(
+            "sa.pub", sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+        ),
+    )
+
+
+class LocalControlPlane:
+    """etcd + kube-apiserver on free loopback ports; use as a context manager."""
+
+    def __init__(self, bin_dir: Path, workdir: Optional[Path] = None):
+        self.bin_dir = bin_dir
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="hardened-doks-e2e-"))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.api_port = 0
+        self.certs: Optional[Certificates] = None
+        self.kubeconfig_path = self.workdir / "admin.kubeconfig"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def __enter__(self) -> "LocalControlPlane":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [str(self.bin_dir / name), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() kills all of it
+        )
+        self.processes.append(process)
+        return process
+
+    def start(self) -> None:
+        self.certs = certs = generate_certificates(self.workdir / "pki")
+        etcd_port, peer_port, self.api_port = free_port(), free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self._spawn(
+            "etcd",
+            [
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        self._wait(lambda: requests.get(f"{etcd_url}/health", timeout=2).ok, "etcd")
+        self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # No kubelets or controllers here: do not publish an endpoint for the
+                # "kubernetes" Service (loopback addresses are refused in Endpoints).
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={self.api_port}",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                f"--tls-cert-file={certs.serving_cert}",
+                f"--tls-private-key-file={certs.serving_key}",
+                f"--client-ca-file={certs.ca}",
+                f"--service-account-key-file={certs.service_account_pub}",
+                f"--service-account-signing-key-file={certs.service_account_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.112.0.0/20",
+                # As on DOKS: RBAC authorization, Pod Security admission (on by default).
+                "--authorization-mode=RBAC",
+                "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,LimitRanger,ResourceQuota",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=0",
+            ],
+        )
+        self._wait(lambda: self.get("/readyz").ok, "kube-apiserver")
+        self.kubeconfig_path.write_text(yaml.safe_dump(self.kubeconfig()))
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 15
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _wait(self, ready: Any, what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"{what} exited early; log:\n{self.log_tail(what)}")
+            try:
+                if ready():
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{what} not ready after {START_TIMEOUT_SECONDS}s; log:\n{self.log_tail(what)}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / f"{'etcd' if name == 'etcd' else 'kube-apiserver'}.log"  # anything else: the API server's
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    # -- access --------------------------------------------------------------------
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """An admin kubeconfig with the certificates inline (usable from any directory)."""
+        import base64
+
+        assert self.certs is not None
+
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority-data": b64(self.certs.ca)}}],
+            "users": [
+                {
+                    "name": "e2e-admin",
+                    "user": {"client-certificate-data": b64(self.certs.admin_cert), "client-key-data": b64(self.certs.admin_key)},
+                }
+            ],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e-admin"}}],
+            "current-context": "e2e",
+        }
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request as the admin. TLS settings are passed per request: a session's
+        would lose to REQUESTS_CA_BUNDLE from the environment."""
+        assert self.certs is not None
+        return requests.request(
+            method,
+            self.server + path,
+            cert=(str(self.certs.admin_cert), str(self.certs.admin_key)),
+            verify=str(self.certs.ca),
+            timeout=30,
+            **kwargs,
+        )
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def install_crd(self, manifest: Path) -> None:
+        """Create a CustomResourceDefinition and wait until it is served."""
+        crd = yaml.safe_load(manifest.read_text())
+        created = self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
+        if created.status_code not in (201, 409):
+            raise RuntimeError(f"creating CRD {crd['metadata']['name']}: {created.status_code} {created.text[:500]}")
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+
+        def established() -> bool:
+            conditions = (self.get(path).json().get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+        self._wait(established, f"CRD {crd['metadata']['name']}")
