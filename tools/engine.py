@@ -20,6 +20,7 @@ from typing import Optional
 
 from pulumi import automation as auto
 
+from components.config import NAMESPACE
 from tools import do_api
 from tools.offline import PROJECT_DIR, stack_names
 
@@ -42,12 +43,21 @@ def backend_url() -> str:
     return os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
 
 
-def check_credentials() -> None:
+def uses_digitalocean(stack: str) -> bool:
+    """False for an existing-cluster stack: it creates no DigitalOcean resource and needs no token."""
+    from tools.offline import read_stack_file
+
+    config, _ = read_stack_file(stack)
+    return f"{NAMESPACE}:existing_cluster_kubeconfig" not in config
+
+
+def check_credentials(stack: str) -> None:
     """The DigitalOcean token (refresh reads the cloud) and the secrets passphrase (state is encrypted)."""
-    try:
-        do_api.token_from_env()
-    except do_api.MissingToken as exc:
-        raise EngineError(str(exc)) from None
+    if uses_digitalocean(stack):
+        try:
+            do_api.token_from_env()
+        except do_api.MissingToken as exc:
+            raise EngineError(str(exc)) from None
     if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         raise EngineError(
             "no secrets passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), "
@@ -93,7 +103,7 @@ def select_stack(stack: str, check: bool = True) -> auto.Stack:
     """Select an existing stack of this project (never creates one)."""
     check_stack_name(stack)
     if check:
-        check_credentials()
+        check_credentials(stack)
     command = pulumi_command()
     backend = backend_url()
     if backend.startswith("file://"):

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Provide the Pulumi engine and a local Kubernetes control plane for offline use, built from Go modules
+# (see scripts/toolchain/README.md). Binaries land outside the repository in
+#   ${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}/toolchain/<pinned-version-key>/bin
+#
+#   scripts/toolchain.sh [COMPONENT...]   build/link what is missing (default: all), then print `export PATH=...`
+#   scripts/toolchain.sh --print-path     print the bin folder only (builds nothing)
+#   scripts/toolchain.sh --check [COMPONENT...]  exit 0 only when everything is present
+#   scripts/toolchain.sh --list           list components and pinned versions
+#   scripts/toolchain.sh --trim           delete the Go build cache and build folders (~9 GB; keeps the
+#                                         binaries and the module cache; a later rebuild recompiles)
+#
+# COMPONENT: pulumi (CLI + Python language host + executor scripts), kubernetes-provider, etcd,
+#            kube-apiserver, kube-controller-manager (optional: only with TOOLCHAIN_CONTROLLER_MANAGER=1; the
+#            tests do not need it).
+# Environment: HARDENED_DOKS_CACHE (cache root), TOOLCHAIN_USE_EXISTING=0 (never reuse binaries found on PATH),
+#              TOOLCHAIN_GOMODCACHE / TOOLCHAIN_GOCACHE (default: inside the cache root), GOPROXY as usual.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+wrappers="$root/scripts/toolchain"
+
+# ---- pins (change here; the version key below changes with them) -----------------------------------------
+PULUMI_VERSION=3.260.0                      # CLI + Python SDK (PyPI pulumi==3.260.0)
+K8S_PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199  # commit f47bc2d6 = PyPI 4.25.0a1768448096
+K8S_PROVIDER_VERSION="${TOOLCHAIN_K8S_PROVIDER_VERSION:-4.25.0}" # stamped plugin version (no leading v)
+KUBE_VERSION=1.34.4                         # k8s.io/kubernetes
+ETCD_VERSION=3.6.16                         # go.etcd.io/etcd/server/v3
+# ------------------------------------------------------------------------------------------------------------
+
+cache="${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}"
+tc_root="$cache/toolchain"
+key="pulumi-${PULUMI_VERSION}_k8sprovider-${K8S_PROVIDER_VERSION}_kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}"
+tc_dir="$tc_root/$key"
+bin="$tc_dir/bin"
+stamps="$tc_dir/stamps"
+logs="$tc_dir/logs"
+
+all_components=(pulumi kubernetes-provider etcd kube-apiserver)
+if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-0}" != 0 ]; then all_components+=(kube-controller-manager); fi
+
+say() { echo "toolchain: $*" >&2; }
+die() { echo "toolchain: ERROR: $*" >&2; exit 1; }
+
+# Files each component's build depends on (a change of them invalidates the stamp).
+component_wrapper() {
+  case "$1" in
+    pulumi) echo pulumi ;;
+    kubernetes-provider) echo kubernetes-provider ;;
+    etcd) echo etcd ;;
+    kube-apiserver|kube-controller-manager) echo kubernetes ;;
+    *) die "unknown component '$1' (known: pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager)" ;;
+  esac
+}
+component_version() {
+  case "$1" in
+    pulumi) echo "$PULUMI_VERSION" ;;
+    kubernetes-provider) echo "$K8S_PROVIDER_VERSION ($K8S_PROVIDER_MODULE_VERSION)" ;;
+    etcd) echo "$ETCD_VERSION" ;;
+    kube-apiserver|kube-controller-manager) echo "v$KUBE_VERSION" ;;
+  esac
+}
+component_bins() {
+  case "$1" in
+    pulumi) echo "pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python" ;;
+    kubernetes-provider) echo "pulumi-resource-kubernetes" ;;
+    *) echo "$1" ;;
+  esac
+}
+wrapper_hash() {
+  local dir="$wrappers/$(component_wrapper "$1")"
+  [ -d "$dir" ] || die "wrapper module $dir is missing"
+  (cd "$dir" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum) \
+    | sha256sum | cut -c1-16
+}
+stamp_want() { echo "$1 $(component_version "$1") wrapper=$(wrapper_hash "$1")"; }
+
+# A component is present when its stamp matches the pins and every binary of it exists and is executable.
+present() {
+  local c="$1" f
+  [ -f "$stamps/$c" ] || return 1
+  # first line: what was wanted; second line: how it was provided (built / reused path)
+  [ "$(head -n1 "$stamps/$c")" = "$(stamp_want "$c")" ] || return 1
+  for f in $(component_bins "$c"); do [ -x "$bin/$f" ] || return 1; done
+}
+
+print_path() { echo "$bin"; }
+
+# ---- argument parsing -------------------------------------------------------------------------------------
+mode=build
+components=()
+for a in "$@"; do
+  case "$a" in
+    --print-path) mode=print ;;
+    --check) mode=check ;;
+    --list) mode=list ;;
+    --trim) mode=trim ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -*) die "unknown option $a" ;;
+    *) component_wrapper "$a" >/dev/null; components+=("$a") ;;
+  esac
+done
+[ ${#components[@]} -gt 0 ] || components=("${all_components[@]}")
+
+case "$mode" in
+  print)
+    print_path
+    for c in "${components[@]}"; do present "$c" || { say "note: '$c' is not built yet; run scripts/toolchain.sh"; break; }; done
+    exit 0 ;;
+  list)
+    for c in pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager; do
+      printf '%-24s %-50s %s\n' "$c" "$(component_version "$c")" "$(present "$c" && echo present || echo missing)"
+    done
+    echo "bin: $bin"; exit 0 ;;
+  trim)
+    gocache="${TOOLCHAIN_GOCACHE:-$tc_root/go/build}"
+    say "removing $gocache and $tc_dir/src"
+    if [ -d "$gocache" ]; then GOCACHE="$gocache" go clean -cache; rm -rf "$gocache"; fi
+    rm -rf "$tc_dir/src"
+    exit 0 ;;
+  check)
+    missing=()
+    for c in "${components[@]}"; do present "$c" || missing+=("$c"); done
+    if [ ${#missing[@]} -gt 0 ]; then say "missing: ${missing[*]} (run scripts/toolchain.sh)"; exit 1; fi
+    say "all present in $bin"; exit 0 ;;
+esac
+
+# ---- build mode -------------------------------------------------------------------------------------------
+todo=()
+for c in "${components[@]}"; do present "$c" || todo+=("$c"); done
+if [ ${#todo[@]} -eq 0 ]; then
+  say "up to date (${components[*]})"
+  echo "export PATH=\"$bin:\$PATH\""
+  exit 0
+fi
+
+mkdir -p "$bin" "$stamps" "$logs" "$tc_dir/src"
+
+# Go environment: module and build caches outside the repo (shared by all version keys -> incremental).
+command -v go >/dev/null || die "go is not installed (Go >= 1.26.6 needed; Debian/apt or https://go.dev)"
+export GOMODCACHE="${TOOLCHAIN_GOMODCACHE:-$tc_root/go/mod}"
+export GOCACHE="${TOOLCHAIN_GOCACHE:-$tc_root/go/build}"
+export GOFLAGS="-modcacherw -buildvcs=false -mod=readonly"
+export CGO_ENABLED=0
+export GOWORK=off
+unset GOOS GOARCH
+
+# Is a binary on PATH (outside our own bin dir) of a fitting version? Prints its path.
+find_existing() {
+  local name="$1" pattern="$2" vflag="$3" p out
+  [ "${TOOLCHAIN_USE_EXISTING:-1}" = 1 ] || return 1
+  while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    case "$(readlink -f "$p")" in "$tc_root"/*) continue ;; esac
+    out="$("$p" $vflag 2>/dev/null | head -n3 || true)"
+    if printf '%s\n' "$out" | grep -Eq "$pattern"; then echo "$p"; return 0; fi
+  done < <(type -ap "$name" 2>/dev/null | awk '!seen[$0]++')
+  return 1
+}
+
+link_existing() { # component, then name=path pairs
+  local c="$1"; shift
+  local pair
+  for pair in "$@"; do ln -sfn "${pair#*=}" "$bin/${pair%%=*}"; done
+  { stamp_want "$c"; echo "reused: $*"; } > "$stamps/$c"
+  say "$c: using existing $*"
+}
+
+prepare_src() { # wrapper-name -> prints a fresh build folder holding a copy of the wrapper module
+  local w="$1" dst="$tc_dir/src/$1"
+  rm -rf "$dst"; mkdir -p "$dst"
+  cp -R "$wrappers/$w/." "$dst/"
+  chmod -R u+w "$dst"
+  echo "$dst"
+}
+
+mod_dir() { # module@version (resolved inside the current wrapper module) -> its folder in GOMODCACHE
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1
+}
+
+run_logged() { # name, command... ; logs to $logs/name.log, fails loudly with the log tail
+  local name="$1"; shift
+  if ! "$@" >>"$logs/$name.log" 2>&1; then
+    echo "---- last lines of $logs/$name.log ----" >&2
+    tail -n 40 "$logs/$name.log" >&2
+    die "building '$name' failed (command: $*). Full log: $logs/$name.log"
+  fi
+}
+
+build_pulumi() {
+  local existing dir
+  if existing="$(find_existing pulumi "^v?${PULUMI_VERSION%.*}\.[0-9]+" version)"; then
+    # An official install keeps the Python language host and its scripts beside the CLI.
+    dir="$(dirname "$(readlink -f "$existing")")"
+    if [ -x "$dir/pulumi-language-python" ] && [ -e "$dir/pulumi-language-python-exec" ] \
+       && [ -e "$dir/pulumi-resource-pulumi-python" ]; then
+      link_existing pulumi "pulumi=$existing" "pulumi-language-python=$dir/pulumi-language-python" \
+        "pulumi-language-python-exec=$dir/pulumi-language-python-exec" \
+        "pulumi-resource-pulumi-python=$dir/pulumi-resource-pulumi-python"
+      return 0
+    fi
+    say "pulumi: $existing fits, but has no Python language host beside it; building ours"
+  fi
+  local src sdk
+  src="$(prepare_src pulumi)"
+  cd "$src"
+  run_logged pulumi go mod download github.com/pulumi/pulumi/sdk/v3 github.com/pulumi/pulumi/pkg/v3
+  run_logged pulumi go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  run_logged pulumi go build -trimpath -ldflags "-s -w -X main.version=$PULUMI_VERSION" \
+    -o "$bin/pulumi-language-python.tmp" ./cmd/pulumi-language-python
+  sdk="$(mod_dir github.com/pulumi/pulumi/sdk/v3)"
+  [ -f "$sdk/python/cmd/pulumi-language-python-exec" ] || die "pulumi-language-python-exec not found in $sdk"
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
+  mv -f "$bin/pulumi.tmp" "$bin/pulumi"
+  mv -f "$bin/pulumi-language-python.tmp" "$bin/pulumi-language-python"
+  "$bin/pulumi" version >/dev/null || die "built pulumi does not run"
+  { stamp_want pulumi; echo "built: $("$bin/pulumi" version)"; } > "$stamps/pulumi"
+}
+
+build_kubernetes_provider() {
+  local home="${PULUMI_HOME:-$HOME/.pulumi}" cand
+  if [ "${TOOLCHAIN_USE_EXISTING:-1}" = 1 ]; then
+    # An official plugin of the pinned version, installed by `pulumi plugin install` or on PATH in a versioned dir.
+    for cand in "$home/plugins/resource-kubernetes-v$K8S_PROVIDER_VERSION/pulumi-resource-kubernetes" \
+                $(type -ap pulumi-resource-kubernetes 2>/dev/null | grep -F "v$K8S_PROVIDER_VERSION/" || true); do
+      case "$(readlink -f "$cand" 2>/dev/null)" in "$tc_root"/*|"") continue ;; esac
+      if [ -x "$cand" ]; then link_existing kubernetes-provider "pulumi-resource-kubernetes=$cand"; return 0; fi
+    done
+  fi
+  local src moddir
+  src="$(prepare_src kubernetes-provider)"
+  cd "$src"
+  run_logged kubernetes-provider go mod download "$K8S_PROVIDER_MODULE"
+  moddir="$(mod_dir "$K8S_PROVIDER_MODULE")"
+  [ -d "$moddir/cmd/pulumi-resource-kubernetes" ] || die "provider sources not found (module dir '$moddir')"
+  # The main package embeds schema-embed.json / terraform-mapping-embed.json, which are generated (gitignored,
+  # hence absent from the module zip): copy the package here and run its generator with the stamped version.
+  mkdir -p cmd/pulumi-resource-kubernetes
+  cp "$moddir"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} \
+    cmd/pulumi-resource-kubernetes/
+  chmod -R u+w cmd
+  (cd cmd/pulumi-resource-kubernetes && VERSION="$K8S_PROVIDER_VERSION" run_logged kubernetes-provider go run generate.go)
+  [ -s cmd/pulumi-resource-kubernetes/schema-embed.json ] || die "schema generation produced nothing"
+  run_logged kubernetes-provider go build -trimpath \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION" \
+    -o "$bin/pulumi-resource-kubernetes.tmp" ./cmd/pulumi-resource-kubernetes
+  mv -f "$bin/pulumi-resource-kubernetes.tmp" "$bin/pulumi-resource-kubernetes"
+  { stamp_want kubernetes-provider; echo "built: $K8S_PROVIDER_MODULE@$K8S_PROVIDER_MODULE_VERSION"; } \
+    > "$stamps/kubernetes-provider"
+}
+
+build_etcd() {
+  local existing
+  if existing="$(find_existing etcd "etcd Version: ${ETCD_VERSION%.*}\.[0-9]+" --version)"; then
+    link_existing etcd "etcd=$existing"; return 0
+  fi
+  local src
+  src="$(prepare_src etcd)"
+  cd "$src"
+  run_logged etcd go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" .
+  mv -f "$bin/etcd.tmp" "$bin/etcd"
+  { stamp_want etcd; echo "built: $("$bin/etcd" --version | head -n1)"; } > "$stamps/etcd"
+}
+
+kube_ldflags() {
+  local p flags="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags="$flags -X $p.gitVersion=v$KUBE_VERSION -X $p.gitMajor=${KUBE_VERSION%%.*}"
+    flags="$flags -X $p.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) -X $p.gitTreeState=clean"
+  done
+  echo "$flags"
+}
+
+build_kube() { # kube-apiserver | kube-controller-manager
+  local name="$1" existing
+  if existing="$(find_existing "$name" "Kubernetes v${KUBE_VERSION%.*}\.[0-9]+" --version)"; then
+    link_existing "$name" "$name=$existing"; return 0
+  fi
+  local src
+  src="$(prepare_src kubernetes)"
+  cd "$src"
+  run_logged "$name" go build -trimpath -ldflags "$(kube_ldflags)" -o "$bin/$name.tmp" "k8s.io/kubernetes/cmd/$name"
+  mv -f "$bin/$name.tmp" "$bin/$name"
+  { stamp_want "$name"; echo "built: $("$bin/$name" --version)"; } > "$stamps/$name"
+}
+
+say "version key $key"
+say "building/linking: ${todo[*]} (logs in $logs)"
+total_start=$(date +%s)
+for c in "${todo[@]}"; do
+  start=$(date +%s)
+  : > "$logs/$c.log"
+  case "$c" in
+    pulumi) build_pulumi ;;
+    kubernetes-provider) build_kubernetes_provider ;;
+    etcd) build_etcd ;;
+    kube-apiserver|kube-controller-manager) build_kube "$c" ;;
+  esac
+  cd "$root"
+  present "$c" || die "'$c' still missing after build"
+  say "$c: ready in $(( $(date +%s) - start ))s -> $(tail -n1 "$stamps/$c")"
+done
+say "done in $(( $(date +%s) - total_start ))s; bin: $bin"
+echo "export PATH=\"$bin:\$PATH\""
