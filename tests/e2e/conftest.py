@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any, Optional
 import pytest
 import yaml
 
+from components.config import StackConfig, parse_stack_config
+from components.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
-from tools.offline import PROJECT_DIR
+from tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
 PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "tools", "policy", "stacks")
@@ -137,5 +140,35 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     return project
 
 
-def json_output(completed: subprocess.CompletedProcess[str]) -> Any:
-    return json.loads(completed.stdout)
+@pytest.fixture(scope="session")
+def e2e_config(project: Project) -> StackConfig:
+    """The e2e stack's validated config (the kubeconfig, a secret, replaced by a placeholder)."""
+    config, secrets = read_stack_file(STACK, project.workdir / "stacks")
+    return parse_stack_config(config, stack=STACK, secret_keys=secrets)
+
+
+@pytest.fixture(scope="session")
+def managed_namespaces(project: Project, control_plane: LocalControlPlane) -> dict[str, dict[str, Any]]:
+    """The live namespaces the stack manages (by their label), by name."""
+    listed = control_plane.get("/api/v1/namespaces", params={"labelSelector": MANAGED_NAMESPACE_LABEL}).json()["items"]
+    return {n["metadata"]["name"]: n for n in listed}
+
+
+#: Live checks made against the API server, by kind; printed at the end and written to
+#: build/e2e-summary.json for the README's figures.
+LIVE_CHECKS: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session")
+def live_checks() -> Counter[str]:
+    return LIVE_CHECKS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not LIVE_CHECKS:
+        return
+    summary = dict(sorted(LIVE_CHECKS.items()))
+    terminalreporter.write_line(f"e2e live checks: {sum(summary.values())} ({', '.join(f'{k}: {v}' for k, v in summary.items())})")
+    out = PROJECT_DIR / "build" / "e2e-summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"live_checks": summary, "total": sum(summary.values())}, indent=2) + "\n")

@@ -1,0 +1,80 @@
+"""`pulumi up` of the whole in-cluster layer, checked on the live API server; then a preview
+that must propose no change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from components.admission import POLICY_NAMES
+from components.namespaces import ALLOW_DNS, DEFAULT_DENY
+from components.rbac import PERMISSIONS, role_name
+from tests.e2e.conftest import Project
+from tests.e2e.controlplane import LocalControlPlane
+
+
+def test_every_team_namespace_is_managed(managed_namespaces: dict[str, Any], e2e_config: Any) -> None:
+    team_namespaces = {ns for team in e2e_config.teams for ns in team.namespaces}
+    assert team_namespaces, "the e2e stack must declare teams"
+    assert team_namespaces <= set(managed_namespaces)
+    assert "kyverno" in managed_namespaces
+
+
+def test_namespaces_carry_pinned_pod_security_labels(managed_namespaces: dict[str, Any], e2e_config: Any, live_checks: Counter[str]) -> None:
+    version = f"v{e2e_config.kubernetes_version_prefix}"
+    for name, namespace in managed_namespaces.items():
+        labels = namespace["metadata"]["labels"]
+        live_checks["namespace labels"] += 1
+        for mode in ("enforce", "warn", "audit"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", (name, mode)
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == version, (name, mode)
+
+
+def test_every_managed_namespace_denies_by_default_and_allows_dns(
+    managed_namespaces: dict[str, Any], control_plane: LocalControlPlane, live_checks: Counter[str]
+) -> None:
+    for name in managed_namespaces:
+        policies = {
+            p["metadata"]["name"]: p["spec"]
+            for p in control_plane.get(f"/apis/networking.k8s.io/v1/namespaces/{name}/networkpolicies").json()["items"]
+        }
+        live_checks["network policies"] += 1
+        deny = policies[DEFAULT_DENY]
+        assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"], name
+        assert not deny.get("ingress") and not deny.get("egress"), name
+        dns_ports = {(p["protocol"], p["port"]) for rule in policies[ALLOW_DNS]["egress"] for p in rule["ports"]}
+        assert dns_ports == {("UDP", 53), ("TCP", 53)}, name
+
+
+def test_default_service_accounts_mount_no_token(managed_namespaces: dict[str, Any], control_plane: LocalControlPlane) -> None:
+    for name in managed_namespaces:
+        account = control_plane.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").json()
+        assert account["automountServiceAccountToken"] is False, name
+
+
+def test_roles_from_the_permissions_table_exist_without_wildcards(control_plane: LocalControlPlane) -> None:
+    for role in PERMISSIONS:
+        live = control_plane.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role_name(role)}")
+        assert live.status_code == 200, role
+        for rule in live.json()["rules"]:
+            assert "*" not in rule.get("verbs", []) + rule.get("resources", []) + rule.get("apiGroups", []), role
+
+
+def test_kyverno_release_crds_and_policies_are_installed(project: Project, control_plane: LocalControlPlane) -> None:
+    crd = control_plane.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clusterpolicies.kyverno.io")
+    assert crd.status_code == 200, "the Helm release from the local chart installs the CRDs"
+    policies = {p["metadata"]["name"]: p for p in control_plane.get("/apis/kyverno.io/v1/clusterpolicies").json()["items"]}
+    assert set(POLICY_NAMES) <= set(policies)
+    for name in POLICY_NAMES:
+        for rule in policies[name]["spec"]["rules"]:
+            actions = [rule["validate"]["failureAction"]] if "validate" in rule else [v["failureAction"] for v in rule["verifyImages"]]
+            assert actions and set(actions) == {"Enforce"}, f"prod profile enforces: {name}/{rule['name']}"
+    deployments = control_plane.get("/apis/apps/v1/namespaces/kyverno/deployments").json()["items"]
+    assert any(d["metadata"]["name"] == "kyverno-admission-controller" for d in deployments)
+    helm_secrets = control_plane.get("/api/v1/namespaces/kyverno/secrets", params={"labelSelector": "owner=helm"}).json()["items"]
+    assert any(s["metadata"]["labels"].get("status") == "deployed" for s in helm_secrets), "the Helm release is recorded as deployed"
+
+
+def test_second_preview_shows_no_changes(project: Project) -> None:
+    preview = project.pulumi("preview", "--expect-no-changes", "--diff")
+    assert "error" not in preview.stderr.lower(), preview.stderr
