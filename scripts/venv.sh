@@ -8,12 +8,18 @@ python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 key="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-12)"
 venv="$cache/venv-$key"
+mkdir -p "$cache"
 if [ ! -f "$venv/.ready" ]; then
-  echo "setting up $venv (once)" >&2
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$root/constraints.txt" -e "$root[test]" >&2
-  touch "$venv/.ready"
+  # One creator at a time: concurrent runs (two terminals, parallel jobs) wait for it.
+  exec 9>"$venv.lock"
+  flock 9
+  if [ ! -f "$venv/.ready" ]; then
+    echo "setting up $venv (once)" >&2
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$root/constraints.txt" -e "$root[test]" >&2
+    touch "$venv/.ready"
+  fi
+  flock -u 9
 fi
 echo "$venv"

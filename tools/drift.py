@@ -13,8 +13,11 @@ this project (LocalWorkspace) and the engine's events are classified:
   node counts under autoscaling: DOKS changes them itself) are never reported.
 
 Each drifted resource is one of: ``changed`` (modified outside Pulumi), ``deleted`` (deleted
-outside Pulumi; the program would recreate it), or ``pending`` (the cloud matches the last
-deployment but the program differs from it: an unapplied code or config change). For a changed
+outside Pulumi; the program would recreate it), ``pending`` (the cloud matches the last
+deployment but the program differs from it: an unapplied code or config change), or
+``created``: an object that grants access or opens a network path (a RoleBinding in a managed
+namespace, a binding to cluster-admin…) created outside Pulumi, which a preview cannot see
+(tools/unmanaged.py lists them from the cluster). For a changed
 resource every differing property is named with what happened to it outside Pulumi:
 ``changed``, ``created`` (added outside Pulumi, e.g. an extra firewall rule: the program would
 remove it) or ``deleted`` (removed outside Pulumi: the program would add it back).
@@ -40,7 +43,7 @@ import requests
 from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
-from tools import engine
+from tools import engine, unmanaged
 from tools.cli import selected_stacks, stack_parser
 from tools.offline import ProgramRun, read_stack_file, run_program
 
@@ -71,7 +74,7 @@ class PropertyDrift:
 
 @dataclass
 class ResourceDrift:
-    kind: str  # changed | deleted | pending
+    kind: str  # changed | deleted | pending | created (an object the stack does not manage)
     type: str
     name: str
     urn: str
@@ -347,7 +350,42 @@ def engine_preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
     selected.preview(refresh=True, expect_no_changes=True, diff=False, color="never", on_event=on_event)
 
 
-def check_stack(stack: str, preview: Preview = engine_preview) -> StackDrift:
+Scan = Callable[[str], list[unmanaged.ObjectKey]]
+
+
+def engine_unmanaged(stack: str) -> list[unmanaged.ObjectKey]:
+    """Objects that grant access or open network paths, in the cluster but not in the stack."""
+    selected = engine.select_stack(stack)
+    kubeconfig = selected.outputs().get("kubeconfig")
+    if kubeconfig is None:
+        return []
+    objects, releases = unmanaged.state_keys(selected.export_stack().deployment.get("resources", []))
+    return unmanaged.unmanaged(unmanaged.live_objects(unmanaged.kubernetes_getter(str(kubeconfig.value))), objects, releases)
+
+
+def add_unmanaged(report: StackDrift, stack: str, scan: Scan) -> StackDrift:
+    """Report objects created outside Pulumi (invisible to preview) as drift of kind ``created``."""
+    try:
+        found = scan(stack)
+    except Exception as exc:  # noqa: BLE001 - the cluster unreachable, credentials refused…
+        report.errors.append(f"listing objects created outside Pulumi failed: {type(exc).__name__}: {one_line(str(exc))}")
+        report.status = "error"
+        return report
+    for key in found:
+        report.resources.append(ResourceDrift("created", f"kubernetes:{key.kind}", key.display, urn="", op="none"))
+    if found and report.status == "clean":
+        report.status = "drift"
+    return report
+
+
+def check_stack(stack: str, preview: Preview = engine_preview, scan: Optional[Scan] = None) -> StackDrift:
+    report = _preview_stack(stack, preview)
+    if report.status == "error":
+        return report
+    return add_unmanaged(report, stack, scan or engine_unmanaged)
+
+
+def _preview_stack(stack: str, preview: Preview) -> StackDrift:
     events: list[EngineEvent] = []
     try:
         engine.check_stack_name(stack)
@@ -462,11 +500,11 @@ def notify(report: StackDrift) -> None:
         print(f"drift: posting to Slack failed: {exc.__class__.__name__}", file=sys.stderr)
 
 
-def main(argv: Optional[list[str]] = None, preview: Preview = engine_preview) -> int:
+def main(argv: Optional[list[str]] = None, preview: Preview = engine_preview, scan: Optional[Scan] = None) -> int:
     parser = stack_parser("drift", __doc__.splitlines()[0])
     parser.add_argument("--slack", action="store_true", help="post a summary to Slack on drift or error")
     args = parser.parse_args(argv)
-    reports = [check_stack(stack, preview) for stack in selected_stacks(args)]
+    reports = [check_stack(stack, preview, scan) for stack in selected_stacks(args)]
     if args.slack:
         for report in reports:
             notify(report)

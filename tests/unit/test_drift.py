@@ -22,6 +22,12 @@ from pulumi.automation.errors import CommandError
 from tools import drift, engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "drift"
+
+
+@pytest.fixture(autouse=True)
+def no_cluster_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorded previews come without a cluster: nothing was created outside Pulumi."""
+    monkeypatch.setattr(drift, "engine_unmanaged", lambda stack: [])
 LAB = "pulumi-python:dynamic:Resource"
 #: The lab's cluster has the ignore_changes of components/cluster.py.
 LAB_IGNORES = {(LAB, "cluster"): ["version", "nodePool.nodeCount"]}
@@ -314,3 +320,24 @@ def test_ignore_changes_of_a_stack_file_runs_the_program_quietly(monkeypatch: py
         ("digitalocean:index/kubernetesCluster:KubernetesCluster", "hardened-doks-doks-cluster"): ["version", "nodePool.nodeCount"]
     }
     assert capsys.readouterr() == ("", "")  # the program's warnings stay out of the report
+
+
+def test_objects_created_outside_pulumi_are_drift(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.unmanaged import ObjectKey
+
+    found = [ObjectKey("RoleBinding", "storefront", "extra-admin"), ObjectKey("ClusterRoleBinding", "", "oops-admin")]
+    code = drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack: found)
+    assert code == drift.EXIT_DRIFT
+    report = json.loads(capsys.readouterr().out)["stacks"][0]
+    assert [(r["kind"], r["type"], r["name"]) for r in report["resources"]] == [
+        ("created", "kubernetes:RoleBinding", "storefront/extra-admin"),
+        ("created", "kubernetes:ClusterRoleBinding", "oops-admin"),
+    ]
+
+
+def test_a_failed_cluster_scan_is_an_error_not_clean() -> None:
+    def unreachable(stack: str) -> list:
+        raise ConnectionError("connection refused")
+
+    report = drift.check_stack("dev", replay({"dev": "clean"}), scan=unreachable)
+    assert report.status == "error" and "connection refused" in report.errors[0]
