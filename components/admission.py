@@ -20,12 +20,14 @@ dependency chart that is not in the module zip).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.config import (
+    ADDON_NAMESPACES,
     KYVERNO_CHART,
     KYVERNO_CHART_REPO,
     KYVERNO_CHART_VERSION,
@@ -33,9 +35,10 @@ from components.config import (
     Admission as AdmissionSettings,
     StackConfig,
 )
-from components.kube import create, metadata
+from components.kube import create, metadata, resources
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
+from components.scanners import addon_images
 
 #: Namespaces no policy applies to, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
@@ -43,13 +46,15 @@ from components.network_policies import kube_apiserver_access, public_https_egre
 #: - kyverno: the policy engine itself; if its pods needed its own webhook to start, a
 #:   restart with no replica running would deadlock admission.
 EXCLUDED_NAMESPACES: tuple[str, ...] = ("kube-system", KYVERNO_NAMESPACE)
+#: The scanners layer's namespaces (components/scanners.py, components/alerts.py): their pods run the
+#: pinned upstream charts' images, which are neither in the tenants' registry allowlist nor signed by
+#: the stack's identity. The registry and signature policies leave them out; each is held to its own
+#: image allowlist instead (``restrict-addon-images``). The ``:latest`` policy applies to them too.
+ADDON_IMAGE_NAMESPACES: tuple[str, ...] = tuple(ns for ns in ADDON_NAMESPACES if ns != KYVERNO_NAMESPACE)
+ADDON_POLICY_NAME = "restrict-addon-images"
 #: Kyverno's webhook server port (admission and cleanup controllers).
 WEBHOOK_PORT = 9443
 POLICY_NAMES = ("restrict-image-registries", "disallow-latest-tag", "verify-image-signatures")
-
-
-def _resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
-    return {"requests": {"cpu": cpu_request, "memory": memory_request}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
 def chart_values(config: StackConfig) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     replicas = config.admission.replicas
     excluded = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXCLUDED_NAMESPACES)}]}
     # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
-    small = _resources("10m", "64Mi", "100m", "256Mi")
+    small = resources("10m", "64Mi", "100m", "256Mi")
     # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
     # RuntimeDefault seccomp; the chart already drops all capabilities per container).
     pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -89,12 +94,12 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
             "podSecurityContext": pod_security,
             "initContainer": {"resources": small},
-            "container": {"resources": _resources("100m", "128Mi", "1", "512Mi")},
+            "container": {"resources": resources("100m", "128Mi", "1", "512Mi")},
             # The stack writes its own network policies (see network_policies()).
             "networkPolicy": {"enabled": False},
         },
         **{
-            controller: {"resources": _resources("100m", "64Mi", "500m", "256Mi"), "podSecurityContext": pod_security, "networkPolicy": {"enabled": False}}
+            controller: {"resources": resources("100m", "64Mi", "500m", "256Mi"), "podSecurityContext": pod_security, "networkPolicy": {"enabled": False}}
             for controller in ("backgroundController", "cleanupController", "reportsController")
         },
     }
@@ -151,12 +156,12 @@ def _cluster_policy(name: str, title: str, description: str, mode: str, rules: l
     }
 
 
-def _match_pods() -> dict[str, Any]:
+def _match_pods(excluded: Sequence[str] = EXCLUDED_NAMESPACES) -> dict[str, Any]:
     # Pods in every namespace but the excluded ones (Kyverno auto-generates the rules for
     # Deployments, StatefulSets, Jobs… from these Pod rules).
     return {
         "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
-        "exclude": {"any": [{"resources": {"namespaces": list(EXCLUDED_NAMESPACES)}}]},
+        "exclude": {"any": [{"resources": {"namespaces": list(excluded)}}]},
     }
 
 
@@ -176,7 +181,7 @@ def registry_policy(settings: AdmissionSettings) -> dict[str, Any]:
         [
             {
                 "name": "allowed-registries",
-                **_match_pods(),
+                **_match_pods(EXCLUDED_NAMESPACES + ADDON_IMAGE_NAMESPACES),
                 "validate": {
                     "failureAction": settings.mode,
                     "message": f"Images must come from an allowed registry: {', '.join(settings.allowed_registries)}.",
@@ -238,7 +243,7 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
         [
             {
                 "name": "verify-signatures",
-                **_match_pods(),
+                **_match_pods(EXCLUDED_NAMESPACES + ADDON_IMAGE_NAMESPACES),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),
@@ -258,8 +263,33 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
     )
 
 
-def cluster_policies(settings: AdmissionSettings) -> list[dict[str, Any]]:
+def addon_image_policy(settings: AdmissionSettings, images_by_namespace: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """(a) for the scanners layer: each add-on namespace admits only its pinned chart's image repositories."""
+    return _cluster_policy(
+        ADDON_POLICY_NAME,
+        "Restrict add-on images",
+        "Pods in a security add-on's namespace run only that add-on's upstream images (DigitalOcean supply-chain checklist; NSA/CISA: trusted repositories).",
+        settings.mode,
+        [
+            {
+                "name": f"{namespace}-images",
+                "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaces": [namespace]}}]},
+                "validate": {
+                    "failureAction": settings.mode,
+                    "message": f"Images in {namespace} must come from: {', '.join(images)}.",
+                    "pattern": _containers(" | ".join(images)),
+                },
+            }
+            for namespace, images in images_by_namespace.items()
+        ],
+        background=True,
+    )
+
+
+def cluster_policies(settings: AdmissionSettings, images_by_namespace: Optional[Mapping[str, Sequence[str]]] = None) -> list[dict[str, Any]]:
     policies = [registry_policy(settings), latest_tag_policy(settings), signature_policy(settings)]
+    if images_by_namespace:
+        policies.append(addon_image_policy(settings, images_by_namespace))
     return [p for p in policies if p is not None]
 
 
@@ -307,8 +337,9 @@ class Admission(pulumi.ComponentResource):
             **release_args(config),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies),
         )
-        self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in cluster_policies(config.admission)]
-        self.register_outputs({"namespace": KYVERNO_NAMESPACE, "policies": [p["metadata"]["name"] for p in cluster_policies(config.admission)]})
+        policies = cluster_policies(config.admission, addon_images(config))
+        self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in policies]
+        self.register_outputs({"namespace": KYVERNO_NAMESPACE, "policies": [p["metadata"]["name"] for p in policies]})
 
     @staticmethod
     def policies_warning(config: StackConfig) -> Optional[str]:

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -230,14 +231,47 @@ class Project(Section):
 KUBERNETES_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease", "default")
 #: The policy engine's namespace (components/admission.py).
 KYVERNO_NAMESPACE = "kyverno"
+#: Namespaces of the scanners layer (components/scanners.py, components/alerts.py), one per add-on.
+KUBESCAPE_NAMESPACE = "kubescape"
+TRIVY_NAMESPACE = "trivy-system"
+SNYK_NAMESPACE = "snyk-monitor"
+FALCO_NAMESPACE = "falco"
+FALCOSIDEKICK_NAMESPACE = "falcosidekick"
+ALERTS_NAMESPACE = "security-alerts"
 #: Namespaces of the security add-ons: the policy engine's, and those the scanners layer uses.
-ADDON_NAMESPACES: tuple[str, ...] = (KYVERNO_NAMESPACE, "kubescape", "trivy-system", "snyk-monitor", "falco")
+ADDON_NAMESPACES: tuple[str, ...] = (
+    KYVERNO_NAMESPACE, KUBESCAPE_NAMESPACE, TRIVY_NAMESPACE, SNYK_NAMESPACE, FALCO_NAMESPACE, FALCOSIDEKICK_NAMESPACE, ALERTS_NAMESPACE,
+)  # fmt: skip
 #: The Kyverno Helm chart, pinned: chart 3.9.1 is Kyverno v1.19.1. The same chart is in the Go
 #: module zip of github.com/kyverno/kyverno@v1.19.1 under charts/kyverno (scripts/kyverno-chart.sh).
 KYVERNO_CHART = "kyverno"
 KYVERNO_CHART_VERSION = "3.9.1"
 KYVERNO_APP_VERSION = "v1.19.1"
 KYVERNO_CHART_REPO = "https://kyverno.github.io/kyverno/"
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """An official Helm chart, pinned: name, chart version, app version and its repository."""
+
+    name: str
+    version: str
+    app_version: str
+    repo: str
+    #: How to get the chart with no chart repository reachable ("" when it cannot be fetched offline).
+    offline: str = ""
+
+
+#: The scanners layer's charts, pinned (README "Security scanners and alerts" says where each
+#: version was read and which ones the unit tier renders). Only Trivy's is fetched offline: the
+#: Go module zip of github.com/aquasecurity/trivy-operator@v0.34.0 carries it (scripts/trivy-chart.sh).
+SCANNER_CHARTS: dict[str, ChartPin] = {
+    "kubescape": ChartPin("kubescape-operator", "1.40.4", "1.40.4", "https://kubescape.github.io/helm-charts/"),
+    "trivy": ChartPin("trivy-operator", "0.36.0", "0.34.0", "https://aquasecurity.github.io/helm-charts/", "scripts/trivy-chart.sh"),
+    "snyk": ChartPin("snyk-monitor", "2.22.15", "2.22.15", "https://snyk.github.io/kubernetes-monitor/"),
+    "falco": ChartPin("falco", "9.1.1", "0.44.1", "https://falcosecurity.github.io/charts"),
+    "falcosidekick": ChartPin("falcosidekick", "0.12.0", "", "https://falcosecurity.github.io/charts"),
+}
 #: No tenant namespace may take one of these names.
 RESERVED_NAMESPACES: frozenset[str] = frozenset(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)
 
@@ -522,6 +556,179 @@ class Admission(Section):
         return value
 
 
+# -- the scanners and alerts layer ------------------------------------------------------
+
+Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+#: Severities, lowest first (the order the thresholds compare in).
+SEVERITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+_SEVERITIES = "LOW, MEDIUM, HIGH, CRITICAL"
+#: Kubescape frameworks a scheduled configuration scan may name (Kubescape's regolibrary ids).
+KUBESCAPE_FRAMEWORKS: tuple[str, ...] = ("nsa", "mitre", "cis-v1.10.0", "cis-v1.12.0", "security", "allcontrols", "armobest", "devopsbest", "soc2")
+#: What the offline harness (tools/offline.py) passes for a secret config value it cannot decrypt.
+SECRET_PLACEHOLDER = "[secret]"
+#: Secret settings: refused unless stored encrypted (`pulumi config set --secret`), → how to set them.
+SECRET_SETTINGS: dict[str, str] = {
+    "existing_cluster_kubeconfig": "pulumi config set --secret existing_cluster_kubeconfig < kubeconfig.yaml",
+    "slack_webhook_url": "pulumi config set --secret slack_webhook_url https://hooks.slack.com/services/...",
+    "snyk_integration_id": "pulumi config set --secret snyk_integration_id <the Kubernetes integration id>",
+    "snyk_service_account_token": "pulumi config set --secret snyk_service_account_token < token.txt",
+    "snyk_dockercfg": "pulumi config set --secret snyk_dockercfg < dockercfg.json",
+}
+_CRON_FIELDS: tuple[tuple[str, int, int], ...] = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_ITEM = re.compile(r"^(\*|(\d+)(-(\d+))?)(/(\d+))?$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# A container image pinned by digest: [registry/]repository[:tag]@sha256:<64 hex>.
+_PINNED_IMAGE = re.compile(r"^[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?@sha256:[0-9a-f]{64}$")
+
+
+def cron_schedule(value: str) -> str:
+    """A five-field cron schedule (minute hour day-of-month month day-of-week), as CronJobs take it."""
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), e.g. 0 3 * * *")
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS):
+        for item in text.split(","):
+            match = _CRON_ITEM.match(item)
+            if not match:
+                raise ValueError(f"{value!r} is not a cron schedule: {what} {text!r} is not *, N, N-M, */S or a list of them")
+            numbers = [int(n) for n in (match.group(2), match.group(4)) if n is not None]
+            if any(not low <= n <= high for n in numbers) or (len(numbers) == 2 and numbers[0] > numbers[1]):
+                raise ValueError(f"{value!r} is not a cron schedule: {what} {text!r} is outside {low}-{high}")
+            if match.group(6) is not None and int(match.group(6)) == 0:
+                raise ValueError(f"{value!r} is not a cron schedule: step 0 in {what} {text!r}")
+    return value
+
+
+def _chart_path_field(chart: str, hint: str) -> Any:
+    return setting(
+        None,
+        description=f"Install the {chart} chart from this local directory instead of its repository (air-gapped, e2e{hint}).",
+        allowed="path to an unpacked chart of the pinned version",
+    )
+
+
+class KubescapeScanner(Section):
+    """Kubescape operator: configuration scans (NSA, CIS…) and image vulnerability scans, results in-cluster."""
+
+    enabled: bool = setting(True, description="Install the Kubescape operator.", allowed="true, false")
+    configuration_scan_schedule: str = setting(
+        "0 6 * * *", description="When the scheduled configuration scan against the frameworks runs (UTC).", allowed="five-field cron"
+    )
+    vulnerability_scan_schedule: str = setting(
+        "30 6 * * *", description="When the scheduled image vulnerability scan of all running images runs (UTC).", allowed="five-field cron"
+    )
+    frameworks: list[str] = setting(
+        ["nsa", "cis-v1.12.0"], description="Frameworks the scheduled configuration scan checks.", allowed=", ".join(KUBESCAPE_FRAMEWORKS)
+    )
+    chart_path: Optional[str] = _chart_path_field("kubescape-operator", "")
+
+    @field_validator("configuration_scan_schedule", "vulnerability_scan_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return cron_schedule(value)
+
+    @field_validator("frameworks")
+    @classmethod
+    def _frameworks(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one framework is required")
+        for name in value:
+            if name not in KUBESCAPE_FRAMEWORKS:
+                raise ValueError(f"{name!r} is not a Kubescape framework; allowed: {', '.join(KUBESCAPE_FRAMEWORKS)}")
+        return value
+
+
+class TrivyScanner(Section):
+    """Trivy operator: vulnerability, config-audit, exposed-secret and RBAC-assessment reports."""
+
+    enabled: bool = setting(True, description="Install the Trivy operator.", allowed="true, false")
+    compliance_schedule: str = setting(
+        "0 7 * * *", description="When the cluster compliance reports (CIS, NSA, Pod Security Standards) are regenerated (UTC).", allowed="five-field cron"
+    )
+    scan_jobs_limit: int = setting(2, description="Most scan Jobs running at once (each has its own requests).", allowed="1 … 10")
+    private_registries: bool = setting(
+        True,
+        description="Let the operator read image pull secrets cluster-wide so images from private registries (DOCR) are scanned.",
+        allowed="true, false",
+    )
+    chart_path: Optional[str] = _chart_path_field("trivy-operator", "; see scripts/trivy-chart.sh")
+
+    @field_validator("compliance_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return cron_schedule(value)
+
+    @field_validator("scan_jobs_limit")
+    @classmethod
+    def _limit(cls, value: int) -> int:
+        if not 1 <= value <= 10:
+            raise ValueError(f"{value} is outside 1 … 10")
+        return value
+
+
+class SnykScanner(Section):
+    """Snyk monitor: sends workload and image data to a Snyk organisation (a SaaS account)."""
+
+    enabled: bool = setting(
+        False, description="Install the Snyk monitor; needs the secret snyk_integration_id and snyk_service_account_token.", allowed="true, false"
+    )
+    chart_path: Optional[str] = _chart_path_field("snyk-monitor", "")
+
+
+class FalcoScanner(Section):
+    """Falco runtime detection (a privileged node agent) and falcosidekick, its alert forwarder."""
+
+    enabled: bool = setting(
+        False, description="Install Falco and falcosidekick (opt-in: the node agent needs host access, see README exemptions).", allowed="true, false"
+    )
+    chart_path: Optional[str] = _chart_path_field("falco", "")
+    sidekick_chart_path: Optional[str] = _chart_path_field("falcosidekick", "")
+
+
+class Scanners(Section):
+    """The in-cluster security scanners and their shared severity threshold."""
+
+    severity: Severity = setting(
+        "LOW", description="Lowest severity the scanners report (Trivy's severity filter; lower findings are not stored).", allowed=_SEVERITIES
+    )
+    kubescape: KubescapeScanner = setting(KubescapeScanner(), description="Kubescape operator.", allowed="{enabled, …}")
+    trivy: TrivyScanner = setting(TrivyScanner(), description="Trivy operator.", allowed="{enabled, …}")
+    snyk: SnykScanner = setting(SnykScanner(), description="Snyk monitor (off unless enabled with its secrets).", allowed="{enabled, chart_path}")
+    falco: FalcoScanner = setting(FalcoScanner(), description="Falco runtime detection (off unless enabled).", allowed="{enabled, chart_path, sidekick_chart_path}")
+
+
+class Alerts(Section):
+    """Findings to Slack: the in-cluster notifier (scanner reports) and falcosidekick (Falco events)."""
+
+    min_severity: Severity = setting("HIGH", description="Findings at or above this severity are posted to Slack.", allowed=_SEVERITIES)
+    schedule: str = setting("*/30 * * * *", description="When the notifier reads the scanners' reports and posts new findings (UTC).", allowed="five-field cron")
+    notifier_image: str = setting(
+        "docker.io/library/python:3.13-alpine@sha256:399babc8b49529dabfd9c922f2b5eea81d611e4512e3ed250d75bd2e7683f4b0",
+        description="Image the notifier CronJob runs (Python 3 standard library only), pinned by digest.",
+        allowed="image@sha256:<digest>",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return cron_schedule(value)
+
+    @field_validator("notifier_image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        # CIS 5.5.1 / NSA-CISA: run exactly the image that was reviewed; a tag can be moved.
+        if not _PINNED_IMAGE.match(value):
+            raise ValueError(f"{value!r} is not pinned by digest (image@sha256:<64 hex digits>)")
+        return value
+
+
+def _secret_text(value: Optional[SecretStr]) -> Optional[str]:
+    """A secret value to check, or None when unset or when offline (the value cannot be decrypted)."""
+    if value is None or value.get_secret_value() == SECRET_PLACEHOLDER:
+        return None
+    return value.get_secret_value()
+
+
 class StackConfig(Section):
     """All settings of one stack. Field order is the order of the config reference."""
 
@@ -576,6 +783,26 @@ class StackConfig(Section):
     )
     rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors and the break-glass switch.", allowed="{auditors, break_glass, break_glass_prod_acknowledged}")
     admission: Admission = setting(description="Trusted images at admission (Kyverno).", allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path}")
+    scanners: Scanners = setting(
+        description="In-cluster security scanners: Kubescape, Trivy, Snyk, Falco.", allowed="{severity, kubescape, trivy, snyk, falco}"
+    )
+    alerts: Alerts = setting(description="Findings at or above a severity to Slack.", allowed="{min_severity, schedule, notifier_image}")
+    slack_webhook_url: Optional[SecretStr] = setting(
+        None,
+        description="Slack incoming webhook for scanner findings, Falco events and drift reports (secret; one webhook for everything).",
+        allowed="https URL, set with --secret",
+    )
+    snyk_integration_id: Optional[SecretStr] = setting(
+        None, description="Snyk Kubernetes integration id (secret); required with scanners.snyk.enabled.", allowed="UUID, set with --secret"
+    )
+    snyk_service_account_token: Optional[SecretStr] = setting(
+        None, description="Snyk service account API token (secret); required with scanners.snyk.enabled.", allowed="token, set with --secret"
+    )
+    snyk_dockercfg: Optional[SecretStr] = setting(
+        None,
+        description="Docker config.json with credentials for private registries the Snyk monitor pulls from (secret; default none).",
+        allowed="JSON object, set with --secret",
+    )
     skip_await: bool = setting(
         False,
         description="Do not wait for workloads and Helm releases to become ready (for an API server without nodes, e.g. the e2e tier).",
@@ -636,6 +863,36 @@ class StackConfig(Section):
     def _tags(cls, value: list[str]) -> list[str]:
         return _do_tags(value)
 
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        text = _secret_text(value)
+        # The webhook is a credential: TLS only (NSA/CISA: encrypt data in transit). Never echoed.
+        if text is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/\S+$", text):
+            raise ValueError("is not an https URL such as https://hooks.slack.com/services/... (the value is not shown)")
+        return value
+
+    @field_validator("snyk_integration_id")
+    @classmethod
+    def _integration_id(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        text = _secret_text(value)
+        if text is not None and not _UUID.match(text.strip()):
+            raise ValueError("is not a Snyk integration id (a UUID; the value is not shown)")
+        return value
+
+    @field_validator("snyk_dockercfg")
+    @classmethod
+    def _dockercfg(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        text = _secret_text(value)
+        if text is not None:
+            try:
+                ok = isinstance(json.loads(text), dict)
+            except json.JSONDecodeError:
+                ok = False
+            if not ok:
+                raise ValueError("is not a Docker config.json object (the value is not shown)")
+        return value
+
     # -- derived values ------------------------------------------------------------
 
     @property
@@ -672,6 +929,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pod_security": {"enforce": "baseline", "warn": "restricted", "audit": "restricted"},
         # Kyverno policies report only in dev; they reject in staging and prod.
         "admission": {"mode": "Audit", "replicas": 1},
+        # Scanners: daily scans, findings from MEDIUM up are kept, only CRITICAL ones page Slack.
+        "scanners": {
+            "severity": "MEDIUM",
+            "kubescape": {"configuration_scan_schedule": "0 6 * * *", "vulnerability_scan_schedule": "30 6 * * *"},
+            "trivy": {"compliance_schedule": "0 7 * * *", "scan_jobs_limit": 1},
+        },
+        "alerts": {"min_severity": "CRITICAL", "schedule": "0 * * * *"},
     },
     "staging": {
         "vpc_ip_range": "10.120.0.0/20",
@@ -686,6 +950,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
         # Kyverno rejects violations; 3 admission replicas keep the webhook available.
         "admission": {"mode": "Enforce", "replicas": 3},
+        # Scanners: twice a day, every severity kept, HIGH and CRITICAL findings to Slack.
+        "scanners": {
+            "severity": "LOW",
+            "kubescape": {"configuration_scan_schedule": "0 */12 * * *", "vulnerability_scan_schedule": "30 */12 * * *"},
+            "trivy": {"compliance_schedule": "15 */12 * * *", "scan_jobs_limit": 2},
+        },
+        "alerts": {"min_severity": "HIGH", "schedule": "*/30 * * * *"},
     },
     "prod": {
         "vpc_ip_range": "10.130.0.0/20",
@@ -700,6 +971,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
         # Kyverno rejects violations; 3 admission replicas keep the webhook available.
         "admission": {"mode": "Enforce", "replicas": 3},
+        # Scanners: every 6 hours, every severity kept, HIGH and CRITICAL findings to Slack within 15 minutes.
+        "scanners": {
+            "severity": "LOW",
+            "kubescape": {"configuration_scan_schedule": "0 */6 * * *", "vulnerability_scan_schedule": "30 */6 * * *"},
+            "trivy": {"compliance_schedule": "15 */6 * * *", "scan_jobs_limit": 3},
+        },
+        "alerts": {"min_severity": "HIGH", "schedule": "*/15 * * * *"},
     },
 }
 
@@ -770,17 +1048,54 @@ IN_CLUSTER_FLOORS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
 }
 
 
-def local_chart_problems(path: str) -> list[str]:
-    """Why ``path`` is not an unpacked Kyverno chart of the pinned version (empty when it is)."""
+def local_chart_problems(path: str, name: str = KYVERNO_CHART, version: str = KYVERNO_CHART_VERSION, how: str = "scripts/kyverno-chart.sh") -> list[str]:
+    """Why ``path`` is not an unpacked chart ``name`` of the pinned ``version`` (empty when it is)."""
     import yaml
 
     chart_file = Path(path).expanduser() / "Chart.yaml"
     if not chart_file.is_file():
-        return [f"no chart at {path} (no Chart.yaml); prepare one with scripts/kyverno-chart.sh"]
+        return [f"no chart at {path} (no Chart.yaml); prepare one with {how}"]
     chart = yaml.safe_load(chart_file.read_text()) or {}
-    if (chart.get("name"), str(chart.get("version"))) != (KYVERNO_CHART, KYVERNO_CHART_VERSION):
-        return [f"{path} holds chart {chart.get('name')} {chart.get('version')}; the stack pins {KYVERNO_CHART} {KYVERNO_CHART_VERSION}"]
+    if (chart.get("name"), str(chart.get("version"))) != (name, version):
+        return [f"{path} holds chart {chart.get('name')} {chart.get('version')}; the stack pins {name} {version}"]
     return []
+
+
+def scanner_problems(config: StackConfig) -> list[str]:
+    """Cross-field checks of the scanners and alerts layer, each naming the key to change."""
+    problems: list[str] = []
+    key = NAMESPACE + ":"
+    scanners = config.scanners
+    local = [
+        ("scanners.kubescape.chart_path", scanners.kubescape.chart_path, "kubescape"),
+        ("scanners.trivy.chart_path", scanners.trivy.chart_path, "trivy"),
+        ("scanners.snyk.chart_path", scanners.snyk.chart_path, "snyk"),
+        ("scanners.falco.chart_path", scanners.falco.chart_path, "falco"),
+        ("scanners.falco.sidekick_chart_path", scanners.falco.sidekick_chart_path, "falcosidekick"),
+    ]
+    for path, value, chart in local:
+        if value is not None:
+            pin = SCANNER_CHARTS[chart]
+            how = pin.offline or f"`helm pull {pin.name} --version {pin.version} --repo {pin.repo} --untar`"
+            problems.extend(f"{key}{path}: {p}" for p in local_chart_problems(value, pin.name, pin.version, how))
+
+    snyk_secrets = ("snyk_integration_id", "snyk_service_account_token")
+    if scanners.snyk.enabled:
+        for name in snyk_secrets:
+            if getattr(config, name) is None:
+                problems.append(f"{key}{name}: required with scanners.snyk.enabled: true; set it with `{SECRET_SETTINGS[name]}`")
+    else:
+        for name in (*snyk_secrets, "snyk_dockercfg"):
+            if getattr(config, name) is not None:
+                problems.append(f"{key}{name}: set, but scanners.snyk.enabled is false; enable the Snyk monitor or remove the key")
+
+    # Findings the scanners drop can never reach Slack.
+    if SEVERITIES.index(config.alerts.min_severity) < SEVERITIES.index(scanners.severity):
+        problems.append(
+            f"{key}alerts.min_severity: {config.alerts.min_severity} is below scanners.severity {scanners.severity}; "
+            "the scanners do not keep findings below it"
+        )
+    return problems
 
 
 def in_cluster_problems(config: StackConfig) -> list[str]:
@@ -848,6 +1163,8 @@ def in_cluster_problems(config: StackConfig) -> list[str]:
     if config.rbac.break_glass and not admins:
         problems.append(f"{key}rbac.break_glass: set, but no team has cluster_admin: true; unset it")
 
+    problems.extend(scanner_problems(config))
+
     admission = config.admission
     if admission.chart_path is not None:
         problems.extend(f"{key}admission.chart_path: {p}" for p in local_chart_problems(admission.chart_path))
@@ -911,7 +1228,11 @@ def parse_stack_config(
 
     Pure: no Pulumi runtime needed. Raises :class:`ConfigError` listing every problem.
     """
-    ours = {k.split(":", 1)[1]: _parse_value(v) for k, v in raw.items() if k.startswith(f"{NAMESPACE}:")}
+    # Secret settings are text (a dockercfg is JSON text): never parsed as structured config.
+    ours = {
+        key: value if key in SECRET_SETTINGS else _parse_value(value)
+        for key, value in ((k.split(":", 1)[1], v) for k, v in raw.items() if k.startswith(f"{NAMESPACE}:"))
+    }
     problems: list[str] = []
 
     environment = ours.get("environment", stack if stack in ENVIRONMENTS else None)
@@ -920,11 +1241,10 @@ def parse_stack_config(
         raise ConfigError(
             [f"{NAMESPACE}:environment: {shown}; must be one of {', '.join(ENVIRONMENTS)} (required when the stack is not named after one)"]
         )
-    if "existing_cluster_kubeconfig" in ours and f"{NAMESPACE}:existing_cluster_kubeconfig" not in secret_keys:
-        problems.append(
-            f"{NAMESPACE}:existing_cluster_kubeconfig: must be stored encrypted; set it with "
-            f"`pulumi config set --secret existing_cluster_kubeconfig < kubeconfig.yaml`"
-        )
+    for key, how in SECRET_SETTINGS.items():
+        # A credential in plain text would sit unencrypted in the stack file and in state.
+        if key in ours and f"{NAMESPACE}:{key}" not in secret_keys:
+            problems.append(f"{NAMESPACE}:{key}: must be stored encrypted; set it with `{how}`")
 
     defaults = _deep_merge({"cluster_name": f"{NAMESPACE}-{stack}"}, PROFILES[environment])
     values = _deep_merge(defaults, {**ours, "environment": environment})

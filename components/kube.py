@@ -31,6 +31,9 @@ _CLASSES: dict[tuple[str, str], Any] = {
     ("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccount,
     ("v1", "ResourceQuota"): kubernetes.core.v1.ResourceQuota,
     ("v1", "LimitRange"): kubernetes.core.v1.LimitRange,
+    ("v1", "Secret"): kubernetes.core.v1.Secret,
+    ("v1", "ConfigMap"): kubernetes.core.v1.ConfigMap,
+    ("batch/v1", "CronJob"): kubernetes.batch.v1.CronJob,
     ("networking.k8s.io/v1", "NetworkPolicy"): kubernetes.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): kubernetes.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): kubernetes.rbac.v1.ClusterRole,
@@ -42,7 +45,12 @@ _CLASSES: dict[tuple[str, str], Any] = {
 #: delete them. A Patch also creates the object where no controller has (an API server alone).
 _PATCH_CLASSES: dict[tuple[str, str], Any] = {("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccountPatch}
 #: Top-level manifest keys whose Python argument name differs.
-_ARGUMENTS = {"roleRef": "role_ref", "automountServiceAccountToken": "automount_service_account_token", "aggregationRule": "aggregation_rule"}
+_ARGUMENTS = {
+    "roleRef": "role_ref",
+    "automountServiceAccountToken": "automount_service_account_token",
+    "aggregationRule": "aggregation_rule",
+    "stringData": "string_data",
+}
 
 
 def metadata(
@@ -58,6 +66,11 @@ def metadata(
     if annotations:
         meta["annotations"] = dict(annotations)
     return meta
+
+
+def resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    """A container's requests and limits (NSA/CISA: resource limits; CIS 5.7), as Helm values take them."""
+    return {"requests": {"cpu": cpu_request, "memory": memory_request}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
 def skip_await_annotations(skip_await: bool) -> dict[str, str]:
@@ -91,7 +104,11 @@ def create(
         meta["annotations"] = annotations
     api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
     name = resource_name({"kind": kind, "metadata": meta}) + ("-patch" if patch else "")
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or [])
+    # Every object has a fixed name, so a replacement must delete the old object first: a
+    # create-before-delete would apply to the same object and then delete it. This is also
+    # how the drift command's remedy (`pulumi up --replace <urn>`) re-applies fields another
+    # client took over.
+    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or [], delete_before_replace=True)
     cls = (_PATCH_CLASSES if patch else _CLASSES).get((api_version, kind))
     if cls is None:
         return kubernetes.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=meta, opts=opts, **manifest)

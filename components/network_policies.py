@@ -13,7 +13,7 @@ Every managed namespace already denies all ingress and egress and allows DNS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import pulumi
@@ -31,14 +31,13 @@ def _namespace_selector(name: str) -> dict[str, Any]:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
-def intra_namespace(namespace_name: str) -> dict[str, Any]:
-    """Pods of one namespace may talk to each other (only where the config asks)."""
-    same = [{"podSelector": {}}]
-    return network_policy(
-        "allow-intra-namespace",
-        namespace_name,
-        {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": same}], "egress": [{"to": same}]},
-    )
+def intra_namespace(namespace_name: str, ports: Optional[Sequence[int]] = None, name: str = "allow-intra-namespace") -> dict[str, Any]:
+    """Pods of one namespace may talk to each other (only where the config asks), on ``ports`` (TCP) when given."""
+    same: dict[str, Any] = {"from": [{"podSelector": {}}]}
+    to: dict[str, Any] = {"to": [{"podSelector": {}}]}
+    if ports:
+        same["ports"] = to["ports"] = [{"protocol": "TCP", "port": port} for port in ports]
+    return network_policy(name, namespace_name, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [same], "egress": [to]})
 
 
 def allow_rule(rule: AllowRule) -> list[dict[str, Any]]:

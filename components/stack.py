@@ -7,6 +7,7 @@ from typing import Any, Optional
 import pulumi
 
 from components.admission import Admission
+from components.alerts import Alerts
 from components.cluster import Cluster
 from components.config import NAMESPACE, StackConfig
 from components.firewall import WorkerFirewall
@@ -16,6 +17,7 @@ from components.network import Network
 from components.network_policies import NetworkPolicies
 from components.project import Project
 from components.rbac import Rbac
+from components.scanners import Scanners
 
 
 class HardenedCluster(pulumi.ComponentResource):
@@ -57,6 +59,8 @@ class HardenedCluster(pulumi.ComponentResource):
         self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
         self.admission = Admission(f"{name}-admission", config, provider, opts=child)
+        self.scanners = Scanners(f"{name}-scanners", config, provider, opts=child)
+        self.alerts = Alerts(f"{name}-alerts", config, provider, opts=child)
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:

@@ -7,9 +7,11 @@ venv="$(scripts/venv.sh)"
 export PATH="$venv/bin:$PATH"
 
 echo "== offline artifacts (once; cached outside the repository)"
-# The Kyverno chart and CRD schemas (Go module proxy), checkov's own virtualenv, and helm:
-# the unit tier's schema and checkov gates use them (tests/unit/test_manifest_gates.py).
+# The Kyverno and Trivy operator charts and CRD schemas (Go module proxy), checkov's own
+# virtualenv, and helm: the unit tier's schema and checkov gates use them
+# (tests/unit/test_manifest_gates.py).
 scripts/kyverno-chart.sh >/dev/null
+scripts/trivy-chart.sh >/dev/null
 scripts/checkov.sh >/dev/null
 scripts/helm.sh >/dev/null
 

@@ -84,6 +84,12 @@ def render_reference() -> str:
         ("`rbac` fields", schema.Rbac),
         ("`admission` fields", schema.Admission),
         ("`admission.keyless` fields", schema.Keyless),
+        ("`scanners` fields", schema.Scanners),
+        ("`scanners.kubescape` fields", schema.KubescapeScanner),
+        ("`scanners.trivy` fields", schema.TrivyScanner),
+        ("`scanners.snyk` fields", schema.SnykScanner),
+        ("`scanners.falco` fields", schema.FalcoScanner),
+        ("`alerts` fields", schema.Alerts),
     ]:
         lines += ["", f"**{title}**", "", "| field | default | allowed | description |", "|---|---|---|---|", *reference_table(model, prefix=".")]
     lines.append(END)

@@ -25,7 +25,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import NAMESPACE
+from components.config import NAMESPACE, SECRET_PLACEHOLDER  # secret config values, which cannot be decrypted offline
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STACKS_DIR = PROJECT_DIR / "stacks"
@@ -34,8 +34,6 @@ PROGRAM = PROJECT_DIR / "__main__.py"
 #: Offline stand-in for the DOKS version list (the real one comes from the API at deploy time).
 OFFLINE_DOKS_VERSIONS: tuple[str, ...] = ("1.33.9-do.0", "1.34.4-do.0", "1.35.3-do.0")
 
-#: Placeholder for secret config values, which cannot be decrypted offline.
-SECRET_PLACEHOLDER = "[secret]"
 
 _SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the wire marker of a secret value
 _SECRET_VALUE = rpc._special_secret_sig  # noqa: SLF001

@@ -14,6 +14,8 @@ IN_CLUSTER_COMPONENTS = {
     "hardened-doks:kubernetes:NetworkPolicies",
     "hardened-doks:kubernetes:Rbac",
     "hardened-doks:kubernetes:Admission",
+    "hardened-doks:kubernetes:Scanners",
+    "hardened-doks:kubernetes:Alerts",
 }
 
 
@@ -37,9 +39,16 @@ def managed_namespaces(run: ProgramRun) -> set[str]:
     return {o["metadata"]["name"] for o in of_kind(run, "Namespace") if o["metadata"]["labels"].get(MANAGED_NAMESPACE_LABEL) == "true"}
 
 
-def helm_release(run: ProgramRun) -> dict[str, Any]:
-    """The Kyverno Helm release's inputs, as rendered."""
-    return clean_inputs(run.one(HELM_RELEASE))
+def helm_release(run: ProgramRun, name: str = "kyverno") -> dict[str, Any]:
+    """A Helm release's inputs (by release name; Kyverno's by default), as rendered."""
+    found = [r for r in run.of_type(HELM_RELEASE) if r.inputs.get("name") == name]
+    assert len(found) == 1, f"expected one Helm release {name}, found {len(found)}"
+    return clean_inputs(found[0])
+
+
+def helm_releases(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    """Every Helm release's inputs by release name."""
+    return {r.inputs["name"]: clean_inputs(r) for r in run.of_type(HELM_RELEASE)}
 
 
 def resource(run: ProgramRun, kind: str, name: str, namespace: Optional[str] = None) -> RecordedResource:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.admission import EXCLUDED_NAMESPACES, POLICY_NAMES
+from components.admission import ADDON_IMAGE_NAMESPACES, ADDON_POLICY_NAME, EXCLUDED_NAMESPACES, POLICY_NAMES
 from components.config import KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, KYVERNO_CHART_VERSION, KYVERNO_NAMESPACE, ConfigError
 from tests.unit.manifests import helm_release, named, of_kind
 from tools.offline import ProgramRun, run_stack
@@ -72,7 +72,7 @@ def test_policies_audit_in_dev_and_enforce_elsewhere(stack_run: ProgramRun) -> N
     mode = MODE[stack_run.stack]
     policies = _policies(stack_run)
     expected = set(POLICY_NAMES) if stack_run.stack != "dev" else set(POLICY_NAMES) - {"verify-image-signatures"}
-    assert set(policies) == expected
+    assert set(policies) == expected | {ADDON_POLICY_NAME}
     for policy in policies.values():
         assert policy["spec"]["webhookConfiguration"]["failurePolicy"] == ("Fail" if mode == "Enforce" else "Ignore")
         for rule in from_rules(policy):
@@ -82,10 +82,28 @@ def test_policies_audit_in_dev_and_enforce_elsewhere(stack_run: ProgramRun) -> N
 
 
 def test_engine_and_kube_system_are_excluded_explicitly(stack_run: ProgramRun) -> None:
-    for _, rules in _rules(stack_run):
+    # The add-on namespaces leave the tenants' registry and signature policies for their own allowlist.
+    addons = {"restrict-image-registries", "verify-image-signatures"}
+    for policy, rules in _rules(stack_run):
+        name = policy["metadata"]["name"]
+        if name == ADDON_POLICY_NAME:
+            continue
         for rule in rules:
-            assert rule["exclude"] == {"any": [{"resources": {"namespaces": ["kube-system", KYVERNO_NAMESPACE]}}]}
+            excluded = ["kube-system", KYVERNO_NAMESPACE] + (list(ADDON_IMAGE_NAMESPACES) if name in addons else [])
+            assert rule["exclude"] == {"any": [{"resources": {"namespaces": excluded}}]}
             assert rule["match"] == {"any": [{"resources": {"kinds": ["Pod"]}}]}
+
+
+def test_each_addon_namespace_admits_only_its_own_images(stack_run: ProgramRun) -> None:
+    rules = {r["match"]["any"][0]["resources"]["namespaces"][0]: r for r in from_rules(_policies(stack_run)[ADDON_POLICY_NAME])}
+    assert set(rules) == set(ADDON_IMAGE_NAMESPACES)
+    images = {ns: r["validate"]["pattern"]["spec"]["containers"][0]["image"] for ns, r in rules.items()}
+    assert images["kubescape"] == "quay.io/kubescape/*"
+    assert images["trivy-system"] == "mirror.gcr.io/aquasec/*"
+    assert images["security-alerts"].startswith("docker.io/library/python:3.13-alpine@sha256:") and "*" not in images["security-alerts"]
+    for rule in rules.values():
+        assert rule["validate"]["failureAction"] == MODE[stack_run.stack]
+        assert set(rule["validate"]["pattern"]["spec"]) == {"containers", "=(initContainers)", "=(ephemeralContainers)"}
 
 
 def test_registry_allowlist_pattern_covers_every_container_kind(stack_run: ProgramRun) -> None:
@@ -128,7 +146,7 @@ def test_cosign_key_in_audit_mode_does_not_mutate_digests() -> None:
 
 
 def test_policies_depend_on_the_release(stack_run: ProgramRun) -> None:
-    release = stack_run.one("kubernetes:helm.sh/v3:Release")
+    (release,) = [r for r in stack_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kyverno"]
     policies = [r for r in stack_run.resources if r.type == "kubernetes:kyverno.io/v1:ClusterPolicy"]
     assert policies and all(p.provider == release.provider for p in policies)
 

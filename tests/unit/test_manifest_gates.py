@@ -1,7 +1,8 @@
 """The gates on what the stack would apply: schema validity for the cluster's minor, and checkov.
 
-For every shipped stack, the rendered Kubernetes objects (tools/render.py) and the Kyverno
-chart's manifests (``helm template`` of the pinned chart with the stack's values) are
+For every shipped stack, and the prod stack with every add-on of the scanners layer on, the
+rendered Kubernetes objects (tools/render.py) and the manifests of the pinned charts available
+offline — Kyverno's and the Trivy operator's (``helm template`` with the stack's values) — are
 
 - validated against the Kubernetes OpenAPI schemas of the configured minor
   (kubernetes-validate, strict: unknown fields fail), and custom resources against the
@@ -9,8 +10,9 @@ chart's manifests (``helm template`` of the pinned chart with the stack's values
 - scanned with checkov's Kubernetes checks; every finding must be listed, with its reason,
   in tests/checkov-exceptions.yaml, and every listed exception must still match a finding.
 
-The CRDs, the chart and the helm and checkov commands are provided outside the repository by
-scripts/kyverno-chart.sh, scripts/helm.sh and scripts/checkov.sh (scripts/test.sh runs them).
+The CRDs, the charts and the helm and checkov commands are provided outside the repository by
+scripts/kyverno-chart.sh, scripts/trivy-chart.sh, scripts/helm.sh and scripts/checkov.sh
+(scripts/test.sh runs them).
 """
 
 from __future__ import annotations
@@ -33,15 +35,20 @@ import yaml
 from tests.unit.manifests import helm_release
 from tools import render
 from components.config import parse_stack_config
-from tools.offline import PROJECT_DIR, ProgramRun, read_stack_file
+from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, read_stack_file
 
 STACKS = ("dev", "staging", "prod")
+#: What the gates check: the shipped stacks, and prod with every add-on on (conftest.all_addons_run).
+GATED = (*STACKS, "prod-all-addons")
+#: Charts rendered offline: source name → (release name, script printing the chart path, include crds/).
+CHARTS = {"chart": ("kyverno", "kyverno-chart.sh", False), "trivy": ("trivy-operator", "trivy-chart.sh", True)}
 EXCEPTIONS_FILE = PROJECT_DIR / "tests" / "checkov-exceptions.yaml"
 CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE", Path.home() / ".cache" / "hardened-doks"))
-#: CRD file (in the CRD cache) per custom resource (apiVersion, kind).
+#: CRD file per custom resource (apiVersion, kind): (the script and arguments printing its folder, file).
 CRD_FILES = {
-    ("kyverno.io/v1", "ClusterPolicy"): "kyverno.io_clusterpolicies.yaml",
-    ("cilium.io/v2", "CiliumNetworkPolicy"): "ciliumnetworkpolicies.yaml",
+    ("kyverno.io/v1", "ClusterPolicy"): (("kyverno-chart.sh", "--crds"), "kyverno.io_clusterpolicies.yaml"),
+    ("cilium.io/v2", "CiliumNetworkPolicy"): (("kyverno-chart.sh", "--crds"), "ciliumnetworkpolicies.yaml"),
+    ("aquasecurity.github.io/v1alpha1", "ClusterComplianceReport"): (("trivy-chart.sh",), "crds/aquasecurity.github.io_clustercompliancereports.yaml"),
 }
 
 
@@ -61,7 +68,7 @@ def _script(name: str, *args: str) -> str:
 @functools.cache
 def _minor(stack: str) -> str:
     """The Kubernetes minor a stack targets (its kubernetes_version_prefix, e.g. 1.34)."""
-    raw, secrets = read_stack_file(stack)
+    raw, secrets = read_stack_file(stack.split("-", 1)[0])
     return parse_stack_config(raw, stack=stack, secret_keys=secrets).kubernetes_version_prefix
 
 
@@ -75,15 +82,18 @@ def _parsed(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.load_all(text, Loader=_LOADER) if d]
 
 
-def _render_chart(run: ProgramRun, out: Path) -> list[Path]:
-    """``helm template`` of the pinned Kyverno chart with the stack's values (hooks included, tests not)."""
-    release = helm_release(run)
+def _render_chart(run: ProgramRun, out: Path, stack: str, source: str) -> list[Path]:
+    """``helm template`` of a pinned chart with the stack's values (hooks included, tests not)."""
+    name, script, crds = CHARTS[source]
     out.mkdir(parents=True)
+    if not any(r.inputs.get("name") == name for r in run.of_type(render.HELM_RELEASE)):
+        return []
+    release = helm_release(run, name)
     values = out.parent / f"{out.name}-values.json"
     values.write_text(json.dumps(release["values"]))
     command = [
-        _script("helm.sh"), "template", release["name"], _script("kyverno-chart.sh"), "--namespace", release["namespace"],
-        "--kube-version", f"{_minor(run.stack)}.0", "--skip-tests", "-f", str(values),
+        _script("helm.sh"), "template", release["name"], _script(script), "--namespace", release["namespace"],
+        "--kube-version", f"{_minor(stack)}.0", "--skip-tests", "-f", str(values), *(["--include-crds"] if crds else []),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -97,21 +107,22 @@ def _render_chart(run: ProgramRun, out: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Per stack: the render command's Kubernetes files and the Kyverno chart's manifests.
+    """Per gated run: the render command's Kubernetes files and the offline charts' manifests.
 
     Also starts checkov (in the background, it takes a while) over one folder holding each
     distinct file once.
     """
-    from tests.conftest import _cached_run
+    from tests.conftest import _cached_run, all_addons_run
 
     root = tmp_path_factory.mktemp("gates")
     scan = root / "scan"
     scan.mkdir()
     result: dict[str, Any] = {}
-    for stack in STACKS:
-        run = _cached_run(stack)
+    for stack in GATED:
+        run = _cached_run(stack) if stack in STACKS else all_addons_run()
         render.render(run, root / stack / "render")
-        result[stack] = {"stack": sorted((root / stack / "render" / "kubernetes").glob("*.yaml")), "chart": _render_chart(run, root / stack / "chart")}
+        result[stack] = {"stack": sorted((root / stack / "render" / "kubernetes").glob("*.yaml"))}
+        result[stack] |= {source: _render_chart(run, root / stack / source, stack, source) for source in CHARTS}
         for source, files in result[stack].items():
             # CustomResourceDefinitions carry no checkov checks and are megabytes of YAML: not scanned.
             for path in (p for p in files if not p.name.split("-", 2)[1] == "customresourcedefinition"):
@@ -148,9 +159,9 @@ def _strict(schema: Any, branch: bool = False) -> Any:
 
 @functools.cache
 def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
-    crds = Path(_script("kyverno-chart.sh", "--crds"))
+    script, file = CRD_FILES[(api_version, kind)]
     group, version = api_version.split("/")
-    (crd,) = [d for d in _documents(crds / CRD_FILES[(api_version, kind)]) if d.get("kind") == "CustomResourceDefinition"]
+    (crd,) = [d for d in _documents(Path(_script(*script)) / file) if d.get("kind") == "CustomResourceDefinition"]
     assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
     schema = copy.deepcopy(served["schema"]["openAPIV3Schema"])
@@ -189,9 +200,14 @@ def _cached_schema_errors(text: str, minor: str) -> tuple[str, ...]:
         return tuple(_crd_problems(document))
     key = (document["apiVersion"], document["kind"])
     if key in CRD_FILES:
-        return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(*key).iter_errors(document))
+        return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(*key).iter_errors(document) if not _masked(e))
     validator = _builtin_validator(minor, document["apiVersion"], document["kind"])
-    return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document))
+    return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document) if not _masked(e))
+
+
+def _masked(error: jsonschema.ValidationError) -> bool:
+    """A value the render masks (a Secret's stringData is one secret Output): not checkable offline."""
+    return error.instance == SECRET_PLACEHOLDER
 
 
 @functools.cache
@@ -213,8 +229,8 @@ def _builtin_validator(minor: str, api_version: str, kind: str) -> jsonschema.pr
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize("source", ["stack", "chart"])
+@pytest.mark.parametrize("stack", GATED)
+@pytest.mark.parametrize("source", ["stack", *CHARTS])
 def test_every_object_is_schema_valid_for_the_cluster_minor(rendered, stack: str, source: str) -> None:
     files = rendered[stack][source]
     assert files, f"nothing rendered for {stack} {source}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import KUBERNETES_NAMESPACES, KYVERNO_NAMESPACE, tenant_namespaces
+from components.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, tenant_namespaces
 from components.kube import TEAM_LABEL
 from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named, of_kind
 from tools.offline import ProgramRun, iter_kubernetes, run_stack
@@ -18,10 +18,14 @@ EXPECTED_PSA = {
 }
 
 
+#: The add-on namespaces of a stack that enables no optional add-on: Kyverno, Kubescape and Trivy.
+DEFAULT_ADDON_NAMESPACES = {KYVERNO_NAMESPACE, KUBESCAPE_NAMESPACE, TRIVY_NAMESPACE}
+
+
 def test_every_team_namespace_is_created_with_its_team_label(stack_run: ProgramRun) -> None:
     for namespace, team in SHIPPED_TENANTS.items():
         assert named(stack_run, "Namespace", namespace)["metadata"]["labels"][TEAM_LABEL] == team
-    assert managed_namespaces(stack_run) == set(SHIPPED_TENANTS) | {KYVERNO_NAMESPACE}
+    assert managed_namespaces(stack_run) == set(SHIPPED_TENANTS) | DEFAULT_ADDON_NAMESPACES
 
 
 def test_pod_security_labels_follow_the_profile_and_pin_the_minor(stack_run: ProgramRun) -> None:
@@ -89,7 +93,7 @@ def test_every_in_cluster_object_is_named_parented_and_uses_the_cluster_provider
 def test_adding_a_team_adds_its_namespaces() -> None:
     teams = [{"name": "search", "namespaces": ["search", "search-index"], "developers": {"users": ["dana@example.com"]}}]
     run = run_stack("dev", {"teams": teams, "network_policies": {}})
-    assert managed_namespaces(run) == {"search", "search-index", KYVERNO_NAMESPACE}
+    assert managed_namespaces(run) == {"search", "search-index"} | DEFAULT_ADDON_NAMESPACES
     assert named(run, "Namespace", "search-index")["metadata"]["labels"][TEAM_LABEL] == "search"
 
 
