@@ -1,6 +1,6 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc
+.PHONY: up test unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
@@ -38,6 +38,9 @@ preview:       ## pulumi preview of $(STACK) with the policy pack
 
 policy-check:  ## the policy pack on every stack, offline (mocks, no engine)
 	$$(scripts/venv.sh)/bin/python -m tools.policy_check --all $(ARGS)
+
+budget:        ## requests of the security add-ons vs the node pools' allocatable capacity, every stack (STACK=… for one)
+	$$(scripts/venv.sh)/bin/python -m tools.budget $(if $(filter command line,$(origin STACK)),--stack $(STACK),--all) $(ARGS)
 
 policy-doc:    ## regenerate the README's control matrix from the policy pack
 	$$(scripts/venv.sh)/bin/python -m tools.policy_doc --write

@@ -258,6 +258,30 @@ def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
     assert "clusterpolicies.kyverno.io" in crds
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_trivy_chart_renders_the_operator_hardened_with_the_stacks_settings(rendered, stack: str) -> None:
+    documents = [d for path in rendered[stack]["trivy"] for d in _documents(path)]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    (deployment,) = by_kind["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["image"].startswith("mirror.gcr.io/aquasec/trivy-operator:")
+    assert {"requests", "limits"} <= set(container["resources"])
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert not {"NetworkPolicy", "DaemonSet", "StatefulSet", "Namespace"} & set(by_kind), "no node agent, no Trivy server, the stack owns the namespace"
+    config = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind["ConfigMap"]}
+    operator = config["trivy-operator-config"]
+    assert operator["OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED"] == "false" and operator["OPERATOR_WEBHOOK_BROADCAST_URL"] == ""
+    assert config["trivy-operator-trivy-config"]["trivy.severity"] == ("MEDIUM,HIGH,CRITICAL" if stack == "dev" else "LOW,MEDIUM,HIGH,CRITICAL")
+    crons = {d["spec"]["cron"] for d in by_kind["ClusterComplianceReport"]}
+    assert crons == {{"dev": "0 7 * * *", "staging": "15 */12 * * *", "prod": "15 */6 * * *"}[stack]}
+    crds = {d["metadata"]["name"] for d in by_kind["CustomResourceDefinition"]}
+    assert {"vulnerabilityreports.aquasecurity.github.io", "configauditreports.aquasecurity.github.io", "exposedsecretreports.aquasecurity.github.io"} <= crds
+
+
 # -- checkov ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,295 @@
+"""Resource budget of the security add-ons, per stack, against the node pools' allocatable capacity.
+
+    python -m tools.budget --stack dev [--json]
+    python -m tools.budget --all [--json]
+
+Sums the CPU and memory **requests** of every security add-on the stack installs — Kyverno
+(components/admission.py), the scanners and the notifier (components/scanners.py,
+components/alerts.py) — read from the very values and manifests the stack passes to them, and
+compares them with the allocatable capacity of the configured node pools:
+
+- Deployments count their replicas; DaemonSets (Falco) count once per node; scan Jobs count at
+  their concurrency limit and CronJobs once (the peak: they are all running at once);
+- Helm hook Jobs (Kyverno's CRD migration on upgrade) and init containers are left out: a hook
+  runs only during an upgrade, and a pod's init containers never run beside its containers;
+- capacity is every pool at its autoscaling minimum (``min_nodes``, or ``node_count``): the
+  smallest the cluster can be, so the shares are the worst case. A node's allocatable capacity is
+  its Droplet size (:data:`SIZES`) minus the system reservation of :func:`allocatable`.
+
+Exit 0 when every stack with a budget (:data:`BUDGET`: dev, 25 % of CPU and memory) is within
+it, 1 when one is over, 2 when a stack cannot be evaluated (unknown stack, invalid config, a node
+size this table does not know).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Optional
+
+from components import admission, alerts, scanners
+from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
+from tools.cli import selected_stacks, stack_parser
+from tools.offline import read_stack_file
+
+EXIT_OK, EXIT_OVER, EXIT_ERROR = 0, 1, 2
+#: The budget per environment profile: the largest share of allocatable CPU and memory the
+#: security add-ons may request (issue: at most 25 % in dev on its default node pool).
+BUDGET: dict[str, float] = {"dev": 0.25}
+
+#: DigitalOcean Droplet sizes (vCPU, memory GiB) that DOKS node pools use, as DigitalOcean lists
+#: them (https://docs.digitalocean.com/products/droplets/details/pricing/, and `GET /v2/sizes`:
+#: `vcpus`, `memory` in MiB). Slugs of the form `<class>-<N>vcpu-<M>gb[-…]` are read from the slug
+#: itself by :func:`size_of`; CPU-optimized `c-<N>` sizes have 2 GiB per vCPU.
+SIZES: dict[str, tuple[int, float]] = {
+    "s-1vcpu-2gb": (1, 2),
+    "s-2vcpu-2gb": (2, 2),
+    "s-2vcpu-4gb": (2, 4),
+    "s-4vcpu-8gb": (4, 8),
+    "s-8vcpu-16gb": (8, 16),
+    "c-2": (2, 4),
+    "c-4": (4, 8),
+    "c-8": (8, 16),
+    "c-16": (16, 32),
+    "g-2vcpu-8gb": (2, 8),
+    "g-4vcpu-16gb": (4, 16),
+    "m-2vcpu-16gb": (2, 16),
+}
+_SLUG = re.compile(r"^[a-z0-9_]+-(\d+)vcpu-(\d+)(gb|mb)(-.*)?$")
+_CPU_OPTIMIZED = re.compile(r"^c-(\d+)(-intel)?$")
+
+#: The system reservation assumed per node (what the kubelet keeps out of allocatable for the OS,
+#: kubelet and container runtime), the tiered model managed Kubernetes services document, e.g.
+#: https://cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes#memory_and_cpu_reservations :
+#: CPU 6 % of the first core, 1 % of the second, 0.5 % of cores 3–4, 0.25 % above; memory 25 % of
+#: the first 4 GiB, 20 % of the next 4, 10 % of the next 8, 6 % of the next 112, 2 % above, plus the
+#: 100 MiB eviction threshold. DOKS reports each node's allocatable capacity (`kubectl describe
+#: node`); on an s-4vcpu-8gb node this model leaves 3.92 CPU and 6.1 GiB. DOKS's own kube-system
+#: pods (Cilium, CoreDNS, CSI…) are part of the cluster's load, not of this budget.
+CPU_RESERVED_TIERS: tuple[tuple[float, float], ...] = ((1, 0.06), (1, 0.01), (2, 0.005), (float("inf"), 0.0025))
+MEMORY_RESERVED_TIERS: tuple[tuple[float, float], ...] = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02))
+EVICTION_MIB = 100
+
+
+class BudgetError(Exception):
+    """A stack whose budget cannot be computed, naming the key to fix."""
+
+
+def size_of(slug: str) -> tuple[int, float]:
+    """A Droplet size's vCPUs and memory (GiB)."""
+    if slug in SIZES:
+        return SIZES[slug]
+    if match := _SLUG.match(slug):
+        memory = int(match.group(2)) / (1024 if match.group(3) == "mb" else 1)
+        return int(match.group(1)), memory
+    if match := _CPU_OPTIMIZED.match(slug):
+        return int(match.group(1)), 2.0 * int(match.group(1))
+    raise BudgetError(f"size {slug!r} is not in the budget's size table (tools/budget.py SIZES)")
+
+
+def _tiered(total: float, tiers: tuple[tuple[float, float], ...]) -> float:
+    reserved, left = 0.0, total
+    for width, share in tiers:
+        part = min(left, width)
+        reserved += part * share
+        left -= part
+        if left <= 0:
+            break
+    return reserved
+
+
+def allocatable(slug: str) -> tuple[float, float]:
+    """A node's allocatable CPU (millicores) and memory (MiB) under the assumed system reservation."""
+    vcpus, memory_gib = size_of(slug)
+    cpu = vcpus * 1000 - _tiered(vcpus, CPU_RESERVED_TIERS) * 1000
+    memory = memory_gib * 1024 - _tiered(memory_gib, MEMORY_RESERVED_TIERS) * 1024 - EVICTION_MIB
+    return cpu, memory
+
+
+def cpu_millicores(quantity: Any) -> float:
+    text = str(quantity)
+    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
+
+
+_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "k": 1000 / 1024**2, "M": 1000**2 / 1024**2, "G": 1000**3 / 1024**2}
+
+
+def memory_mib(quantity: Any) -> float:
+    text = str(quantity)
+    for unit, factor in sorted(_MEMORY_UNITS.items(), key=lambda u: -len(u[0])):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text) / 1024**2
+
+
+@dataclass
+class Item:
+    """One component of an add-on: its requests per pod, and how many pods count."""
+
+    addon: str
+    component: str
+    kind: str
+    count: int
+    cpu_m: float
+    memory_mib: float
+
+
+@dataclass
+class StackBudget:
+    stack: str
+    environment: str
+    pools: list[str]
+    nodes: int
+    allocatable_cpu_m: float
+    allocatable_memory_mib: float
+    items: list[Item]
+    budget: Optional[float]
+
+    @property
+    def cpu_m(self) -> float:
+        return sum(i.cpu_m * i.count for i in self.items)
+
+    @property
+    def memory_mib(self) -> float:
+        return sum(i.memory_mib * i.count for i in self.items)
+
+    @property
+    def cpu_share(self) -> float:
+        return self.cpu_m / self.allocatable_cpu_m
+
+    @property
+    def memory_share(self) -> float:
+        return self.memory_mib / self.allocatable_memory_mib
+
+    @property
+    def within(self) -> bool:
+        return self.budget is None or (self.cpu_share <= self.budget and self.memory_share <= self.budget)
+
+
+def _get(values: Mapping[str, Any], path: str) -> Any:
+    value: Any = values
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def _item(addon: str, component: str, kind: str, count: int, requests: Mapping[str, Any]) -> Item:
+    return Item(addon, component, kind, count, cpu_millicores(requests["cpu"]), memory_mib(requests["memory"]))
+
+
+def items(config: StackConfig, nodes: int) -> list[Item]:
+    """Every add-on component the config installs, with requests read from the values it sets."""
+    found: list[Item] = []
+    kyverno = admission.chart_values(config)
+    found.append(_item("kyverno", "admission-controller", "Deployment", kyverno["admissionController"]["replicas"], _get(kyverno, "admissionController.container.resources.requests")))
+    for controller in ("backgroundController", "cleanupController", "reportsController"):
+        found.append(_item("kyverno", controller.removesuffix("Controller") + "-controller", "Deployment", 1, _get(kyverno, f"{controller}.resources.requests")))
+    values = scanners.chart_values_of(config)
+    if "kubescape" in values:
+        v = values["kubescape"]
+        for component in ("kubescape", "operator", "kubevuln", "storage"):
+            found.append(_item("kubescape", component, "Deployment", 1, _get(v, f"{component}.resources.requests")))
+        for scheduler in ("kubescapeScheduler", "kubevulnScheduler"):
+            found.append(_item("kubescape", scheduler.replace("Scheduler", "-scheduler"), "CronJob", 1, _get(v, f"{scheduler}.resources.requests")))
+    if "trivy" in values:
+        v = values["trivy"]
+        found.append(_item("trivy", "operator", "Deployment", v["operator"]["replicas"], _get(v, "resources.requests")))
+        # One scanner container per scan Job (a workload's pod with one container) at the concurrency limit.
+        found.append(_item("trivy", "scan-job", "Job", v["operator"]["scanJobsConcurrentLimit"], _get(v, "trivy.resources.requests")))
+    if "snyk" in values:
+        found.append(_item("snyk", "monitor", "Deployment", 1, values["snyk"]["requests"]))
+    if "falco" in values:
+        found.append(_item("falco", "falco", "DaemonSet", nodes, _get(values["falco"], "resources.requests")))
+    if "falcosidekick" in values:
+        v = values["falcosidekick"]
+        found.append(_item("falcosidekick", "falcosidekick", "Deployment", v["replicaCount"], _get(v, "resources.requests")))
+    if alerts.enabled(config):
+        (container,) = alerts.cronjob(config)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        found.append(_item("alerts", "security-notifier", "CronJob", 1, container["resources"]["requests"]))
+    return found
+
+
+def _minimum(pool: NodePool) -> int:
+    return pool.min_nodes if pool.auto_scale else int(pool.node_count or 0)
+
+
+def stack_budget(stack: str, config: StackConfig) -> StackBudget:
+    pools = [("system_pool", config.system_pool)] + [(f"workload_pools[{i}]", p) for i, p in enumerate(config.workload_pools)]
+    cpu = memory = 0.0
+    nodes = 0
+    described = []
+    for key, pool in pools:
+        try:
+            node_cpu, node_memory = allocatable(pool.size)
+        except BudgetError as exc:
+            raise BudgetError(f"hardened-doks:{key}.size: {exc}") from None
+        count = _minimum(pool)
+        nodes += count
+        cpu += count * node_cpu
+        memory += count * node_memory
+        described.append(f"{pool.name}: {count} × {pool.size}")
+    return StackBudget(stack, config.environment, described, nodes, cpu, memory, items(config, nodes), BUDGET.get(config.environment))
+
+
+def check(stack: str) -> StackBudget:
+    raw, secrets = read_stack_file(stack)
+    return stack_budget(stack, parse_stack_config(raw, stack=stack, secret_keys=secrets))
+
+
+def _cpu(m: float) -> str:
+    return f"{m:.0f}m" if m < 1000 else f"{m / 1000:.2f}"
+
+
+def _mem(mib: float) -> str:
+    return f"{mib / 1024:.2f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
+
+
+def human(report: StackBudget) -> str:
+    limit = f"budget {report.budget:.0%}" if report.budget is not None else "no budget set"
+    verdict = "ok" if report.within else "OVER BUDGET"
+    lines = [
+        f"budget {report.stack} ({report.environment}; {', '.join(report.pools)} at the autoscaling minimum; "
+        f"allocatable {_cpu(report.allocatable_cpu_m)} CPU, {_mem(report.allocatable_memory_mib)}):",
+        f"  {'ADD-ON':<14}{'COMPONENT':<22}{'KIND':<11}{'PODS':>5}{'CPU':>8}{'MEMORY':>12}",
+    ]
+    for i in report.items:
+        lines.append(f"  {i.addon:<14}{i.component:<22}{i.kind:<11}{i.count:>5}{_cpu(i.cpu_m * i.count):>8}{_mem(i.memory_mib * i.count):>12}")
+    lines.append(f"  {'total requests':<52}{_cpu(report.cpu_m):>8}{_mem(report.memory_mib):>12}")
+    lines.append(f"  {'share of allocatable':<52}{report.cpu_share:>8.1%}{report.memory_share:>12.1%}   {limit}: {verdict}")
+    return "\n".join(lines)
+
+
+def as_json(report: StackBudget) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in asdict(report).items() if k != "items"},
+        "items": [asdict(i) for i in report.items],
+        "requests": {"cpu_m": report.cpu_m, "memory_mib": report.memory_mib},
+        "share": {"cpu": round(report.cpu_share, 4), "memory": round(report.memory_share, 4)},
+        "within_budget": report.within,
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = stack_parser("budget", __doc__.splitlines()[0]).parse_args(argv)
+    reports: list[StackBudget] = []
+    errors: list[str] = []
+    for stack in selected_stacks(args):
+        try:
+            reports.append(check(stack))
+        except (FileNotFoundError, ConfigError, BudgetError) as exc:
+            errors.append(f"{stack}: {exc}")
+    if args.json:
+        print(json.dumps({"stacks": [as_json(r) for r in reports], "errors": errors}, indent=2))
+    else:
+        print("\n\n".join(human(r) for r in reports))
+        for error in errors:
+            print(f"budget: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    return EXIT_OK if all(r.within for r in reports) else EXIT_OVER
+
+
+if __name__ == "__main__":
+    sys.exit(main())
