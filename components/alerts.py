@@ -28,7 +28,7 @@ from typing import Any, Optional
 import pulumi
 
 from components.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
-from components.kube import create, metadata, resources
+from components.kube import create, metadata, resources, secret
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
 from components.notifier import KUBESCAPE, TRIVY
@@ -70,13 +70,7 @@ def read_rules(config: StackConfig) -> list[dict[str, Any]]:
 def webhook_secret(config: StackConfig) -> dict[str, Any]:
     """The webhook URL, from secret config, as a secret Output (never plain in state or renders)."""
     assert config.slack_webhook_url is not None
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata(WEBHOOK_SECRET, ALERTS_NAMESPACE),
-        "type": "Opaque",
-        "stringData": {"url": pulumi.Output.secret(config.slack_webhook_url.get_secret_value())},
-    }
+    return secret(WEBHOOK_SECRET, ALERTS_NAMESPACE, {"url": pulumi.Output.secret(config.slack_webhook_url.get_secret_value())})
 
 
 def objects(config: StackConfig) -> list[dict[str, Any]]:
@@ -210,7 +204,9 @@ class Alerts(pulumi.ComponentResource):
         namespace = ManagedNamespace(
             f"{name}-namespace",
             provider,
-            baseline(ALERTS_NAMESPACE, RESTRICTED, pod_security_version(config), {"app.kubernetes.io/name": NOTIFIER}),
+            baseline(
+                ALERTS_NAMESPACE, RESTRICTED, pod_security_version(config), {"app.kubernetes.io/name": NOTIFIER}, config.namespace_quota, config.container_defaults
+            ),
             skip_await=config.skip_await,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -73,6 +73,12 @@ def resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limi
     return {"requests": {"cpu": cpu_request, "memory": memory_request}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
+def secret(name: str, namespace: str, string_data: Mapping[str, Any]) -> dict[str, Any]:
+    """An Opaque Secret manifest. Pass credentials as ``pulumi.Output.secret`` values: the provider
+    stores ``stringData`` encrypted, and the render writes ``[secret]``."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata(name, namespace), "type": "Opaque", "stringData": dict(string_data)}
+
+
 def skip_await_annotations(skip_await: bool) -> dict[str, str]:
     """The annotation that makes pulumi-kubernetes skip its readiness await, when asked to."""
     return {SKIP_AWAIT_ANNOTATION: "true"} if skip_await else {}

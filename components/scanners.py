@@ -49,7 +49,7 @@ from components.config import (
     PodSecurity,
     StackConfig,
 )
-from components.kube import create, metadata, resources
+from components.kube import create, resources, secret
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, network_policy, pod_security_version
 from components.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
 
@@ -305,7 +305,7 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
         },
         "metrics": {"enabled": False},
         # Requests and limits (NSA/CISA: resource limits), per node.
-        "resources": resources("100m", "384Mi", "1", "1Gi"),
+        "resources": resources("100m", "256Mi", "1", "1Gi"),
     }
 
 
@@ -327,16 +327,19 @@ def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
 
 
 def namespace_objects(config: StackConfig, name: str) -> list[dict[str, Any]]:
-    """An add-on's managed namespace: restricted, or its documented exemption (with the reason)."""
+    """An add-on's managed namespace with the tenants' baseline (Pod Security, quota, LimitRange,
+    default-deny, DNS): restricted, or its documented exemption (with the reason)."""
     version = pod_security_version(config)
     labels = {"app.kubernetes.io/name": name}
-    if name not in POD_SECURITY_EXEMPTIONS:
-        return baseline(name, RESTRICTED, version, labels)
-    level, reason = POD_SECURITY_EXEMPTIONS[name]
-    # Enforce only what the node agent needs; warn and audit at restricted, so anything else that
-    # lands here is visible.
-    objects = baseline(name, PodSecurity(enforce=level, warn="restricted", audit="restricted"), version, labels)
-    objects[0]["metadata"]["annotations"] = {BREAK_GLASS_ANNOTATION: reason}
+    level, reason = POD_SECURITY_EXEMPTIONS.get(name, ("restricted", ""))
+    # Enforce only what an exempt node agent needs; warn and audit at restricted, so anything else
+    # that lands there is visible.
+    pod_security = RESTRICTED if not reason else PodSecurity(enforce=level, warn="restricted", audit="restricted")
+    # The quota and LimitRange bound what an add-on can take from the cluster (NSA/CISA: resource
+    # policies) and give defaults to any chart container that sets no requests.
+    objects = baseline(name, pod_security, version, labels, config.namespace_quota, config.container_defaults)
+    if reason:
+        objects[0]["metadata"]["annotations"] = {BREAK_GLASS_ANNOTATION: reason}
     return objects
 
 
@@ -405,34 +408,30 @@ def snyk_secret(config: StackConfig) -> dict[str, Any]:
     """The Snyk monitor's Secret, every value a secret Output (never plain in state or renders)."""
     assert config.snyk_integration_id is not None and config.snyk_service_account_token is not None
     dockercfg = config.snyk_dockercfg.get_secret_value() if config.snyk_dockercfg is not None else "{}"
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata(SNYK_SECRET, SNYK_NAMESPACE),
-        "type": "Opaque",
-        "stringData": {
+    return secret(
+        SNYK_SECRET,
+        SNYK_NAMESPACE,
+        {
             "integrationId": pulumi.Output.secret(config.snyk_integration_id.get_secret_value()),
             "serviceAccountApiToken": pulumi.Output.secret(config.snyk_service_account_token.get_secret_value()),
             "dockercfg.json": pulumi.Output.secret(dockercfg),
         },
-    }
+    )
 
 
 def falcosidekick_secret(config: StackConfig) -> dict[str, Any]:
     """falcosidekick's Slack output settings; the webhook URL only as a secret Output."""
     assert config.slack_webhook_url is not None
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata(FALCOSIDEKICK_SECRET, FALCOSIDEKICK_NAMESPACE),
-        "type": "Opaque",
-        "stringData": {
+    return secret(
+        FALCOSIDEKICK_SECRET,
+        FALCOSIDEKICK_NAMESPACE,
+        {
             "SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url.get_secret_value()),
             # Falco events at or above the alert threshold go to Slack (alerts.min_severity).
             "SLACK_MINIMUMPRIORITY": FALCO_PRIORITIES[config.alerts.min_severity],
             "SLACK_OUTPUTFORMAT": "all",
         },
-    }
+    )
 
 
 # -- releases ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ network paths, secrets, exemptions, and the optional add-ons (Snyk, Falco) off b
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from components.kube import MANAGED_NAMESPACE_LABEL
 from components.scanners import BREAK_GLASS_ANNOTATION, POD_SECURITY_EXEMPTIONS
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import helm_release, helm_releases, named, of_kind
+from tests.unit.test_secrets import _assert_only_in_secrets
 from tools import render
 from tools.offline import ProgramRun, run_stack
 
@@ -99,6 +101,9 @@ def test_addon_namespaces_are_restricted_but_the_documented_exemption() -> None:
         else:
             assert labels[PSA] == "restricted", name
             assert BREAK_GLASS_ANNOTATION not in annotations
+        if name != "kyverno":  # the tenants' quota and container defaults
+            assert [q["metadata"]["name"] for q in of_kind(run, "ResourceQuota", name)] == ["tenant-quota"], name
+            assert [q["metadata"]["name"] for q in of_kind(run, "LimitRange", name)] == ["container-defaults"], name
     assert set(POD_SECURITY_EXEMPTIONS) == {FALCO_NAMESPACE}, "Falco's node agent is the only exemption"
 
 
@@ -287,7 +292,7 @@ def test_secrets_never_appear_in_plain_inputs_outputs_or_rendered_files(tmp_path
     needles = [v for k, v in ALL_ADDONS_SECRETS.items()]
     for resource in run.resources:
         for needle in needles:
-            _only_in_secret_paths(resource.inputs, "", resource.secret_paths, needle, resource.name)
+            _assert_only_in_secrets(resource.inputs, "", resource.secret_paths, needle, resource.name)
     for key, value in run.outputs.items():
         assert not any(n in json.dumps(value, default=str) for n in needles) or key in run.secret_outputs, key
     render.render(run, tmp_path)
@@ -298,14 +303,11 @@ def test_secrets_never_appear_in_plain_inputs_outputs_or_rendered_files(tmp_path
     assert len(secrets) == 3 and all("[secret]" in p.read_text() for p in secrets)
 
 
-def _only_in_secret_paths(value: Any, path: str, secret_paths: set[str], needle: str, where: str) -> None:
-    if any(path == p or path.startswith(p + ".") for p in secret_paths):
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _only_in_secret_paths(v, f"{path}.{k}" if path else k, secret_paths, needle, where)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _only_in_secret_paths(v, f"{path}.{i}" if path else str(i), secret_paths, needle, where)
-    else:
-        assert needle not in str(value), f"{where}.{path} holds a secret in plain text"
+def test_the_policy_pack_passes_with_every_addon_on_and_sees_the_exemption() -> None:
+    from tools import policy_check
+
+    assert policy_check.check(all_addons_run()) == [], "Falco's privileged namespace carries the break-glass reason; every add-on has limits"
+    run = copy.deepcopy(all_addons_run())
+    (falco,) = [r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == FALCO_NAMESPACE]
+    del falco.inputs["metadata"]["annotations"][BREAK_GLASS_ANNOTATION]
+    assert [v.policy for v in policy_check.check(run)] == ["k8s-namespace-pod-security"]
