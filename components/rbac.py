@@ -104,6 +104,20 @@ PERMISSIONS: dict[str, tuple[Rule, ...]] = {
         ("cilium.io", ("ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies"), READ),
         ("kyverno.io", ("clusterpolicies", "policies", "policyexceptions"), READ),
         ("wgpolicyk8s.io", ("policyreports", "clusterpolicyreports"), READ),
+        # The scanners' findings (components/scanners.py): Trivy's reports, Kubescape's summaries.
+        (
+            "aquasecurity.github.io",
+            (
+                "vulnerabilityreports", "configauditreports", "exposedsecretreports", "rbacassessmentreports", "clusterrbacassessmentreports",
+                "clusterconfigauditreports", "clustercompliancereports",
+            ),
+            READ,
+        ),
+        (
+            "spdx.softwarecomposition.kubescape.io",
+            ("vulnerabilitymanifestsummaries", "vulnerabilitymanifests", "workloadconfigurationscansummaries", "configurationscansummaries"),
+            READ,
+        ),
     ),
 }
 

@@ -66,6 +66,8 @@ ACCESS_CHECKS: list[tuple[str, str, str, str, bool]] = [
     ("auditor", "list", "networking.k8s.io", "networkpolicies", True),
     ("auditor", "list", "kyverno.io", "clusterpolicies", True),
     ("auditor", "list", "wgpolicyk8s.io", "policyreports", True),
+    ("auditor", "list", "aquasecurity.github.io", "vulnerabilityreports", True),
+    ("auditor", "get", "spdx.softwarecomposition.kubescape.io", "workloadconfigurationscansummaries", True),
     ("auditor", "list", "", "nodes", True),
     ("auditor", "get", "", "secrets", False),
     ("auditor", "list", "", "secrets", False),
