@@ -60,12 +60,12 @@ POD_SECURITY_EXEMPTIONS: dict[str, tuple[str, str]] = {
     FALCO_NAMESPACE: (
         "privileged",
         "Falco's node agent (DaemonSet) reads every system call through its modern eBPF probe: it needs the "
-        "capabilities BPF, PERFMON, SYS_RESOURCE and SYS_PTRACE and read-only hostPath mounts of /proc, /etc, "
-        "/sys/kernel and the container runtime socket; baseline forbids added capabilities and hostPath. Opt-in "
+        "capabilities BPF, PERFMON, SYS_RESOURCE and SYS_PTRACE and hostPath mounts of the node (/proc, /etc, "
+        "/sys/kernel, the container runtime socket…); baseline forbids added capabilities and hostPath. Opt-in "
         "(scanners.falco.enabled); nothing else runs in this namespace (falcosidekick has its own, restricted).",
     ),
 }
-#: Pod Security levels of an exempt namespace: enforce the exemption, warn and audit what it misses.
+#: The annotation the policy pack requires on a namespace enforcing privileged, holding the reason.
 BREAK_GLASS_ANNOTATION = "hardened-doks.io/break-glass"
 
 #: Kubescape's aggregated API server (storage) port, reached by the Kubernetes API server.
