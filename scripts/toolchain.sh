@@ -11,8 +11,8 @@
 #                                         binaries and the module cache; a later rebuild recompiles)
 #
 # COMPONENT: pulumi (CLI + Python language host + executor scripts), kubernetes-provider, etcd,
-#            kube-apiserver, kube-controller-manager (optional: only with TOOLCHAIN_CONTROLLER_MANAGER=1; the
-#            tests do not need it).
+#            kube-apiserver, kube-controller-manager (in the default set: the e2e tier runs its garbage
+#            collector, without which foreground deletes never finish; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it).
 # Environment: HARDENED_DOKS_CACHE (cache root), TOOLCHAIN_USE_EXISTING=0 (never reuse binaries found on PATH),
 #              TOOLCHAIN_GOMODCACHE / TOOLCHAIN_GOCACHE (default: inside the cache root), GOPROXY as usual.
 set -euo pipefail
@@ -38,7 +38,7 @@ stamps="$tc_dir/stamps"
 logs="$tc_dir/logs"
 
 all_components=(pulumi kubernetes-provider etcd kube-apiserver)
-if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-0}" != 0 ]; then all_components+=(kube-controller-manager); fi
+if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-1}" != 0 ]; then all_components+=(kube-controller-manager); fi
 
 say() { echo "toolchain: $*" >&2; }
 die() { echo "toolchain: ERROR: $*" >&2; exit 1; }

@@ -16,8 +16,10 @@ Each drifted resource is one of: ``changed`` (modified outside Pulumi), ``delete
 outside Pulumi; the program would recreate it), ``pending`` (the cloud matches the last
 deployment but the program differs from it: an unapplied code or config change), or
 ``created``: an object that grants access or opens a network path (a RoleBinding in a managed
-namespace, a binding to cluster-admin…) created outside Pulumi, which a preview cannot see
-(tools/unmanaged.py lists them from the cluster). For a changed
+namespace, a binding to cluster-admin…) created outside Pulumi. That, and access-granting fields
+of managed objects taken over by another client (which server-side apply hides from the plan),
+a preview cannot see: tools/out_of_band.py checks the cluster for them, and the report gives
+the remedy when `pulumi up` alone does not restore the declared state. For a changed
 resource every differing property is named with what happened to it outside Pulumi:
 ``changed``, ``created`` (added outside Pulumi, e.g. an extra firewall rule: the program would
 remove it) or ``deleted`` (removed outside Pulumi: the program would add it back).
@@ -43,7 +45,7 @@ import requests
 from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
-from tools import engine, unmanaged
+from tools import engine, out_of_band
 from tools.cli import selected_stacks, stack_parser
 from tools.offline import ProgramRun, read_stack_file, run_program
 
@@ -80,6 +82,7 @@ class ResourceDrift:
     urn: str
     op: str
     properties: list[PropertyDrift] = field(default_factory=list)
+    remedy: str = ""  # when `pulumi up` alone does not restore it
 
 
 @dataclass
@@ -350,39 +353,58 @@ def engine_preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
     selected.preview(refresh=True, expect_no_changes=True, diff=False, color="never", on_event=on_event)
 
 
-Scan = Callable[[str], list[unmanaged.ObjectKey]]
+Scan = Callable[[str], out_of_band.OutOfBand]
 
 
-def engine_unmanaged(stack: str) -> list[unmanaged.ObjectKey]:
-    """Objects that grant access or open network paths, in the cluster but not in the stack."""
+def engine_out_of_band(stack: str) -> out_of_band.OutOfBand:
+    """Objects created outside Pulumi and fields taken over by other clients, from the cluster."""
     selected = engine.select_stack(stack)
     kubeconfig = selected.outputs().get("kubeconfig")
     if kubeconfig is None:
-        return []
-    objects, releases = unmanaged.state_keys(selected.export_stack().deployment.get("resources", []))
-    return unmanaged.unmanaged(unmanaged.live_objects(unmanaged.kubernetes_getter(str(kubeconfig.value))), objects, releases)
+        return out_of_band.OutOfBand([], [])
+    resources = selected.export_stack().deployment.get("resources", [])
+    return out_of_band.scan(resources, out_of_band.kubernetes_getter(str(kubeconfig.value)))
 
 
-def add_unmanaged(report: StackDrift, stack: str, scan: Scan) -> StackDrift:
-    """Report objects created outside Pulumi (invisible to preview) as drift of kind ``created``."""
+def add_out_of_band(report: StackDrift, stack: str, scan: Scan) -> StackDrift:
+    """Add what a preview cannot see (tools/out_of_band.py) to the report."""
     try:
         found = scan(stack)
     except Exception as exc:  # noqa: BLE001 - the cluster unreachable, credentials refused…
-        report.errors.append(f"listing objects created outside Pulumi failed: {type(exc).__name__}: {one_line(str(exc))}")
+        report.errors.append(f"checking the cluster for changes outside Pulumi failed: {type(exc).__name__}: {one_line(str(exc))}")
         report.status = "error"
         return report
-    for key in found:
-        report.resources.append(ResourceDrift("created", f"kubernetes:{key.kind}", key.display, urn="", op="none"))
-    if found and report.status == "clean":
+    seen = {r.urn for r in report.resources}
+    for obj in found.changed:
+        if obj.urn in seen:
+            continue  # the preview already reports it
+        properties = [PropertyDrift(c.path, "changed", "update", expected=shown(c.declared), actual=shown(c.live)) for c in obj.changes]
+        report.resources.append(
+            ResourceDrift("changed", obj.type, _name(obj.urn), obj.urn, op="none", properties=properties,
+                          remedy=f"pulumi up --stack {stack} --replace '{obj.urn}'")
+        )
+    for key in found.created:
+        where = f" -n {key.namespace}" if key.namespace else ""
+        report.resources.append(
+            ResourceDrift("created", f"kubernetes:{key.kind}", key.display, urn="", op="none",
+                          remedy=f"review it, then: kubectl delete {key.kind.lower()} {key.name}{where}")
+        )
+    if report.resources and report.status == "clean":
         report.status = "drift"
     return report
+
+
+#: How to restore what the preview found: a refresh first, so the state knows what changed.
+_REMEDIES = {"changed": "pulumi up --refresh --stack {stack}", "deleted": "pulumi up --refresh --stack {stack}", "pending": "pulumi up --stack {stack}"}
 
 
 def check_stack(stack: str, preview: Preview = engine_preview, scan: Optional[Scan] = None) -> StackDrift:
     report = _preview_stack(stack, preview)
     if report.status == "error":
         return report
-    return add_unmanaged(report, stack, scan or engine_unmanaged)
+    for resource in report.resources:
+        resource.remedy = _REMEDIES[resource.kind].format(stack=stack)
+    return add_out_of_band(report, stack, scan or engine_out_of_band)
 
 
 def _preview_stack(stack: str, preview: Preview) -> StackDrift:
@@ -441,6 +463,7 @@ def human(reports: list[StackDrift]) -> str:
                 rows += [("", "", "", p) for p in props[1:]]
             widths = [max(len(row[i]) for row in rows) for i in range(3)]
             lines += ["  " + "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
+            lines += [f"  remedy for {r.name}: {r.remedy}" for r in report.resources if r.remedy]
         for ignored in report.ignored:
             lines.append(f"  ignored (DOKS-managed, in ignore_changes): {ignored['type']} {ignored['name']}: {', '.join(ignored['properties'])}")
         for error in report.errors:

@@ -46,7 +46,8 @@ def _script_output(*args: str) -> str:
 def toolchain_bin() -> Path:
     """The folder with pulumi, its Python language host, the Kubernetes provider, etcd and kube-apiserver."""
     path = Path(os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or _script_output("toolchain.sh", "--print-path"))
-    missing = [b for b in ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver") if not (path / b).exists()]
+    wanted = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
+    missing = [b for b in wanted if not (path / b).exists()]
     if missing:
         pytest.fail(f"toolchain incomplete in {path}: missing {', '.join(missing)}; run scripts/toolchain.sh")
     return path
@@ -84,8 +85,8 @@ class Project:
     def pulumi(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("pulumi", *args, "--stack", STACK, "--non-interactive", **kwargs)
 
-    def up(self) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress")
+    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *args)
 
     def tool(self, module: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", module, *args, **kwargs)

@@ -1,8 +1,9 @@
-"""An envtest-style Kubernetes control plane on loopback: etcd + kube-apiserver.
+"""An envtest-style Kubernetes control plane on loopback: etcd, kube-apiserver and the
+kube-controller-manager's garbage-collector and namespace controllers.
 
 RBAC authorization and Pod Security admission are on (as on DOKS); serving and client
-certificates are generated here; an admin kubeconfig is written. No kubelet, no
-controller-manager: objects are stored and admitted, nothing is scheduled.
+certificates are generated here; an admin kubeconfig is written. No kubelet and no
+scheduler: objects are stored and admitted, nothing runs.
 """
 
 from __future__ import annotations
@@ -217,6 +218,21 @@ class LocalControlPlane:
         )
         self._wait(lambda: self.get("/readyz").ok, "kube-apiserver")
         self.kubeconfig_path.write_text(yaml.safe_dump(self.kubeconfig()))
+        # Only the controllers the tests rely on: the garbage collector (Pulumi deletes with
+        # foreground propagation, whose finalizer only it removes) and namespace deletion.
+        self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                f"--authentication-kubeconfig={self.kubeconfig_path}",
+                f"--authorization-kubeconfig={self.kubeconfig_path}",
+                "--controllers=garbagecollector,namespace",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--v=0",
+            ],
+        )
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -250,7 +266,8 @@ class LocalControlPlane:
         raise TimeoutError(f"{what} not ready after {START_TIMEOUT_SECONDS}s; log:\n{self.log_tail(what)}")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.workdir / f"{'etcd' if name == 'etcd' else 'kube-apiserver'}.log"  # anything else: the API server's
+        known = {"etcd", "kube-apiserver", "kube-controller-manager"}
+        path = self.workdir / f"{name if name in known else 'kube-apiserver'}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     # -- access --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tools import drift, engine
+from tools.out_of_band import ChangedObject, FieldChange, ObjectKey, OutOfBand
 
 FIXTURES = Path(__file__).parent / "fixtures" / "drift"
 
@@ -27,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "drift"
 @pytest.fixture(autouse=True)
 def no_cluster_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorded previews come without a cluster: nothing was created outside Pulumi."""
-    monkeypatch.setattr(drift, "engine_unmanaged", lambda stack: [])
+    monkeypatch.setattr(drift, "engine_out_of_band", lambda stack: OutOfBand([], []))
 LAB = "pulumi-python:dynamic:Resource"
 #: The lab's cluster has the ignore_changes of components/cluster.py.
 LAB_IGNORES = {(LAB, "cluster"): ["version", "nodePool.nodeCount"]}
@@ -322,22 +323,38 @@ def test_ignore_changes_of_a_stack_file_runs_the_program_quietly(monkeypatch: py
     assert capsys.readouterr() == ("", "")  # the program's warnings stay out of the report
 
 
-def test_objects_created_outside_pulumi_are_drift(capsys: pytest.CaptureFixture[str]) -> None:
-    from tools.unmanaged import ObjectKey
+BINDING_URN = "urn:pulumi:dev::hardened-doks::kubernetes:rbac.authorization.k8s.io/v1:RoleBinding::developer"
 
-    found = [ObjectKey("RoleBinding", "storefront", "extra-admin"), ObjectKey("ClusterRoleBinding", "", "oops-admin")]
+
+def test_changes_a_preview_cannot_see_are_drift_with_a_remedy(capsys: pytest.CaptureFixture[str]) -> None:
+    found = OutOfBand(
+        created=[ObjectKey("RoleBinding", "storefront", "extra-admin"), ObjectKey("ClusterRoleBinding", "", "oops-admin")],
+        changed=[
+            ChangedObject(
+                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+                BINDING_URN,
+                ObjectKey("RoleBinding", "storefront", "developer"),
+                [FieldChange("subjects", [{"kind": "Group", "name": "devs"}], [{"kind": "Group", "name": "devs"}, {"kind": "User", "name": "mallory"}])],
+            )
+        ],
+    )
     code = drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack: found)
     assert code == drift.EXIT_DRIFT
     report = json.loads(capsys.readouterr().out)["stacks"][0]
     assert [(r["kind"], r["type"], r["name"]) for r in report["resources"]] == [
+        ("changed", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "developer"),
         ("created", "kubernetes:RoleBinding", "storefront/extra-admin"),
         ("created", "kubernetes:ClusterRoleBinding", "oops-admin"),
     ]
+    changed = report["resources"][0]
+    assert changed["properties"][0]["path"] == "subjects" and "mallory" in json.dumps(changed["properties"][0]["actual"])
+    assert changed["remedy"] == f"pulumi up --stack dev --replace '{BINDING_URN}'"
+    assert report["resources"][1]["remedy"].endswith("kubectl delete rolebinding extra-admin -n storefront")
 
 
 def test_a_failed_cluster_scan_is_an_error_not_clean() -> None:
     def unreachable(stack: str) -> list:
         raise ConnectionError("connection refused")
 
-    report = drift.check_stack("dev", replay({"dev": "clean"}), scan=unreachable)
+    report = drift.check_stack("dev", replay({"dev": "clean"}), scan=unreachable)  # type: ignore[arg-type]
     assert report.status == "error" and "connection refused" in report.errors[0]

@@ -1,10 +1,10 @@
-"""Which live objects count as created outside Pulumi (tools/unmanaged.py), on plain data."""
+"""Which live objects count as created outside Pulumi (tools.out_of_band.py), on plain data."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.unmanaged import ObjectKey, live_objects, state_keys, unmanaged
+from tools.out_of_band import ObjectKey, changed_objects, live_objects, state_keys, unmanaged
 
 STATE = [
     {"type": "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "outputs": {"metadata": {"name": "developer", "namespace": "storefront"}}},
@@ -62,3 +62,31 @@ def test_live_objects_scans_managed_namespaces_and_watched_cluster_bindings() ->
     found = live_objects(get)
     assert [(k, o["metadata"]["name"]) for k, o in found] == [("RoleBinding", "extra"), ("ClusterRoleBinding", "x"), ("ClusterRoleBinding", "z")]
     assert "/apis/cilium.io/v2/namespaces/storefront/ciliumnetworkpolicies" in calls
+
+
+def test_taken_over_fields_of_watched_objects_are_changes() -> None:
+    declared = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "developer", "namespace": "storefront"},
+                "roleRef": {"kind": "ClusterRole", "name": "hardened-doks:developer"}, "subjects": [{"kind": "Group", "name": "devs"}]}
+    policy = {"metadata": {"name": "default-deny", "namespace": "storefront"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    resources = [
+        {"type": "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "urn": "urn:rb", "inputs": declared},
+        {"type": "kubernetes:networking.k8s.io/v1:NetworkPolicy", "urn": "urn:np", "inputs": policy},
+        {"type": "kubernetes:core/v1:ConfigMap", "urn": "urn:cm", "inputs": {"metadata": {"name": "x"}}},
+    ]
+    live = {
+        # the server adds apiGroup and namespace defaults: not a difference
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/storefront/rolebindings/developer": {
+            **declared, "roleRef": {**declared["roleRef"], "apiGroup": "rbac.authorization.k8s.io"},
+            "subjects": [{"kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"}, {"kind": "User", "name": "mallory"}],
+        },
+        "/apis/networking.k8s.io/v1/namespaces/storefront/networkpolicies/default-deny": {**policy, "spec": {**policy["spec"], "extra": 1}},
+    }
+    found = changed_objects(resources, lambda path, params: live.get(path, {}))
+    assert [(c.urn, [f.path for f in c.changes]) for c in found] == [("urn:rb", ["subjects"])]
+    assert found[0].changes[0].live[1] == {"kind": "User", "name": "mallory"}
+
+
+def test_deleted_objects_are_left_to_the_preview() -> None:
+    resources = [{"type": "kubernetes:networking.k8s.io/v1:NetworkPolicy", "urn": "urn:np",
+                  "inputs": {"metadata": {"name": "gone", "namespace": "a"}, "spec": {"podSelector": {}}}}]
+    assert changed_objects(resources, lambda path, params: {}) == []

@@ -1,9 +1,19 @@
-"""Security-relevant Kubernetes objects created outside Pulumi.
+"""Security-relevant Kubernetes changes made outside Pulumi that a preview cannot see.
 
-``pulumi preview --refresh`` only sees resources in the stack's state: a RoleBinding someone
-adds by hand to a managed namespace, or a binding to cluster-admin, is invisible to it. This
-lists the objects that grant access or open network paths and reports those the stack does
-not manage:
+``pulumi preview --refresh`` misses two kinds of out-of-band change:
+
+1. objects created outside Pulumi: a RoleBinding someone adds by hand to a managed namespace,
+   a binding to cluster-admin. They are not in the stack's state, so nothing refreshes them.
+2. fields of managed objects that another client took over. With server-side apply the
+   Kubernetes provider diffs only the fields Pulumi still owns: ``kubectl edit`` of a
+   RoleBinding's ``subjects`` (an atomic list) moves their ownership to kubectl, the refresh
+   shows the new subjects, yet the plan is "same" and ``pulumi up`` leaves them in place.
+
+For (2) the live objects of the watched kinds are compared with what the stack declared (the
+state's inputs) on the fields that grant access or open paths; the remedy is to replace the
+object (``pulumi up --replace <urn>``), which re-applies the declared fields. For (1) the
+objects that grant access or open network paths are listed and those the stack does not
+manage are reported:
 
 - in every managed namespace (label ``hardened-doks.io/managed-namespace``): Roles,
   RoleBindings, NetworkPolicies and CiliumNetworkPolicies;
@@ -70,6 +80,84 @@ def is_watched_cluster_binding(binding: Mapping[str, Any]) -> bool:
     return role == "cluster-admin" or role.startswith(f"{NAMESPACE}:")
 
 
+#: A JSON GET of an API path with query parameters; an empty mapping when absent (404).
+Getter = Callable[[str, Mapping[str, str]], Mapping[str, Any]]
+
+
+#: Watched kinds: API path of one object, and the fields compared with the declared ones.
+WATCHED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}", ("subjects", "roleRef")),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}", ("subjects", "roleRef")),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/{name}", ("rules",)),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}", ("rules", "aggregationRule")),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}", ("spec",)),
+    "CiliumNetworkPolicy": ("/apis/cilium.io/v2/namespaces/{namespace}/ciliumnetworkpolicies/{name}", ("spec",)),
+    "Namespace": ("/api/v1/namespaces/{name}", ("metadata.labels",)),
+}
+
+
+@dataclass
+class FieldChange:
+    path: str
+    declared: Any
+    live: Any
+
+
+@dataclass
+class ChangedObject:
+    """A managed object whose access-granting fields differ from the declared ones."""
+
+    type: str
+    urn: str
+    key: ObjectKey
+    changes: list[FieldChange]
+
+
+def _same(declared: Any, live: Any) -> bool:
+    """``live`` matches ``declared``: every declared key present and equal; lists element-wise.
+
+    Keys only the server adds (defaults) are not differences; numbers compare by value.
+    """
+    if isinstance(declared, Mapping):
+        return isinstance(live, Mapping) and all(_same(v, live.get(k)) for k, v in declared.items())
+    if isinstance(declared, list):
+        return isinstance(live, list) and len(declared) == len(live) and all(_same(d, x) for d, x in zip(declared, live))
+    if isinstance(declared, (int, float)) and not isinstance(declared, bool) and isinstance(live, (int, float)):
+        return float(declared) == float(live)
+    return declared == live
+
+
+def _field(obj: Mapping[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def changed_objects(resources: Iterable[Mapping[str, Any]], get: Getter) -> list[ChangedObject]:
+    """Managed objects of the watched kinds whose live fields differ from the state's inputs."""
+    found = []
+    for resource in resources:
+        kind = str(resource.get("type", "")).rsplit(":", 1)[-1]
+        declared = resource.get("inputs") or {}
+        if not str(resource.get("type", "")).startswith("kubernetes:") or kind not in WATCHED or "metadata" not in declared:
+            continue
+        path, fields = WATCHED[kind]
+        metadata = declared["metadata"]
+        key = ObjectKey(kind, str(metadata.get("namespace") or ""), str(metadata.get("name", "")))
+        live = get(path.format(namespace=key.namespace, name=key.name), {})
+        if not live:  # deleted: the preview reports it, and `pulumi up` recreates it
+            continue
+        changes = [
+            FieldChange(field, _field(declared, field), _field(live, field))
+            for field in fields
+            if _field(declared, field) is not None and not _same(_field(declared, field), _field(live, field))
+        ]
+        if changes:
+            found.append(ChangedObject(str(resource["type"]), str(resource.get("urn", "")), key, changes))
+    return found
+
+
 def unmanaged(
     live: Iterable[tuple[str, Mapping[str, Any]]], objects: set[ObjectKey], releases: set[tuple[str, str]]
 ) -> list[ObjectKey]:
@@ -87,9 +175,6 @@ def unmanaged(
             continue
         found.append(key)
     return sorted(found, key=lambda k: (k.kind, k.namespace, k.name))
-
-
-Getter = Callable[[str, Mapping[str, str]], Mapping[str, Any]]
 
 
 def live_objects(get: Getter) -> list[tuple[str, Mapping[str, Any]]]:
@@ -123,3 +208,17 @@ def kubernetes_getter(kubeconfig: str) -> Getter:
         return json.loads(response.read())
 
     return get
+
+
+@dataclass
+class OutOfBand:
+    """What a preview cannot see: objects created outside Pulumi, fields taken over by others."""
+
+    created: list[ObjectKey]
+    changed: list[ChangedObject]
+
+
+def scan(resources: list[Mapping[str, Any]], get: Getter) -> OutOfBand:
+    """Both checks, for a stack's state resources, against the cluster behind ``get``."""
+    objects, releases = state_keys(resources)
+    return OutOfBand(unmanaged(live_objects(get), objects, releases), changed_objects(resources, get))
