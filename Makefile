@@ -1,12 +1,15 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
+.PHONY: up test e2e unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
 
 test:          ## every test tier, offline
 	scripts/test.sh
+
+e2e:           ## the end-to-end tier alone (builds the offline toolchain on first use)
+	scripts/e2e.sh
 
 render:        ## offline render of $(STACK) to build/render/$(STACK)
 	$$(scripts/venv.sh)/bin/python -m tools.render --stack $(STACK)

@@ -19,3 +19,5 @@ echo "== unit tier (offline, mocks)"
 start=$(date +%s)
 python -m pytest tests/unit "$@"
 echo "== unit tier: $(( $(date +%s) - start ))s"
+
+scripts/e2e.sh "$@"

@@ -92,17 +92,25 @@ class Project:
         return self.run(sys.executable, "-m", module, *args, **kwargs)
 
 
-def e2e_stack_config(kyverno_chart: str) -> dict[str, Any]:
-    """The e2e stack file: the prod stack's config, as an existing cluster without nodes."""
+def e2e_stack_config(kyverno_chart: str, trivy_chart: str) -> dict[str, Any]:
+    """The e2e stack file: the prod stack's config, as an existing cluster without nodes.
+
+    Helm charts come from the local copies the project's scripts fetch from the Go module
+    proxy (no chart repository is reachable). The Kubescape operator's chart cannot be fetched
+    offline (README "Security scanners and alerts"), so that one add-on is left out here.
+    """
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
-    admission = dict(base.get("hardened-doks:admission") or {})
-    admission["chart_path"] = kyverno_chart
+    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart}
+    scanners = dict(base.get("hardened-doks:scanners") or {})
+    scanners["kubescape"] = {**scanners.get("kubescape", {}), "enabled": False}
+    scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": trivy_chart}
     return {
         **base,
         "hardened-doks:existing_cluster_name": "e2e-local",
         # The API server has no nodes: nothing would ever become ready.
         "hardened-doks:skip_await": True,
         "hardened-doks:admission": admission,
+        "hardened-doks:scanners": scanners,
     }
 
 
@@ -118,8 +126,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
             shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy2(source, workdir / entry)
-    kyverno_chart = _script_output("kyverno-chart.sh")
-    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(kyverno_chart)}, sort_keys=False))
+    charts = _script_output("kyverno-chart.sh"), _script_output("trivy-chart.sh")
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(*charts)}, sort_keys=False))
     (root / "state").mkdir()
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),

@@ -3,6 +3,7 @@ that must propose no change."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -73,6 +74,16 @@ def test_kyverno_release_crds_and_policies_are_installed(project: Project, contr
     assert any(d["metadata"]["name"] == "kyverno-admission-controller" for d in deployments)
     helm_secrets = control_plane.get("/api/v1/namespaces/kyverno/secrets", params={"labelSelector": "owner=helm"}).json()["items"]
     assert any(s["metadata"]["labels"].get("status") == "deployed" for s in helm_secrets), "the Helm release is recorded as deployed"
+
+
+def test_every_helm_release_of_the_stack_is_deployed(project: Project, control_plane: LocalControlPlane, live_checks: Counter[str]) -> None:
+    state = json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]
+    releases = {(r["outputs"]["status"]["namespace"], r["outputs"]["status"]["name"]) for r in state if r["type"] == "kubernetes:helm.sh/v3:Release"}
+    assert len(releases) >= 2, "Kyverno and the Trivy operator, from their local charts"
+    deployed = control_plane.get("/api/v1/secrets", params={"labelSelector": "owner=helm,status=deployed"}).json()["items"]
+    live = {(s["metadata"]["namespace"], s["metadata"]["labels"]["name"]) for s in deployed}
+    live_checks["helm release checks"] += len(releases)
+    assert releases <= live, releases - live
 
 
 def test_second_preview_shows_no_changes(project: Project) -> None:
