@@ -62,6 +62,19 @@ def kubernetes_object(resource: RecordedResource) -> dict[str, Any]:
     return {**ordered, **inputs}
 
 
+#: Apply order for `kubectl apply -f <folder>`: definitions and namespaces before what lives in them.
+_KIND_ORDER = {"CustomResourceDefinition": 0, "Namespace": 1, "ClusterRole": 2, "Role": 2, "ServiceAccount": 2}
+
+
+def _apply_order(resource: RecordedResource) -> tuple[int, str, str, str]:
+    """A stable order (registration order is not): kind priority, then namespace, kind, name."""
+    inputs = resource.inputs
+    metadata = inputs.get("metadata") or {}
+    is_builtin = "." not in inputs.get("apiVersion", "v1").split("/")[0] or inputs.get("apiVersion", "").split("/")[0].endswith(".k8s.io")
+    priority = _KIND_ORDER.get(inputs.get("kind", ""), 3 if is_builtin else 4)
+    return priority, str(metadata.get("namespace", "")), str(inputs.get("kind", "")), str(metadata.get("name", resource.name))
+
+
 def render(run: ProgramRun, out: Path) -> list[dict[str, str]]:
     """Write a run's resources under ``out`` (emptied first); return the index."""
     if out.exists():
@@ -69,7 +82,7 @@ def render(run: ProgramRun, out: Path) -> list[dict[str, str]]:
     out.mkdir(parents=True)
     index: list[dict[str, str]] = []
     count = 0
-    for resource in run.resources:
+    for resource in sorted(run.resources, key=_apply_order):
         if not resource.custom or resource.type.startswith("pulumi:providers:"):
             continue
         if resource.type == HELM_RELEASE:

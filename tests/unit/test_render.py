@@ -62,3 +62,15 @@ def test_render_bad_config_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp
     assert render.main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 2
     assert "hardened-doks:api_allowlist" in capsys.readouterr().err
     assert SECRET_PLACEHOLDER == "[secret]"
+
+
+def test_render_is_deterministic_and_in_apply_order(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    render.render(run_stack("staging"), first)
+    render.render(run_stack("staging"), second)
+    files = sorted(p.name for p in (first / "kubernetes").iterdir())
+    assert files == sorted(p.name for p in (second / "kubernetes").iterdir())
+    for name in files:
+        assert (first / "kubernetes" / name).read_text() == (second / "kubernetes" / name).read_text()
+    kinds = [yaml.safe_load((first / "kubernetes" / name).read_text())["kind"] for name in files]
+    assert kinds.index("Namespace") == 0 and max(i for i, k in enumerate(kinds) if k == "Namespace") < kinds.index("NetworkPolicy")
