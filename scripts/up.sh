@@ -12,6 +12,10 @@ fi
 venv="$(scripts/venv.sh)"
 export PATH="$venv/bin:$PATH"
 if ! command -v pulumi >/dev/null; then
+  # No pulumi CLI: build it from the Go module proxy (once, ~10 min; or install the official
+  # one: https://www.pulumi.com/docs/install/). Provider plugins are downloaded by the CLI.
+  echo "no pulumi CLI on PATH: building one with scripts/toolchain.sh (once)" >&2
+  scripts/toolchain.sh pulumi >/dev/null
   export PATH="$(scripts/toolchain.sh --print-path):$PATH"
 fi
 export PULUMI_SKIP_UPDATE_CHECK=true
