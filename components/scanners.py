@@ -3,9 +3,9 @@
 Each add-on is its official Helm chart through ``helm.v3.Release`` (chart and version pinned in
 ``components.config.SCANNER_CHARTS``), with values built here by one pure function per add-on —
 every security-relevant value carries a comment naming the control it serves — in its own
-managed namespace (``components.namespaces.baseline``: Pod Security labels, default-deny
-ingress and egress, DNS, the default ServiceAccount without a token) plus exactly the network
-paths it needs:
+managed namespace with the tenants' baseline (``components.namespaces.baseline``: Pod Security
+labels, ResourceQuota, LimitRange, default-deny ingress and egress, DNS, the default
+ServiceAccount without a token) plus exactly the network paths it needs:
 
 ==============  =====================  ================================================================
 add-on          namespace (enforce)    beyond default-deny + DNS

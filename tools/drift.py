@@ -26,7 +26,8 @@ remove it) or ``deleted`` (removed outside Pulumi: the program would add it back
 
 Exit 0 when every stack is clean, 1 when one drifted, 2 when one could not be checked (unknown
 stack, no pulumi CLI, missing credentials, engine failure). ``--slack`` posts a summary on drift
-or error to the webhook in SLACK_WEBHOOK_URL or the secret stack config ``drift:slack_webhook_url``.
+or error to the webhook in SLACK_WEBHOOK_URL or the stack's secret config ``hardened-doks:slack_webhook_url``
+(the one webhook the scanners' alerts use too; ``drift:slack_webhook_url`` is still read after it).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ from tools.offline import ProgramRun, read_stack_file, run_program
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
-SLACK_WEBHOOK_CONFIG = "drift:slack_webhook_url"
+#: The stack's one Slack webhook (components/config.py ``slack_webhook_url``: scanner findings,
+#: Falco events and drift), then the key this command read before it existed.
+SLACK_WEBHOOK_CONFIGS: tuple[str, ...] = ("hardened-doks:slack_webhook_url", "drift:slack_webhook_url")
+SLACK_WEBHOOK_CONFIG = SLACK_WEBHOOK_CONFIGS[0]
 NO_CHANGES_EXPECTED = "no changes were expected"
 
 #: The wire marker of a secret value in engine events (values are never printed).
@@ -485,15 +489,18 @@ def slack_webhook(stack: str) -> Optional[str]:
     if os.environ.get(SLACK_WEBHOOK_ENV):
         return os.environ[SLACK_WEBHOOK_ENV]
     try:
-        value = engine.config_value(engine.select_stack(stack, check=False), SLACK_WEBHOOK_CONFIG)
+        selected = engine.select_stack(stack, check=False)
+        for key in SLACK_WEBHOOK_CONFIGS:
+            value = engine.config_value(selected, key)
+            if value is None:
+                continue
+            if not value.secret:
+                print(f"drift: {key} is not a secret; set it with `pulumi config set --secret`", file=sys.stderr)
+                return None
+            return str(value.value)
     except engine.EngineError:
         return None
-    if value is None:
-        return None
-    if not value.secret:
-        print(f"drift: {SLACK_WEBHOOK_CONFIG} is not a secret; set it with `pulumi config set --secret`", file=sys.stderr)
-        return None
-    return str(value.value)
+    return None
 
 
 def slack_message(report: StackDrift) -> str:

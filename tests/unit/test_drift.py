@@ -297,6 +297,18 @@ def test_slack_failure_does_not_change_the_exit_code(monkeypatch: pytest.MonkeyP
     assert "posting to Slack failed" in capsys.readouterr().err
 
 
+def test_slack_webhook_is_the_stacks_one_webhook_then_the_drift_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(drift.SLACK_WEBHOOK_ENV, raising=False)
+    monkeypatch.setattr(engine, "select_stack", lambda stack, check=True: object())
+    keys: list[str] = []
+    stored = {"drift:slack_webhook_url": ConfigValue(WEBHOOK + "/drift", secret=True)}
+    monkeypatch.setattr(engine, "config_value", lambda stack, key: keys.append(key) or stored.get(key))
+    assert drift.slack_webhook("dev") == WEBHOOK + "/drift"
+    assert keys == ["hardened-doks:slack_webhook_url", "drift:slack_webhook_url"]
+    stored["hardened-doks:slack_webhook_url"] = ConfigValue(WEBHOOK, secret=True)
+    assert drift.slack_webhook("dev") == WEBHOOK, "the alerts webhook (secret config slack_webhook_url) comes first"
+
+
 def test_slack_webhook_from_secret_config_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv(drift.SLACK_WEBHOOK_ENV, raising=False)
     monkeypatch.setattr(engine, "select_stack", lambda stack, check=True: object())
