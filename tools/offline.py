@@ -50,6 +50,7 @@ class RecordedResource:
     parent: str
     provider: str
     protect: bool
+    delete_before_replace: bool
     ignore_changes: list[str]
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
@@ -123,6 +124,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent,
                 provider=request.provider,
                 protect=request.protect,
+                delete_before_replace=request.deleteBeforeReplace,
                 ignore_changes=list(request.ignoreChanges),
                 inputs=inputs,
                 secret_paths=secrets,

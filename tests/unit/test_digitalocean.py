@@ -175,6 +175,7 @@ def test_kubernetes_provider_uses_fresh_credentials_and_a_stable_identifier(stac
 
     provider = stack_run.one(K8S_PROVIDER)
     assert provider.inputs["clusterIdentifier"] == stack_run.outputs["cluster_id"]
+    assert provider.inputs["enableServerSideApply"] == "true"  # provider config travels as text; Patch resources need SSA
     assert provider.is_secret("kubeconfig")
     kubeconfig = yaml.safe_load(provider.inputs["kubeconfig"])
     user = kubeconfig["users"][0]["user"]
@@ -202,3 +203,11 @@ def test_refused_config_in_existing_mode_registers_nothing() -> None:
     with pytest.raises(ConfigError):
         run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": "x"}, monitor=monitor)
     assert monitor.recorded == []
+
+
+def test_kubernetes_objects_are_replaced_delete_first(stack_run: ProgramRun) -> None:
+    """Fixed names: a create-before-delete replacement would apply to, then delete, the same
+    object; the drift command's `--replace` remedy relies on this."""
+    objects = [r for r in stack_run.resources if r.custom and r.type.startswith("kubernetes:") and "metadata" in r.inputs]
+    assert objects
+    assert [r.name for r in objects if not r.delete_before_replace] == []
