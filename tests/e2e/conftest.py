@@ -33,6 +33,7 @@ STACK = "e2e"
 #: The shipped stack the e2e stack is based on: the strictest profile.
 BASE_STACK = "prod"
 PASSPHRASE = "e2e-passphrase"
+SLACK_WEBHOOK = "https://hooks.slack.com/services/T0E2E0000/B0E2E0000/e2eSecretWebhookToken"
 
 
 def _script_output(*args: str) -> str:
@@ -145,6 +146,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     project = Project(workdir, env)
     project.run("pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive")
     project.pulumi("config", "set", "--secret", "existing_cluster_kubeconfig", input=control_plane.kubeconfig_path.read_text())
+    # A (fake) Slack webhook: the alerts notifier and its Secret are deployed too.
+    project.pulumi("config", "set", "--secret", "slack_webhook_url", SLACK_WEBHOOK)
     project.up()
     return project
 
