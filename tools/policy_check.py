@@ -50,7 +50,7 @@ def _options(resource: RecordedResource) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=resource.protect,
         ignore_changes=list(resource.ignore_changes),
-        delete_before_replace=None,
+        delete_before_replace=resource.delete_before_replace,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],

@@ -28,7 +28,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 def resource(type_: str, inputs: dict[str, Any], name: str = "r") -> RecordedResource:
     return RecordedResource(
         type=type_, name=name, urn=f"urn:pulumi:test::hardened-doks::{type_}::{name}", custom=True,
-        parent="", provider="", protect=False, ignore_changes=[], inputs=inputs,
+        parent="", provider="", protect=False, delete_before_replace=False, ignore_changes=[], inputs=inputs,
     )
 
 
