@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Create (once) the project's virtualenv outside the repository and print its path.
-# Keyed by the dependency files, so a change of pins builds a fresh one; a second run does nothing.
+# Keyed by the dependency files and this checkout's path: a change of pins builds a fresh one, and
+# each checkout gets its own (the project is installed editable, so a virtualenv shared by two
+# clones would run the code of whichever created it). A second run does nothing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
-key="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-12)"
+key="$({ cat "$root/pyproject.toml" "$root/constraints.txt"; echo "$root"; } | sha256sum | cut -c1-12)"
 venv="$cache/venv-$key"
 mkdir -p "$cache"
 if [ ! -f "$venv/.ready" ]; then
