@@ -16,9 +16,12 @@ DROPLETS = (3164444, 3164445)
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Token and endpoint in the environment; retries without waiting."""
+    """A token in the environment, the fake's endpoint patched in-process (the only way to point the
+    tools elsewhere; tools/do_api.py); retries without waiting."""
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_test")
-    monkeypatch.setenv(do_api.ENDPOINT_ENV_VAR, API)
+    for name in do_api.ENDPOINT_OVERRIDE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(do_api, "ENDPOINT", API)
     monkeypatch.setattr(do_api, "RETRY", {**do_api.RETRY, "retry_backoff_factor": 0})
     return API
 
