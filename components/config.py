@@ -198,6 +198,12 @@ class NodePool(Section):
         return self
 
 
+#: The resolvers DigitalOcean writes into a Droplet's /etc/resolv.conf (from its metadata service,
+#: ``/metadata/v1/dns/nameservers``), as seen on Droplets; DigitalOcean's documentation shows the
+#: endpoint but lists no addresses. DOKS's CoreDNS forwards to the node's resolvers.
+DIGITALOCEAN_RESOLVERS: tuple[str, ...] = ("67.207.67.2/32", "67.207.67.3/32")
+
+
 class WorkerFirewall(Section):
     """The project's own tag-scoped cloud firewall on the worker Droplets."""
 
@@ -208,6 +214,15 @@ class WorkerFirewall(Section):
         ["80", "443"], description="Worker ports the configured load balancers may reach.", allowed='ports or ranges such as "443" or "30000-30100"'
     )
 
+    dns_resolvers: list[str] = setting(
+        list(DIGITALOCEAN_RESOLVERS),
+        description=(
+            "The only addresses outside the VPC the workers may send DNS (TCP/UDP 53) to: the resolvers in their "
+            "/etc/resolv.conf (DigitalOcean's by default; confirm with the metadata API, README worker firewall)."
+        ),
+        allowed="IPv4/IPv6 addresses or CIDRs no wider than /24 (IPv6 /64)",
+    )
+
     @field_validator("load_balancer_ports")
     @classmethod
     def _ports(cls, value: list[str]) -> list[str]:
@@ -215,6 +230,21 @@ class WorkerFirewall(Section):
             if not re.match(r"^\d{1,5}(-\d{1,5})?$", item) or not all(1 <= int(p) <= 65535 for p in item.split("-")):
                 raise ValueError(f"{item!r} is not a port or port range such as 443 or 8000-9000")
         return value
+
+    @field_validator("dns_resolvers")
+    @classmethod
+    def _resolvers(cls, value: list[str]) -> list[str]:
+        # Port 53 to a wide range is a channel to any host listening there (exfiltration), not DNS.
+        resolvers = []
+        for item in value:
+            try:
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or CIDR such as 67.207.67.2 ({exc})") from None
+            if net.prefixlen < (24 if net.version == 4 else 64):
+                raise ValueError(f"{item} is too wide for DNS resolvers; list the resolvers' addresses (/24 or narrower, IPv6 /64)")
+            resolvers.append(str(net))
+        return resolvers
 
 
 class Project(Section):

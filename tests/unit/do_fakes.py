@@ -173,13 +173,13 @@ def rule(ports: str, addresses: list[str], protocol: str = "tcp", **sources: Any
     return {"protocol": protocol, "ports": ports, "sources": {"addresses": addresses, **sources}}
 
 
-def firewall(name: str, inbound: list[dict[str, Any]], tags: list[str] | None = None) -> dict[str, Any]:
+def firewall(name: str, inbound: list[dict[str, Any]], tags: list[str] | None = None, outbound: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": f"bb4b2611-3d72-467b-8602-280330ecd65{len(name) % 10}",
         "name": name,
         "status": "succeeded",
         "inbound_rules": inbound,
-        "outbound_rules": [
+        "outbound_rules": outbound if outbound is not None else [
             {"protocol": "tcp", "ports": "443", "destinations": {"addresses": ["0.0.0.0/0", "::/0"]}},
         ],
         "created_at": "2017-05-23T21:24:00Z",
