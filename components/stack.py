@@ -12,7 +12,7 @@ from components.cluster import Cluster
 from components.config import NAMESPACE, StackConfig
 from components.firewall import WorkerFirewall
 from components.kube_access import KubernetesAccess
-from components.namespaces import TenantNamespaces
+from components.namespaces import SystemNamespaces, TenantNamespaces
 from components.network import Network
 from components.network_policies import NetworkPolicies
 from components.project import Project
@@ -55,6 +55,7 @@ class HardenedCluster(pulumi.ComponentResource):
         # plug in here, each a component taking (config, provider).
         provider = self.access.provider
         self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=child)
+        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", config, provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
         self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
