@@ -341,15 +341,15 @@ class Admission(pulumi.ComponentResource):
         )
         depends = [self.namespace]
         self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in network_policies()]
-        if registry_credentials is not None:  # the Secret Kyverno's --imagePullSecrets names, before Kyverno starts
-            depends.append(create(pull_secret(registry_credentials), self, provider, depends_on=[self.namespace], skip_await=config.skip_await))
+        # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
+        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials), self, provider, depends_on=depends, skip_await=config.skip_await)]
         warning = self.policies_warning(config)
         if warning:
             pulumi.log.warn(warning, self)
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kyverno",
             **release_args(config),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies + secrets),
         )
         policies = cluster_policies(config.admission, addon_images(config))
         self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in policies]

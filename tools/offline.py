@@ -56,6 +56,8 @@ class RecordedResource:
     secret_paths: set[str] = field(default_factory=set)
     #: The ``replacement_trigger`` option (a change of it from the last deployment replaces the resource).
     replacement_trigger: Any = None
+    #: URNs of the resources this one waits for (``depends_on``, its parents' included).
+    dependencies: list[str] = field(default_factory=list)
 
     def input(self, path: str) -> Any:
         """An input by dotted path, e.g. ``controlPlaneFirewall.allowedAddresses``."""
@@ -131,6 +133,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=inputs,
                 secret_paths=secrets,
                 replacement_trigger=json_format.MessageToDict(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
+                dependencies=list(request.dependencies),
             )
         )
         return response

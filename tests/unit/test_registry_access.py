@@ -76,6 +76,8 @@ def test_the_credential_reaches_kyverno_only_as_a_secret(stack: str, run_of: Any
     for resource in run.resources:
         if resource is not secret and "offline@example.com" in str(resource.inputs):
             pytest.fail(f"{resource.type} {resource.name} carries the credential in plain inputs")
+    (release,) = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("name") == "kyverno"]
+    assert secret.urn in release.dependencies, "the Secret exists before Kyverno starts"
     values = helm_release(run)["values"]
     assert values["existingImagePullSecrets"] == [PULL_SECRET], "Kyverno's --imagePullSecrets names it"
     assert "imagePullSecrets" not in values, "never the chart's own Secret from plain values"
