@@ -211,7 +211,7 @@ class NodePool(Section):
 
 #: The resolvers DigitalOcean writes into a Droplet's /etc/resolv.conf (from its metadata service,
 #: ``/metadata/v1/dns/nameservers``), as seen on Droplets; DigitalOcean's documentation shows the
-#: endpoint but lists no addresses. DOKS's CoreDNS forwards to the node's resolvers.
+#: endpoint but lists no addresses. CoreDNS (Kubernetes' default Corefile) forwards to the node's resolvers.
 DIGITALOCEAN_RESOLVERS: tuple[str, ...] = ("67.207.67.2/32", "67.207.67.3/32")
 
 
