@@ -2,7 +2,7 @@
 STACK ?= dev
 .PHONY: up test e2e unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
 
-up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN and PULUMI_CONFIG_PASSPHRASE)
+up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
 
 test:          ## every test tier, offline

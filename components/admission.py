@@ -38,6 +38,7 @@ from components.config import (
 from components.kube import create, metadata, resources
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
+from components.registry_access import pull_secret, pull_secret_name
 from components.scanners import addon_images
 
 #: Namespaces no policy applies to, each for a reason:
@@ -66,7 +67,11 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
     # RuntimeDefault seccomp; the chart already drops all capabilities per container).
     pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    # Registry credentials for signature checks (--imagePullSecrets): a private DOCR refuses
+    # anonymous reads, so without them every signed image is refused (components/registry_access.py).
+    secret = pull_secret_name(config)
     return {
+        **({"existingImagePullSecrets": [secret]} if secret else {}),
         "crds": {
             "install": True,
             # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
@@ -315,7 +320,14 @@ def release_args(config: StackConfig) -> dict[str, Any]:
 class Admission(pulumi.ComponentResource):
     """Kyverno in its own hardened namespace, and the image policies (Audit in dev, Enforce in staging/prod)."""
 
-    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        provider: pulumi.ProviderResource,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        registry_credentials: Optional[pulumi.Input[str]] = None,
+    ):
         super().__init__("hardened-doks:kubernetes:Admission", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # Kyverno's pods run as non-root with all capabilities dropped: its namespace enforces
@@ -329,13 +341,15 @@ class Admission(pulumi.ComponentResource):
         )
         depends = [self.namespace]
         self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in network_policies()]
+        # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
+        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials), self, provider, depends_on=depends, skip_await=config.skip_await)]
         warning = self.policies_warning(config)
         if warning:
             pulumi.log.warn(warning, self)
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kyverno",
             **release_args(config),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies + secrets),
         )
         policies = cluster_policies(config.admission, addon_images(config))
         self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in policies]

@@ -38,6 +38,10 @@ STATE_CONFIGMAP = "security-notifier-state"
 WEBHOOK_SECRET = "slack-webhook"
 WEBHOOK_MOUNT = "/var/run/secrets/slack"
 SCRIPT = Path(__file__).with_name("notifier.py")
+#: The notifier's UID and GID: "nobody", non-root (Pod Security Standards restricted).
+NOTIFIER_UID = 65534
+#: The webhook file's mode: owner and group may read it, others may not.
+WEBHOOK_MODE = 0o440
 RBAC_GROUP = "rbac.authorization.k8s.io"
 #: The report types the notifier may read, per scanner (API group → resources).
 REPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -148,11 +152,21 @@ def cronjob(config: StackConfig) -> dict[str, Any]:
         # Only this pod gets an API token, to read the reports it is allowed to read.
         "automountServiceAccountToken": True,
         "restartPolicy": "Never",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": NOTIFIER_UID,
+            "runAsGroup": NOTIFIER_UID,
+            # The kubelet writes Secret files as root; with an fsGroup it gives them that group
+            # (and at least 0440), so the non-root notifier can read its webhook while no other
+            # user of the node can (NSA/CISA: non-root containers; protect secrets at rest).
+            "fsGroup": NOTIFIER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
         "volumes": [
             {"name": "script", "configMap": {"name": NOTIFIER, "defaultMode": 0o444}},
-            {"name": "webhook", "secret": {"secretName": WEBHOOK_SECRET, "defaultMode": 0o400}},
+            # Owner and group read only (root:fsGroup on disk); never world-readable.
+            {"name": "webhook", "secret": {"secretName": WEBHOOK_SECRET, "defaultMode": WEBHOOK_MODE}},
         ],
     }
     return {

@@ -44,6 +44,9 @@ DO_RESERVED_RANGES: tuple[ipaddress.IPv4Network, ...] = (
     ipaddress.IPv4Network("10.246.0.0/24"),
 )
 
+#: The host of DigitalOcean Container Registry (DOCR) images: registry.digitalocean.com/<registry>/<repository>.
+DOCR_HOST = "registry.digitalocean.com"
+
 #: Widest API allowlist entry accepted per profile (minimum prefix length, IPv4 / IPv6).
 #: Serves CIS Kubernetes Benchmark 5.4 / NSA-CISA "limit access to the control plane":
 #: staging and prod refuse "the whole internet" and very wide blocks.
@@ -74,6 +77,14 @@ class Section(BaseModel):
     """Base for every config object: unknown keys are refused, values are validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _cidr(value: str, what: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4/IPv6 address or CIDR (host bits clear), or a ValueError saying what was expected."""
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not {what} ({exc})") from None
 
 
 def _private_ipv4_network(value: str, *, what: str) -> ipaddress.IPv4Network:
@@ -198,6 +209,12 @@ class NodePool(Section):
         return self
 
 
+#: The resolvers DigitalOcean writes into a Droplet's /etc/resolv.conf (from its metadata service,
+#: ``/metadata/v1/dns/nameservers``), as seen on Droplets; DigitalOcean's documentation shows the
+#: endpoint but lists no addresses. CoreDNS (Kubernetes' default Corefile) forwards to the node's resolvers.
+DIGITALOCEAN_RESOLVERS: tuple[str, ...] = ("67.207.67.2/32", "67.207.67.3/32")
+
+
 class WorkerFirewall(Section):
     """The project's own tag-scoped cloud firewall on the worker Droplets."""
 
@@ -208,6 +225,15 @@ class WorkerFirewall(Section):
         ["80", "443"], description="Worker ports the configured load balancers may reach.", allowed='ports or ranges such as "443" or "30000-30100"'
     )
 
+    dns_resolvers: list[str] = setting(
+        list(DIGITALOCEAN_RESOLVERS),
+        description=(
+            "The only addresses outside the VPC the workers may send DNS (TCP/UDP 53) to: the resolvers in their "
+            "/etc/resolv.conf (DigitalOcean's by default; confirm with the metadata API, README worker firewall)."
+        ),
+        allowed="IPv4/IPv6 addresses or CIDRs no wider than /24 (IPv6 /64)",
+    )
+
     @field_validator("load_balancer_ports")
     @classmethod
     def _ports(cls, value: list[str]) -> list[str]:
@@ -215,6 +241,18 @@ class WorkerFirewall(Section):
             if not re.match(r"^\d{1,5}(-\d{1,5})?$", item) or not all(1 <= int(p) <= 65535 for p in item.split("-")):
                 raise ValueError(f"{item!r} is not a port or port range such as 443 or 8000-9000")
         return value
+
+    @field_validator("dns_resolvers")
+    @classmethod
+    def _resolvers(cls, value: list[str]) -> list[str]:
+        # Port 53 to a wide range is a channel to any host listening there (exfiltration), not DNS.
+        resolvers = []
+        for item in value:
+            net = _cidr(item, "an address or CIDR such as 67.207.67.2")
+            if net.prefixlen < (24 if net.version == 4 else 64):
+                raise ValueError(f"{item} is too wide for DNS resolvers; list the resolvers' addresses (/24 or narrower, IPv6 /64)")
+            resolvers.append(str(net))
+        return resolvers
 
 
 class Project(Section):
@@ -425,10 +463,7 @@ class AllowRule(Section):
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for item in value:
-            try:
-                net = ipaddress.ip_network(item, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not a CIDR such as 203.0.113.0/24 ({exc})") from None
+            net = _cidr(item, "a CIDR such as 203.0.113.0/24")
             # NSA/CISA: pods must not reach the cloud metadata service (169.254.169.254) or
             # host-local addresses, and "everything" is not a named path.
             if net.prefixlen < (8 if net.version == 4 else 32):
@@ -527,6 +562,41 @@ class Admission(Section):
         description="Install the Kyverno chart from this local directory instead of its repository (air-gapped; see scripts/kyverno-chart.sh).",
         allowed="path to an unpacked chart of the pinned version",
     )
+    registry_pull_secret: Optional[str] = setting(
+        None,
+        description=(
+            "An existing kubernetes.io/dockerconfigjson Secret in the kyverno namespace that Kyverno reads image signatures with "
+            "(required in existing-cluster mode with a DigitalOcean Container Registry). Unset: the stack creates a read-only, "
+            "expiring DOCR credential for the registry in allowed_registries."
+        ),
+        allowed="a Secret name (DNS subdomain)",
+    )
+    registry_credentials_rotation_days: int = setting(
+        30,
+        description="The stack's DOCR credential for Kyverno is replaced by the first `pulumi up` of every period of this many days, and expires after three.",
+        allowed="integer 1–180",
+    )
+
+    @property
+    def docr_registries(self) -> list[str]:
+        """The DigitalOcean Container Registry names in allowed_registries (registry.digitalocean.com/<name>[/…])."""
+        names = [r.split("/")[1] for r in self.allowed_registries if r.split("/")[0] == DOCR_HOST and "/" in r]
+        return list(dict.fromkeys(names))
+
+    @field_validator("registry_pull_secret")
+    @classmethod
+    def _secret_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not (len(value) <= 253 and all(_DNS_LABEL.match(part) for part in value.split("."))):
+            raise ValueError(f"{value!r} is not a Secret name (lowercase letters, digits, '-' and '.')")
+        return value
+
+    @field_validator("registry_credentials_rotation_days")
+    @classmethod
+    def _rotation(cls, value: int) -> int:
+        # Three periods must stay under DOCR's maximum credential lifetime, and a credential should not live for years.
+        if not 1 <= value <= 180:
+            raise ValueError(f"{value} is not between 1 and 180 days")
+        return value
 
     @field_validator("allowed_registries")
     @classmethod
@@ -782,7 +852,10 @@ class StackConfig(Section):
         NetworkPolicies(), description="Paths opened through the managed namespaces' default-deny policies.", allowed="{intra_namespace, allow, api_server_access}"
     )
     rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors and the break-glass switch.", allowed="{auditors, break_glass, break_glass_prod_acknowledged}")
-    admission: Admission = setting(description="Trusted images at admission (Kyverno).", allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path}")
+    admission: Admission = setting(
+        description="Trusted images at admission (Kyverno).",
+        allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path, registry_pull_secret, registry_credentials_rotation_days}",
+    )
     scanners: Scanners = setting(
         description="In-cluster security scanners: Kubescape, Trivy, Snyk, Falco.", allowed="{severity, kubescape, trivy, snyk, falco}"
     )
@@ -1175,7 +1248,34 @@ def in_cluster_problems(config: StackConfig) -> list[str]:
             f"{key}admission.keyless: required in the {config.environment} profile: the identity images must be signed by "
             "(admission.keyless or admission.cosign_public_key)"
         )
+    problems.extend(registry_credential_problems(config))
     return problems
+
+
+def registry_credential_problems(config: StackConfig) -> list[str]:
+    """Kyverno must be able to read signatures from a private DOCR: it needs credentials, and the
+    stack can make them only in DOKS mode, for one registry (components/registry_access.py)."""
+    admission, key = config.admission, f"{NAMESPACE}:admission"
+    verifies = admission.cosign_public_key is not None or admission.keyless is not None
+    docr = [r for r in admission.allowed_registries if r.split("/")[0] == DOCR_HOST]
+    if not (verifies and docr) or admission.registry_pull_secret is not None:
+        return []
+    if config.existing_cluster:
+        return [
+            f"{key}.registry_pull_secret: required in existing-cluster mode when allowed_registries names a DigitalOcean Container "
+            f"Registry ({', '.join(docr)}) and signatures are verified: the stack creates no DigitalOcean resource there, and without "
+            "credentials Kyverno cannot read signatures from the private registry, so every image is refused. Create a "
+            "kubernetes.io/dockerconfigjson Secret in the kyverno namespace with read access (e.g. `doctl registry kubernetes-manifest "
+            "--name kyverno-registry --namespace kyverno | kubectl apply -f -`) and name it here"
+        ]
+    names = admission.docr_registries
+    if len(names) != 1:
+        found = f"names {len(names)} DOCR registries ({', '.join(names)})" if names else f"names {DOCR_HOST} without a registry"
+        return [
+            f"{key}.allowed_registries: {found}; the stack makes Kyverno's read-only credential for exactly one, so list "
+            f"{DOCR_HOST}/<registry> for one registry, or set admission.registry_pull_secret to a Secret you manage"
+        ]
+    return []
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -1264,9 +1364,16 @@ def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config from the Pulumi runtime."""
     from pulumi.runtime import config as runtime_config
 
+    from tools import do_api
+
     raw = dict(runtime_config.CONFIG.get())
     secret_keys = frozenset(runtime_config._SECRET_KEYS.get())  # noqa: SLF001 - the SDK exposes no public getter
     config = parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
+    # refused before any DigitalOcean resource (and so the provider) is registered.
+    override = None if config.existing_cluster else do_api.endpoint_override_problem()
+    if override:
+        raise ConfigError([override])
     if config.environment == "dev" and any(ipaddress.ip_network(c).prefixlen == 0 for c in config.api_allowlist):
         pulumi.log.warn(
             f"{NAMESPACE}:api_allowlist allows the whole internet to reach the Kubernetes API (dev default); "

@@ -51,22 +51,26 @@ def inbound_rules(config: StackConfig) -> list[dict[str, Any]]:
 
 
 def outbound_rules(config: StackConfig) -> list[dict[str, Any]]:
-    """Outbound, explicitly: in-cluster traffic, HTTPS, DNS and NTP, nothing else.
+    """Outbound, explicitly: in-cluster traffic, HTTPS, DNS to the resolvers and NTP, nothing else.
 
-    HTTPS reaches the control plane, container registries and the DigitalOcean API;
-    DNS and NTP are what nodes need to resolve names and keep certificates valid.
-    (NSA/CISA hardening guide: restrict egress to what is needed.)
+    HTTPS reaches the control plane, container registries and the DigitalOcean API; NTP keeps
+    certificates valid. DNS goes only to the resolvers the nodes use (CoreDNS forwards to them):
+    port 53 to anywhere would be a channel to any host that listens there (NSA/CISA hardening
+    guide: restrict egress to what is needed). Queries the resolvers recurse for are not limited
+    by this; see README "What the worker firewall can and cannot do".
     """
     internal = [config.vpc_ip_range, config.cluster_subnet, config.service_subnet]
-    return [
+    rules: list[dict[str, Any]] = [
         {"protocol": "tcp", "port_range": ALL_PORTS, "destination_addresses": internal},
         {"protocol": "udp", "port_range": ALL_PORTS, "destination_addresses": internal},
         {"protocol": "icmp", "destination_addresses": internal},
         {"protocol": "tcp", "port_range": "443", "destination_addresses": ANYWHERE},
-        {"protocol": "tcp", "port_range": "53", "destination_addresses": ANYWHERE},
-        {"protocol": "udp", "port_range": "53", "destination_addresses": ANYWHERE},
         {"protocol": "udp", "port_range": "123", "destination_addresses": ANYWHERE},
     ]
+    resolvers = list(config.worker_firewall.dns_resolvers)
+    if resolvers:
+        rules += [{"protocol": protocol, "port_range": "53", "destination_addresses": resolvers} for protocol in ("udp", "tcp")]
+    return rules
 
 
 class WorkerFirewall(pulumi.ComponentResource):

@@ -42,8 +42,12 @@ _CLASSES: dict[tuple[str, str], Any] = {
 }
 #: Objects Kubernetes creates itself, which the stack only patches (server-side apply): the
 #: provider refuses to create an object that already exists, and deleting the stack must not
-#: delete them. A Patch also creates the object where no controller has (an API server alone).
-_PATCH_CLASSES: dict[tuple[str, str], Any] = {("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccountPatch}
+#: delete them (deleting a Patch only gives up its fields). A Patch also creates the object
+#: where no controller has (an API server alone). Namespaces: default, kube-public, kube-node-lease.
+_PATCH_CLASSES: dict[tuple[str, str], Any] = {
+    ("v1", "ServiceAccount"): kubernetes.core.v1.ServiceAccountPatch,
+    ("v1", "Namespace"): kubernetes.core.v1.NamespacePatch,
+}
 #: Top-level manifest keys whose Python argument name differs.
 _ARGUMENTS = {
     "roleRef": "role_ref",

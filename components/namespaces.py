@@ -8,7 +8,9 @@ The baseline of a managed namespace:
 - a default-deny NetworkPolicy for ingress and egress, and the one allow every pod needs:
   DNS to CoreDNS (``k8s-app: kube-dns`` in kube-system) on UDP and TCP 53.
 
-kube-system is never touched: DOKS manages it and reverts changes.
+kube-system is never touched: DOKS manages it and reverts changes. The other namespaces
+Kubernetes creates itself (``default``, ``kube-public``, ``kube-node-lease``) get the baseline
+too, at ``restricted``, as patches of the existing objects (:class:`SystemNamespaces`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.config import ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
+from components.config import KUBERNETES_NAMESPACES, ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
 from components.kube import MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
 
 #: Pod Security levels for the add-on namespaces whose pods are restricted-compliant.
 RESTRICTED = PodSecurity(enforce="restricted", warn="restricted", audit="restricted")
+#: Namespaces Kubernetes creates in every cluster that the stack patches with the baseline: nothing
+#: should run there, so a pod that does is held to restricted and to no network (issue 17.9).
+#: kube-system is DOKS's (it reverts changes there) and is left alone.
+SYSTEM_NAMESPACES: tuple[str, ...] = tuple(n for n in KUBERNETES_NAMESPACES if n != "kube-system")
 #: Names of the baseline network policies (tests and the drift tier look them up).
 DEFAULT_DENY = "default-deny"
 ALLOW_DNS = "allow-dns"
@@ -160,7 +166,11 @@ def baseline(
 
 
 class ManagedNamespace(pulumi.ComponentResource):
-    """One namespace with the stack's baseline (see the module docstring)."""
+    """One namespace with the stack's baseline (see the module docstring).
+
+    ``existing``: Kubernetes created the namespace; the stack patches it (server-side apply) and
+    never deletes it.
+    """
 
     namespace: pulumi.CustomResource
     resources: list[pulumi.CustomResource]
@@ -172,10 +182,11 @@ class ManagedNamespace(pulumi.ComponentResource):
         objects: list[dict[str, Any]],
         skip_await: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
+        existing: bool = False,
     ):
         super().__init__("hardened-doks:kubernetes:ManagedNamespace", name, None, opts)
         first, *rest = objects
-        self.namespace = create(first, self, provider, skip_await=skip_await)
+        self.namespace = create(first, self, provider, skip_await=skip_await, patch=existing)
         self.resources = [self.namespace] + [
             create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await, patch=is_default_service_account(o)) for o in rest
         ]
@@ -198,3 +209,23 @@ class TenantNamespaces(pulumi.ComponentResource):
                     f"{name}-{ns}", provider, objects, skip_await=config.skip_await, opts=pulumi.ResourceOptions(parent=self)
                 )
         self.register_outputs({"namespaces": sorted(self.namespaces)})
+
+
+class SystemNamespaces(pulumi.ComponentResource):
+    """``default``, ``kube-public`` and ``kube-node-lease`` with the baseline at ``restricted``
+    (Pod Security Standards; CIS 5.2.x and 5.3.2: no namespace without Pod Security labels and a
+    default-deny policy), patched in place: Kubernetes creates them, and destroying the stack
+    only takes the stack's labels back off (CIS 5.7.4: keep workloads out of ``default``)."""
+
+    namespaces: dict[str, ManagedNamespace]
+
+    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("hardened-doks:kubernetes:SystemNamespaces", name, None, opts)
+        version = pod_security_version(config)
+        self.namespaces = {
+            ns: ManagedNamespace(
+                f"{name}-{ns}", provider, baseline(ns, RESTRICTED, version), skip_await=config.skip_await, existing=True, opts=pulumi.ResourceOptions(parent=self)
+            )
+            for ns in SYSTEM_NAMESPACES
+        }
+        self.register_outputs({"namespaces": list(self.namespaces)})

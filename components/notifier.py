@@ -191,14 +191,40 @@ def slack(url: str) -> Callable[[str], None]:
     return post
 
 
-def main() -> int:
-    env = dict(os.environ)
-    with open(env["SLACK_WEBHOOK_FILE"]) as handle:
-        url = handle.read().strip()
+def read_webhook(path: str) -> Optional[str]:
+    """The webhook URL from its Secret file, or None after saying on stderr why it cannot be read.
+
+    An unreadable file names the file's owner and mode and the process's user and groups (never
+    the content), since every run fails until the pod's securityContext lets it read the file.
+    """
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        try:
+            st = os.stat(path)
+            owner = f"owned by {st.st_uid}:{st.st_gid}, mode {st.st_mode & 0o777:04o}"
+        except OSError:
+            owner = "not found"
+        print(
+            f"notifier: cannot read the Slack webhook file {path} ({type(exc).__name__}; the file is {owner}; this process "
+            f"runs as {os.getuid()}:{os.getgid()}, groups {sorted(os.getgroups())}): give the pod an fsGroup the file can be read with",
+            file=sys.stderr,
+        )
+        return None
+
+
+def main(env: Optional[dict[str, str]] = None, api: str = "https://kubernetes.default.svc", account: str = SERVICE_ACCOUNT) -> int:
+    """One run in the pod: the webhook from its file, the API through the ServiceAccount (``api`` and
+    ``account`` are the in-cluster ones; tests pass a loopback server and a folder of their own)."""
+    env = dict(os.environ) if env is None else env
+    url = read_webhook(env["SLACK_WEBHOOK_FILE"])
+    if url is None:
+        return 2
     if not url.startswith("https://"):
         print("notifier: the Slack webhook is not an https URL; not posting", file=sys.stderr)
         return 2
-    kube = Kubernetes()
+    kube = Kubernetes(api, account)
     return run(kube.get, kube.save, slack(url), env)
 
 

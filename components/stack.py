@@ -12,10 +12,11 @@ from components.cluster import Cluster
 from components.config import NAMESPACE, StackConfig
 from components.firewall import WorkerFirewall
 from components.kube_access import KubernetesAccess
-from components.namespaces import TenantNamespaces
+from components.namespaces import SystemNamespaces, TenantNamespaces
 from components.network import Network
 from components.network_policies import NetworkPolicies
 from components.project import Project
+from components.registry_access import RegistryCredentials, docr_registry
 from components.rbac import Rbac
 from components.scanners import Scanners
 
@@ -31,6 +32,7 @@ class HardenedCluster(pulumi.ComponentResource):
     cluster: Optional[Cluster] = None
     firewall: Optional[WorkerFirewall] = None
     project: Optional[Project] = None
+    registry: Optional[RegistryCredentials] = None
 
     def __init__(self, name: str, config: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(f"{NAMESPACE}:index:HardenedCluster", name, None, opts)
@@ -50,15 +52,22 @@ class HardenedCluster(pulumi.ComponentResource):
             self.firewall = WorkerFirewall(f"{name}-workers", config, cluster_id=self.cluster.cluster.id, opts=child)
             self.project = Project(f"{name}-project", config, resource_urns=[self.cluster.cluster.cluster_urn], opts=child)
             self.access = KubernetesAccess.for_doks(f"{name}-k8s", self.cluster.cluster, opts=child)
+            registry = docr_registry(config)
+            if registry is not None:
+                # Kyverno's read-only, expiring credential for signature checks (issue 17.2).
+                self.registry = RegistryCredentials(f"{name}-registry", config, registry, opts=child)
 
         # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
         # plug in here, each a component taking (config, provider).
         provider = self.access.provider
         self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=child)
+        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", config, provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
         self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
-        self.admission = Admission(f"{name}-admission", config, provider, opts=child)
+        self.admission = Admission(
+            f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
+        )
         self.scanners = Scanners(f"{name}-scanners", config, provider, opts=child)
         self.alerts = Alerts(f"{name}-alerts", config, provider, opts=child)
         self.register_outputs(self.outputs())
@@ -78,4 +87,6 @@ class HardenedCluster(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 worker_firewall_id=self.firewall.firewall.id,
             )
+        if self.registry is not None:
+            outputs["registry_credentials_expire_at"] = self.registry.expires_at
         return outputs

@@ -11,6 +11,11 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
 fi
 venv="$(scripts/venv.sh)"
 export PATH="$venv/bin:$PATH"
+# The kubeconfig's exec plugin mints cluster credentials with a token of its own, never with the
+# write-capable DIGITALOCEAN_TOKEN (tools/kube_credentials.py); a stack on an existing cluster needs neither.
+if python -c 'import sys; from tools.engine import uses_digitalocean; sys.exit(0 if uses_digitalocean(sys.argv[1]) else 1)' "$stack"; then
+  : "${HARDENED_DOKS_CLUSTER_ACCESS_TOKEN:?export HARDENED_DOKS_CLUSTER_ACCESS_TOKEN (a DigitalOcean token with only the custom scopes kubernetes:access_cluster, kubernetes:read, regions:read, sizes:read, actions:read; README \"Threat model\")}"
+fi
 if ! command -v pulumi >/dev/null; then
   # No pulumi CLI: build it from the Go module proxy (once, ~10 min; or install the official
   # one: https://www.pulumi.com/docs/install/). Provider plugins are downloaded by the CLI.

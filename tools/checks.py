@@ -129,7 +129,7 @@ def main(
     else:
         try:
             run(do_api.client(), args.stack, config, args, report)
-        except do_api.MissingToken as exc:
+        except do_api.CredentialError as exc:  # no token, or an API-URL override (refused)
             report.error = str(exc)
         except do_api.ApiError as exc:
             if exc.status == 401:

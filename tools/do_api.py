@@ -1,10 +1,18 @@
-"""The DigitalOcean API client shared by the tools (pydo, the official client)."""
+"""The DigitalOcean API client shared by the tools (pydo, the official client).
+
+A token is only ever sent to :data:`ENDPOINT`, DigitalOcean's API. Nothing in the environment,
+the stack config or the command line can point the tools elsewhere: ``DIGITALOCEAN_API_URL``
+(which the DigitalOcean provider and earlier versions of these tools followed) is refused, not
+followed, so a stray or planted variable cannot send a write-capable token to another host. The
+unit tests reach their HTTP fakes by patching the module attribute ``ENDPOINT`` in-process
+(``tests/unit/do_fakes.py``): only code running inside the test process can do that.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import pydo
@@ -14,12 +22,17 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeE
 #: DigitalOcean Pulumi provider and doctl read them.
 TOKEN_ENV_VARS = ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN")
 
-#: Overrides the API endpoint (tests point it at a fake server).
-ENDPOINT_ENV_VAR = "DIGITALOCEAN_API_URL"
-DEFAULT_ENDPOINT = "https://api.digitalocean.com"
+#: The one endpoint a token is sent to (tests patch this attribute; see the module docstring).
+ENDPOINT = "https://api.digitalocean.com"
+#: Variables that would send the token to another endpoint: refused whenever set.
+ENDPOINT_OVERRIDE_VARS = ("DIGITALOCEAN_API_URL",)
 
 
-class MissingToken(RuntimeError):
+class CredentialError(RuntimeError):
+    """The environment does not allow a safe API call: no token, or a token aimed elsewhere."""
+
+
+class MissingToken(CredentialError):
     """No DigitalOcean API token in the environment."""
 
     def __init__(self) -> None:
@@ -29,10 +42,33 @@ class MissingToken(RuntimeError):
         )
 
 
-def token_from_env(environ: Optional[dict[str, str]] = None) -> str:
-    """The API token from the environment, or :class:`MissingToken`."""
+class UnsafeEndpoint(CredentialError):
+    """An environment variable would send the token somewhere other than DigitalOcean's API."""
+
+
+def endpoint_override_problem(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """Why the environment is refused (an API-URL override is set), or None."""
     environ = os.environ if environ is None else environ
-    for name in TOKEN_ENV_VARS:
+    for name in ENDPOINT_OVERRIDE_VARS:
+        if environ.get(name):
+            return (
+                f"{name} is set ({environ[name]!r}): a DigitalOcean token is only sent to {ENDPOINT}, never to an endpoint "
+                f"from the environment (the DigitalOcean provider would follow it); unset {name}"
+            )
+    return None
+
+
+def refuse_endpoint_override(environ: Optional[Mapping[str, str]] = None) -> None:
+    """Raise :class:`UnsafeEndpoint` when an API-URL override is set."""
+    problem = endpoint_override_problem(environ)
+    if problem:
+        raise UnsafeEndpoint(problem)
+
+
+def token_from_env(environ: Optional[Mapping[str, str]] = None, names: tuple[str, ...] = TOKEN_ENV_VARS) -> str:
+    """The API token from the first of ``names`` set in the environment, or :class:`MissingToken`."""
+    environ = os.environ if environ is None else environ
+    for name in names:
         if environ.get(name):
             return environ[name]
     raise MissingToken()
@@ -47,13 +83,13 @@ RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
-def client(token: Optional[str] = None, endpoint: Optional[str] = None, **kwargs: Any) -> pydo.Client:
-    """A pydo client for the token (default: from the environment)."""
-    return pydo.Client(
-        token=token if token is not None else token_from_env(),
-        endpoint=endpoint or os.environ.get(ENDPOINT_ENV_VAR, DEFAULT_ENDPOINT),
-        **{**RETRY, **kwargs},
-    )
+def client(token: Optional[str] = None, **kwargs: Any) -> pydo.Client:
+    """A pydo client of DigitalOcean's API for the token (default: from the environment).
+
+    Refuses (:class:`UnsafeEndpoint`) when an API-URL override is set, before any token is read.
+    """
+    refuse_endpoint_override()
+    return pydo.Client(token=token if token is not None else token_from_env(), endpoint=ENDPOINT, **{**RETRY, **kwargs})
 
 
 class ApiError(RuntimeError):

@@ -55,8 +55,10 @@ def check_credentials(stack: str) -> None:
     """The DigitalOcean token (refresh reads the cloud) and the secrets passphrase (state is encrypted)."""
     if uses_digitalocean(stack):
         try:
+            # The DigitalOcean provider would send the token to DIGITALOCEAN_API_URL: refused.
+            do_api.refuse_endpoint_override()
             do_api.token_from_env()
-        except do_api.MissingToken as exc:
+        except do_api.CredentialError as exc:
             raise EngineError(str(exc)) from None
     if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         raise EngineError(

@@ -6,6 +6,13 @@ with the exported kubeconfig) connects, this fetches a fresh, short-lived token 
 DigitalOcean API. Nothing in Pulumi state can go stale: DOKS kubeconfigs expire after
 seven days, and stored ones break later `pulumi up` and `refresh` runs.
 
+The DigitalOcean token it uses is its own: ``HARDENED_DOKS_CLUSTER_ACCESS_TOKEN``, meant for a
+custom-scoped token that may only fetch cluster credentials (``kubernetes:access_cluster`` and the
+read scopes it requires). There is no fallback to ``DIGITALOCEAN_TOKEN``, the write-capable token
+``pulumi up`` uses, which can also change the cluster's control-plane allowlist: a process that
+only needs to talk to the cluster never holds it. The credential it mints acts as the token's
+owner, with that person's team-role access to the cluster (README "Threat model").
+
 Output: an ``ExecCredential`` (client.authentication.k8s.io/v1beta1) on stdout.
 """
 
@@ -14,13 +21,20 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Optional
 
 from tools import do_api
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
+#: The plugin's own token variable (no fallback to a broader one).
+TOKEN_ENV_VAR = "HARDENED_DOKS_CLUSTER_ACCESS_TOKEN"
+#: DigitalOcean's custom scopes a cluster-access token needs: fetching credentials, and the
+#: scopes DigitalOcean requires with it.
+TOKEN_SCOPES = ("kubernetes:access_cluster", "kubernetes:read", "regions:read", "sizes:read", "actions:read")
 #: Tokens live one hour: short enough to be worthless when leaked from a CI log or a
 #: laptop, long enough for one `pulumi up` (client-go re-runs the plugin on expiry).
 DEFAULT_EXPIRY_SECONDS = 3600
@@ -50,13 +64,38 @@ def exec_credential(credentials: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": EXEC_API_VERSION, "kind": "ExecCredential", "status": status}
 
 
+class MissingClusterToken(do_api.CredentialError):
+    """The plugin's own token is not set (and it never falls back to a broader one)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"no cluster-access token: export {TOKEN_ENV_VAR}, a DigitalOcean token with only the custom scopes "
+            f"{', '.join(TOKEN_SCOPES)}; {do_api.TOKEN_ENV_VARS[0]} is never used here (it can change the cluster)"
+        )
+
+
+def cluster_access_token(environ: Mapping[str, str]) -> str:
+    """The plugin's token; a warning on stderr when it is the same as the write-capable one."""
+    token = environ.get(TOKEN_ENV_VAR, "")
+    if not token:
+        raise MissingClusterToken()
+    if token in (environ.get(name) for name in do_api.TOKEN_ENV_VARS):
+        print(
+            f"hardened-doks-kube-credentials: warning: {TOKEN_ENV_VAR} is the same token as {'/'.join(do_api.TOKEN_ENV_VARS)}; "
+            f"give this one only the scopes {', '.join(TOKEN_SCOPES)}",
+            file=sys.stderr,
+        )
+    return token
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="hardened-doks-kube-credentials", description=__doc__.splitlines()[0])
     parser.add_argument("--cluster-id", required=True, help="DOKS cluster UUID")
     parser.add_argument("--expiry-seconds", type=int, default=DEFAULT_EXPIRY_SECONDS, help="token lifetime (default: 3600)")
     args = parser.parse_args(argv)
     try:
-        response = do_api.client().kubernetes.get_credentials(args.cluster_id, expiry_seconds=args.expiry_seconds)
+        token = cluster_access_token(os.environ)
+        response = do_api.client(token).kubernetes.get_credentials(args.cluster_id, expiry_seconds=args.expiry_seconds)
         if "token" not in response and "client_certificate_data" not in response:
             # pydo does not raise on 404: the body carries {"id": "not_found", "message": ...}.
             raise ValueError(f"cluster {args.cluster_id}: {response.get('message', response)}")

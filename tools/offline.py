@@ -54,6 +54,10 @@ class RecordedResource:
     ignore_changes: list[str]
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
+    #: The ``replacement_trigger`` option (a change of it from the last deployment replaces the resource).
+    replacement_trigger: Any = None
+    #: URNs of the resources this one waits for (``depends_on``, its parents' included).
+    dependencies: list[str] = field(default_factory=list)
 
     def input(self, path: str) -> Any:
         """An input by dotted path, e.g. ``controlPlaneFirewall.allowedAddresses``."""
@@ -128,6 +132,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 inputs=inputs,
                 secret_paths=secrets,
+                replacement_trigger=json_format.MessageToDict(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
+                dependencies=list(request.dependencies),
             )
         )
         return response
@@ -156,6 +162,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
             )
         elif args.typ == "digitalocean:index/vpc:Vpc":
             outputs.setdefault("urn", f"do:vpc:{resource_id}")
+        elif args.typ == "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials":
+            auth = base64.b64encode(b"offline@example.com:offline-registry-token").decode()
+            outputs.update(
+                dockerCredentials=json.dumps({"auths": {"registry.digitalocean.com": {"auth": auth}}}),
+                credentialExpirationTime="2027-01-01T00:00:00Z",
+            )
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:

@@ -9,7 +9,8 @@ With pydo:
 2. no cloud firewall attached to the cluster's worker Droplets — the stack's own, DOKS's
    two managed ones, any other — opens SSH (22), the kubelet (10250) or the NodePort range
    (30000-32767) to 0.0.0.0/0 or ::/0. A Droplet's effective rules are the union of all
-   of them, so every one is checked;
+   of them, so every one is checked; a warning names any other firewall that lets DNS
+   (port 53) out to the internet, which voids the stack's restriction of DNS to the resolvers;
 3. a DOKS clusterlint run, its diagnostics reported by severity; those at or above
    ``--lint-fail-on`` (default: error) count as violations.
 
@@ -31,7 +32,7 @@ import pydo
 
 from components.config import StackConfig
 from components.firewall import worker_tag
-from hardened_doks_policy.exposure import exposures
+from hardened_doks_policy.exposure import exposures, is_internet, port_range
 from tools import do_api
 from tools.checks import Report, key, main as checks_main
 
@@ -47,6 +48,17 @@ def public_exposures(firewall: dict[str, Any]) -> list[str]:
     for rule in firewall.get("inbound_rules") or []:
         addresses = (rule.get("sources") or {}).get("addresses") or []
         found += exposures(rule.get("protocol"), rule.get("ports"), addresses, rule.get("action", "allow"))
+    return found
+
+
+def internet_dns(firewall: dict[str, Any]) -> list[str]:
+    """The outbound rules of a firewall (API shape) that let port 53 out to the whole internet."""
+    found: list[str] = []
+    for rule in firewall.get("outbound_rules") or []:
+        addresses = [str(a) for a in (rule.get("destinations") or {}).get("addresses") or [] if is_internet(a)]
+        low, high = port_range(rule.get("ports"))
+        if rule.get("protocol") in ("tcp", "udp") and addresses and low <= 53 <= high:
+            found.append(f"{rule['protocol']} ports {rule.get('ports') or 'all'} to {', '.join(addresses)}")
     return found
 
 
@@ -131,6 +143,16 @@ def check_worker_firewalls(client: pydo.Client, cluster: dict[str, Any], config:
             else f"firewall {name} opens no SSH, kubelet or NodePort to the internet",
             "firewall " + name,
         )
+        dns = internet_dns(firewall) if name != own else []
+        if dns:
+            report.add(
+                "worker-firewall-egress",
+                False,
+                f"allows outbound {'; '.join(dns)}: the stack's restriction of DNS to {', '.join(config.worker_firewall.dns_resolvers) or 'the VPC'} "
+                "is not in force while it does (the workers' outbound rules are the union of their firewalls)",
+                "firewall " + name,
+                severity="warning",
+            )
     report.details["worker_firewalls"] = names
 
 

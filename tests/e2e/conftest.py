@@ -101,7 +101,8 @@ def e2e_stack_config(kyverno_chart: str, trivy_chart: str) -> dict[str, Any]:
     offline (README "Security scanners and alerts"), so that one add-on is left out here.
     """
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
-    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart}
+    # Existing-cluster mode creates no DOCR credential: Kyverno is given a pull Secret by name.
+    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart, "registry_pull_secret": "e2e-registry"}
     scanners = dict(base.get("hardened-doks:scanners") or {})
     scanners["kubescape"] = {**scanners.get("kubescape", {}), "enabled": False}
     scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": trivy_chart}

@@ -16,9 +16,12 @@ DROPLETS = (3164444, 3164445)
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Token and endpoint in the environment; retries without waiting."""
+    """A token in the environment, the fake's endpoint patched in-process (the only way to point the
+    tools elsewhere; tools/do_api.py); retries without waiting."""
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_test")
-    monkeypatch.setenv(do_api.ENDPOINT_ENV_VAR, API)
+    for name in do_api.ENDPOINT_OVERRIDE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(do_api, "ENDPOINT", API)
     monkeypatch.setattr(do_api, "RETRY", {**do_api.RETRY, "retry_backoff_factor": 0})
     return API
 
@@ -170,13 +173,13 @@ def rule(ports: str, addresses: list[str], protocol: str = "tcp", **sources: Any
     return {"protocol": protocol, "ports": ports, "sources": {"addresses": addresses, **sources}}
 
 
-def firewall(name: str, inbound: list[dict[str, Any]], tags: list[str] | None = None) -> dict[str, Any]:
+def firewall(name: str, inbound: list[dict[str, Any]], tags: list[str] | None = None, outbound: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": f"bb4b2611-3d72-467b-8602-280330ecd65{len(name) % 10}",
         "name": name,
         "status": "succeeded",
         "inbound_rules": inbound,
-        "outbound_rules": [
+        "outbound_rules": outbound if outbound is not None else [
             {"protocol": "tcp", "ports": "443", "destinations": {"addresses": ["0.0.0.0/0", "::/0"]}},
         ],
         "created_at": "2017-05-23T21:24:00Z",

@@ -10,6 +10,7 @@ from tools.render import HELM_RELEASE, clean_inputs, kubernetes_object
 
 IN_CLUSTER_COMPONENTS = {
     "hardened-doks:kubernetes:TenantNamespaces",
+    "hardened-doks:kubernetes:SystemNamespaces",
     "hardened-doks:kubernetes:ManagedNamespace",
     "hardened-doks:kubernetes:NetworkPolicies",
     "hardened-doks:kubernetes:Rbac",

@@ -209,3 +209,25 @@ def test_the_notifier_refuses_a_webhook_that_is_not_https(tmp_path, monkeypatch:
     url.write_text(scheme)
     monkeypatch.setenv("SLACK_WEBHOOK_FILE", str(url))
     assert notifier.main() == 2
+
+
+def test_the_notifier_may_reach_https_on_public_addresses_only_a_stated_limitation() -> None:
+    # Issue 17.12: Slack publishes no stable addresses for hooks.slack.com, and a CiliumNetworkPolicy
+    # toFQDNs rule needs Cilium's DNS proxy, unverified on DOKS: without it the rule learns no
+    # address and every post would be dropped. So the notifier's egress is TCP 443 to public
+    # addresses (never the VPC, pods, Services or the metadata address), for its own pods only;
+    # this test pins that limit (README "Threat model").
+    run = all_addons_run()
+    egress = named(run, "NetworkPolicy", "notifier-https-egress", ALERTS_NAMESPACE)["spec"]
+    assert egress["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": NOTIFIER}}
+    assert egress["policyTypes"] == ["Egress"]
+    (rule,) = egress["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+    (peer,) = rule["to"]
+    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert set(peer["ipBlock"]["except"]) == {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"}
+    policies = {p["metadata"]["name"] for p in of_kind(run, "NetworkPolicy", ALERTS_NAMESPACE)}
+    assert policies == {"default-deny", "allow-dns", "notifier-https-egress"}, "nothing else opens a path out"
+    cilium = of_kind(run, "CiliumNetworkPolicy", ALERTS_NAMESPACE)
+    assert [p["metadata"]["name"] for p in cilium] == ["notifier-kube-apiserver"]
+    assert "toFQDNs" not in json.dumps(cilium), "an FQDN rule would need Cilium's DNS proxy (unverified on DOKS)"

@@ -99,6 +99,8 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {"system_pool": {"labels": {"bad key!": "x"}}}, "system_pool.labels", "label key"),
     ("dev", {"worker_firewall": {"load_balancer_ports": ["70000"]}}, "worker_firewall.load_balancer_ports", "port"),
     ("dev", {"existing_cluster_kubeconfig": "apiVersion: v1"}, "existing_cluster_kubeconfig", "--secret"),
+    ("dev", {"worker_firewall": {"dns_resolvers": ["0.0.0.0/0"]}}, "worker_firewall.dns_resolvers", "/24 or narrower"),
+    ("dev", {"worker_firewall": {"dns_resolvers": ["resolver.example"]}}, "worker_firewall.dns_resolvers", "address or CIDR"),
 ]
 
 

@@ -145,8 +145,28 @@ def test_no_public_ssh_kubelet_nodeport_or_etcd(stack_run: ProgramRun, port: int
 def test_outbound_rules_are_explicit(stack_run: ProgramRun) -> None:
     rules = stack_run.one(FIREWALL).inputs["outboundRules"]
     public = [r for r in rules if "0.0.0.0/0" in r.get("destinationAddresses", [])]
-    assert {(r["protocol"], r["portRange"]) for r in public} == {("tcp", "443"), ("tcp", "53"), ("udp", "53"), ("udp", "123")}
+    assert {(r["protocol"], r["portRange"]) for r in public} == {("tcp", "443"), ("udp", "123")}
     assert not any(r.get("portRange") == "1-65535" for r in public), "no 'everything to anywhere' rule"
+
+
+def test_dns_goes_only_to_the_resolvers(stack_run: ProgramRun) -> None:
+    # Issue 17.12: port 53 to anywhere is an exfiltration channel to any host listening there.
+    rules = stack_run.one(FIREWALL).inputs["outboundRules"]
+    dns = [r for r in rules if r.get("portRange") == "53"]
+    assert sorted((r["protocol"], tuple(r["destinationAddresses"])) for r in dns) == [
+        ("tcp", ("67.207.67.2/32", "67.207.67.3/32")),
+        ("udp", ("67.207.67.2/32", "67.207.67.3/32")),
+    ]
+    internet = [r for r in rules if any(ipaddress.ip_network(a).prefixlen == 0 for a in r.get("destinationAddresses", []))]
+    assert not [r for r in internet if _opens(r, 53)], "no rule opens 53 to the internet, not even inside a range"
+
+
+def test_dns_resolvers_are_configurable_or_none_beyond_the_vpc() -> None:
+    run = run_stack("dev", {"worker_firewall": {"dns_resolvers": ["198.51.100.53", "2001:db8::53"]}})
+    dns = [r for r in run.one(FIREWALL).inputs["outboundRules"] if r.get("portRange") == "53"]
+    assert {tuple(r["destinationAddresses"]) for r in dns} == {("198.51.100.53/32", "2001:db8::53/128")}
+    none = run_stack("dev", {"worker_firewall": {"dns_resolvers": []}})
+    assert not [r for r in none.one(FIREWALL).inputs["outboundRules"] if r.get("portRange") == "53"]
 
 
 def test_load_balancer_sources_when_configured() -> None:

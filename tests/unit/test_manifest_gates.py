@@ -258,6 +258,17 @@ def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
     assert "clusterpolicies.kyverno.io" in crds
 
 
+@pytest.mark.parametrize(("stack", "expected"), [("dev", None), ("prod", "kyverno-registry-credentials")])
+def test_the_chart_gives_kyverno_the_registry_pull_secret(rendered, stack: str, expected: str | None) -> None:
+    # Issue 17.2: signature checks read the private DOCR with this Secret (components/registry_access.py).
+    documents = [d for path in rendered[stack]["chart"] for d in _documents(path)]
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    for name in ("kyverno-admission-controller", "kyverno-background-controller", "kyverno-reports-controller"):
+        args = [a for c in deployments[name]["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
+        found = [a.split("=", 1)[1] for a in args if a.startswith("--imagePullSecrets=")]
+        assert found == ([expected] if expected else []), (name, found)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_trivy_chart_renders_the_operator_hardened_with_the_stacks_settings(rendered, stack: str) -> None:
     documents = [d for path in rendered[stack]["trivy"] for d in _documents(path)]

@@ -6,6 +6,7 @@ import pytest
 
 from components.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, tenant_namespaces
 from components.kube import TEAM_LABEL
+from components.namespaces import ALLOW_DNS, DEFAULT_DENY, SYSTEM_NAMESPACES
 from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named, of_kind
 from tools.offline import ProgramRun, iter_kubernetes, run_stack
 
@@ -25,7 +26,7 @@ DEFAULT_ADDON_NAMESPACES = {KYVERNO_NAMESPACE, KUBESCAPE_NAMESPACE, TRIVY_NAMESP
 def test_every_team_namespace_is_created_with_its_team_label(stack_run: ProgramRun) -> None:
     for namespace, team in SHIPPED_TENANTS.items():
         assert named(stack_run, "Namespace", namespace)["metadata"]["labels"][TEAM_LABEL] == team
-    assert managed_namespaces(stack_run) == set(SHIPPED_TENANTS) | DEFAULT_ADDON_NAMESPACES
+    assert managed_namespaces(stack_run) == set(SHIPPED_TENANTS) | DEFAULT_ADDON_NAMESPACES | set(SYSTEM_NAMESPACES)
 
 
 def test_pod_security_labels_follow_the_profile_and_pin_the_minor(stack_run: ProgramRun) -> None:
@@ -71,11 +72,40 @@ def test_quota_and_limits_come_from_config() -> None:
     assert named(run, "LimitRange", "container-defaults", "payments")["spec"]["limits"][0]["max"]["memory"] == "1Gi"
 
 
-def test_kubernetes_own_namespaces_are_never_managed(stack_run: ProgramRun) -> None:
-    for obj in (o for r in iter_kubernetes(stack_run) for o in [r.inputs]):
-        assert obj["metadata"].get("namespace") not in KUBERNETES_NAMESPACES, obj["metadata"]
-        if obj["kind"] == "Namespace":
-            assert obj["metadata"]["name"] not in KUBERNETES_NAMESPACES
+def test_kube_system_is_never_touched_and_kubernetes_other_namespaces_are_only_patched(stack_run: ProgramRun) -> None:
+    assert set(SYSTEM_NAMESPACES) == set(KUBERNETES_NAMESPACES) - {"kube-system"}
+    in_system: dict[str, set[tuple[str, str]]] = {ns: set() for ns in SYSTEM_NAMESPACES}
+    for resource in iter_kubernetes(stack_run):
+        metadata = resource.inputs["metadata"]
+        assert "kube-system" not in (metadata.get("namespace"), metadata["name"] if resource.inputs["kind"] == "Namespace" else None), metadata
+        if resource.inputs["kind"] == "Namespace" and metadata["name"] in SYSTEM_NAMESPACES:
+            # Kubernetes creates them: a create would fail, a delete would take the cluster's own namespace.
+            assert resource.type == "kubernetes:core/v1:NamespacePatch", resource.type
+            in_system[metadata["name"]].add((resource.type, metadata["name"]))
+        elif metadata.get("namespace") in SYSTEM_NAMESPACES:
+            in_system[metadata["namespace"]].add((resource.type, metadata["name"]))
+    for ns, found in in_system.items():
+        assert found == {
+            ("kubernetes:core/v1:NamespacePatch", ns),
+            ("kubernetes:core/v1:ServiceAccountPatch", "default"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", DEFAULT_DENY),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", ALLOW_DNS),
+        }, ns
+
+
+def test_system_namespaces_are_restricted_default_deny_with_dns_in_every_profile(stack_run: ProgramRun) -> None:
+    # Issue 17.9: default, kube-public and kube-node-lease had no Pod Security labels and no default-deny.
+    version = named(stack_run, "Namespace", "payments")["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"]  # the cluster's minor
+    for ns in SYSTEM_NAMESPACES:
+        labels = named(stack_run, "Namespace", ns)["metadata"]["labels"]
+        for mode in ("enforce", "warn", "audit"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", (ns, mode)
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == version
+        deny = named(stack_run, "NetworkPolicy", DEFAULT_DENY, ns)["spec"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        dns = named(stack_run, "NetworkPolicy", ALLOW_DNS, ns)["spec"]
+        assert dns["policyTypes"] == ["Egress"] and dns["egress"][0]["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+        assert named(stack_run, "ServiceAccount", "default", ns)["automountServiceAccountToken"] is False
 
 
 def test_every_in_cluster_object_is_named_parented_and_uses_the_cluster_provider(stack_run: ProgramRun) -> None:
@@ -93,7 +123,7 @@ def test_every_in_cluster_object_is_named_parented_and_uses_the_cluster_provider
 def test_adding_a_team_adds_its_namespaces() -> None:
     teams = [{"name": "search", "namespaces": ["search", "search-index"], "developers": {"users": ["dana@example.com"]}}]
     run = run_stack("dev", {"teams": teams, "network_policies": {}})
-    assert managed_namespaces(run) == {"search", "search-index"} | DEFAULT_ADDON_NAMESPACES
+    assert managed_namespaces(run) == {"search", "search-index"} | DEFAULT_ADDON_NAMESPACES | set(SYSTEM_NAMESPACES)
     assert named(run, "Namespace", "search-index")["metadata"]["labels"][TEAM_LABEL] == "search"
 
 

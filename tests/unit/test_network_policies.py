@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.config import ADDON_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from components.namespaces import SYSTEM_NAMESPACES
 from tests.unit.manifests import managed_namespaces, named, of_kind
 from tools.offline import ProgramRun, run_stack
 
@@ -56,7 +57,7 @@ def test_a_new_team_namespace_gets_the_baseline_too() -> None:
         {"name": "search", "namespaces": ["search", "search-index"]},
     ]
     run = run_stack("prod", {"teams": teams, "network_policies": {}})
-    assert assert_baseline_everywhere(run) == {"storefront", "search", "search-index", KYVERNO_NAMESPACE, KUBESCAPE_NAMESPACE, TRIVY_NAMESPACE}
+    assert assert_baseline_everywhere(run) == {"storefront", "search", "search-index", KYVERNO_NAMESPACE, KUBESCAPE_NAMESPACE, TRIVY_NAMESPACE, *SYSTEM_NAMESPACES}
 
 
 def test_intra_namespace_traffic_only_where_asked(stack_run: ProgramRun) -> None:

@@ -97,6 +97,25 @@ def test_deny_rules_and_internal_sources_are_not_exposures(api: str) -> None:
 
 
 @responses.activate
+def test_another_firewall_letting_dns_out_to_the_internet_is_warned(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Outbound rules are allow-lists too: a DOKS-managed firewall with everything out to anywhere
+    # makes the stack's DNS-to-the-resolvers rule moot. A warning, since the stack cannot change it.
+    everything = [{"protocol": p, "ports": "0", "destinations": {"addresses": ["0.0.0.0/0", "::/0"]}} for p in ("tcp", "udp")]
+    own, managed, public = do.worker_firewalls()
+    managed = do.firewall(managed["name"], managed["inbound_rules"], outbound=everything)
+    resolvers = {"protocol": "udp", "ports": "53", "destinations": {"addresses": ["67.207.67.2/32"]}}
+    own = do.firewall(own["name"], own["inbound_rules"], outbound=[resolvers])
+    deployed(api, firewalls=[own, managed, public])
+    assert verify.main(["--stack", "dev"]) == 0, "a warning, not a failure"
+    warnings = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("warn  firewall")]
+    assert warnings == [
+        f"warn  firewall k8s-{CLUSTER_ID}-worker: allows outbound tcp ports 0 to 0.0.0.0/0, ::/0; udp ports 0 to 0.0.0.0/0, ::/0: "
+        "the stack's restriction of DNS to 67.207.67.2/32, 67.207.67.3/32 is not in force while it does "
+        "(the workers' outbound rules are the union of their firewalls)"
+    ]
+
+
+@responses.activate
 def test_missing_stack_firewall(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     deployed(api, firewalls=do.worker_firewalls()[1:])
     assert verify.main(["--stack", "dev"]) == 1
