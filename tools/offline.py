@@ -54,6 +54,8 @@ class RecordedResource:
     ignore_changes: list[str]
     inputs: dict[str, Any]
     secret_paths: set[str] = field(default_factory=set)
+    #: URNs of the resources this one waits for (``depends_on``; a component's expands to its children).
+    dependencies: list[str] = field(default_factory=list)
 
     def input(self, path: str) -> Any:
         """An input by dotted path, e.g. ``controlPlaneFirewall.allowedAddresses``."""
@@ -128,6 +130,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 inputs=inputs,
                 secret_paths=secrets,
+                dependencies=list(request.dependencies),
             )
         )
         return response
