@@ -16,26 +16,23 @@ there rather than in Kyverno, which keeps only image signature verification
 - CEL sees who is asking (``request.userInfo``) and can ask the authorizer, which the rules on
   developers' credentials and the scanners' ServiceAccounts need.
 
-The rules, each one policy and one binding of the same name (:func:`policies`):
+The rules, each one policy and one binding of the same name (:func:`policies`; the README's
+*Admission* section has them as a table):
 
-===============================================  ==========================================  ===========================
-policy                                           refuses                                     where
-===============================================  ==========================================  ===========================
-``restrict-image-registries``                    images outside ``admission.allowed_registries`` every namespace but kube-system,
-                                                                                             kyverno and the add-ons'
-``disallow-latest-tag``                          images with no tag or digest, or ``:latest``  every namespace but kube-system
-``restrict-addon-images``                        images other than the add-on chart's          each add-on namespace, kyverno
-                                                                                             included
-``disallow-node-ports``                          Services of type NodePort                   every namespace but kube-system
-``disallow-external-ips``                        Services with ``externalIPs`` (CVE-2020-8554) every namespace but kube-system
-``restrict-rolebinding-subjects``                RoleBindings naming ``system:`` users/groups  tenant namespaces
-``disallow-service-account-token-secrets``       ``kubernetes.io/service-account-token`` Secrets tenant namespaces
-``restrict-workload-credentials``                workloads referencing Secrets or a non-default tenant namespaces
-                                                 ServiceAccount, from someone who may not read
-                                                 Secrets there (developers)
-``restrict-scanner-workloads``                   the scanners' ServiceAccounts creating or     every namespace
-                                                 changing workloads outside their namespace
-===============================================  ==========================================  ===========================
+- ``restrict-image-registries``: images outside ``admission.allowed_registries`` (every namespace
+  but kube-system and the add-on namespaces);
+- ``disallow-latest-tag``: images with neither a tag nor a digest, or ``:latest`` (every namespace
+  but kube-system);
+- ``restrict-addon-images``: in each add-on namespace, kyverno's included, images other than its
+  chart's;
+- ``disallow-node-ports``, ``disallow-external-ips``: NodePort Services, Service ``externalIPs``
+  (every namespace but kube-system);
+- ``restrict-rolebinding-subjects``, ``disallow-service-account-token-secrets``: RoleBindings to
+  ``system:`` users or groups, long-lived ServiceAccount token Secrets (tenant namespaces);
+- ``restrict-workload-credentials``: workloads that reference Secrets or a ServiceAccount other
+  than ``default``, from someone who may not read the namespace's Secrets (tenant namespaces);
+- ``restrict-scanner-workloads``: the scanners' ServiceAccounts creating or changing workloads
+  outside their own namespace (every namespace).
 
 The image rules match Pods (with ephemeral containers) *and* the pod-template kinds
 (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers):

@@ -265,11 +265,8 @@ class Target:
     def resolve(self, case: Case) -> tuple[str, dict[str, Any]]:
         """The case's namespace and body with this target's names filled in."""
         namespace = self.tenant if case.namespace == TENANT else case.namespace
-        text = repr(case.body)
-        body = copy.deepcopy(case.body)
-        if "<" in text:
-            body = _fill(body, {"<viewers>": self.config.teams[0].viewers.groups[0], "<namespace>": namespace, "<notifier>": self.config.alerts.notifier_image})
-        return namespace, body
+        names = {"<viewers>": self.config.teams[0].viewers.groups[0], "<namespace>": namespace, "<notifier>": self.config.alerts.notifier_image}
+        return namespace, _fill(case.body, names)
 
     def send(self, method: str, path: str, who: str, body: Any, content_type: Optional[str] = None, dry_run: bool = True) -> requests.Response:
         headers = self.headers(who)
@@ -300,6 +297,7 @@ class Target:
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
+    """A copy of ``value`` with every string equal to a key of ``names`` replaced."""
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
     if isinstance(value, list):
