@@ -115,7 +115,8 @@ def limit_range(namespace_name: str, defaults: ContainerDefaults) -> dict[str, A
                 {
                     "type": "Container",
                     # Ephemeral storage too, so every container counts against the namespace's
-                    # ephemeral-storage quota and is evicted, alone, past its limit.
+                    # ephemeral-storage quota and is evicted, alone, past its limit (NSA/CISA:
+                    # resource policies; a pod filling the node's disk evicts its neighbours).
                     "defaultRequest": {
                         "cpu": defaults.default_request_cpu,
                         "memory": defaults.default_request_memory,

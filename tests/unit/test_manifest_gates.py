@@ -375,8 +375,9 @@ def test_no_exception_is_stale(checkov_findings) -> None:
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "x"}, "spec": {"podSelector": {}, "policyType": ["Ingress"]}},
         {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "metadata": {"name": "x"}, "spec": {"endpointSelector": {}, "egress": [{"toEntitys": ["world"]}]}},
         {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"}, "spec": {"rules": [{"name": "r", "match": {}, "validate": {"failureAction": "Block"}}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "x"}, "spec": {"policyName": "x", "validationAction": ["Deny"]}},
     ],
-    ids=["builtin-unknown-field", "cilium-unknown-field", "kyverno-bad-enum"],
+    ids=["builtin-unknown-field", "cilium-unknown-field", "kyverno-bad-enum", "admission-binding-unknown-field"],
 )
 def test_the_schema_gate_refuses_what_the_api_server_would_not_keep(document: dict[str, Any]) -> None:
     assert _schema_errors(document, "1.34")
