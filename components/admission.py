@@ -1,33 +1,44 @@
-"""Trusted images at admission: Kyverno, hardened, and three policies.
+"""Trusted images at admission: the API server's own policies, and Kyverno for signatures.
 
-Why Kyverno rather than the sigstore policy-controller:
+Two engines, each for what it does best:
+
+- **ValidatingAdmissionPolicy** (components/admission_policies.py) for every rule that can be
+  decided from the request alone: the registry allowlist, no ``:latest`` or missing tag, the
+  add-on namespaces' image allowlists, NodePort and ``externalIPs`` Services, RoleBindings to
+  ``system:`` subjects, ServiceAccount token Secrets, developers' Secret references and the
+  scanners' ServiceAccounts. The Kubernetes API server evaluates them in-process (GA since
+  1.30; DOKS 1.34 serves them): no webhook and so no ``failurePolicy`` trade-off, still in force
+  while Kyverno's pods are down or not yet installed, and live-tested against the end-to-end
+  tier's real kube-apiserver;
+- **Kyverno** for what needs a registry: image signature verification (``verifyImages``,
+  cosign keys or keyless Fulcio/Rekor identities), which a CEL rule cannot do.
+
+Why Kyverno rather than the sigstore policy-controller for signatures:
 
 - its official chart and CRDs can be installed with no chart repository reachable: the Go
   module zip of ``github.com/kyverno/kyverno@v1.19.1`` carries ``charts/kyverno`` (chart
   3.9.1) with the ``kyverno.io`` CRDs as a local subchart (scripts/kyverno-chart.sh
   prepares it; the e2e tier installs it from there);
-- one engine covers all three rules the stack needs (registry allowlist, signatures, no
-  ``:latest``), while the policy-controller only verifies signatures and would need a
-  second engine for the other two;
 - it enforces in every namespace that is not excluded, whereas the policy-controller only
   acts in namespaces labelled ``policy.sigstore.dev/include``: a forgotten label would
   silently admit unsigned images.
 
-The policies are ``kyverno.io/v1`` ClusterPolicies, the type whose CRD the chart's own
+The signature policy is a ``kyverno.io/v1`` ClusterPolicy, the type whose CRD the chart's own
 ``crds`` subchart ships (the newer ``policies.kyverno.io`` types come from a remote
 dependency chart that is not in the module zip).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
+from components import admission_policies
+from components.admission_policies import SCANNER_NAMESPACES
 from components.config import (
-    ADDON_NAMESPACES,
     KYVERNO_CHART,
     KYVERNO_CHART_REPO,
     KYVERNO_CHART_VERSION,
@@ -41,21 +52,19 @@ from components.network_policies import kube_apiserver_access, public_https_egre
 from components.registry_access import pull_secret, pull_secret_name
 from components.scanners import addon_images
 
-#: Namespaces no policy applies to, each for a reason:
+#: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
 #:   and policing them could block the cluster's own recovery;
 #: - kyverno: the policy engine itself; if its pods needed its own webhook to start, a
-#:   restart with no replica running would deadlock admission.
+#:   restart with no replica running would deadlock admission. (The API server's policies
+#:   have no such loop: they hold the kyverno namespace to its chart's images.)
 EXCLUDED_NAMESPACES: tuple[str, ...] = ("kube-system", KYVERNO_NAMESPACE)
-#: The scanners layer's namespaces (components/scanners.py, components/alerts.py): their pods run the
-#: pinned upstream charts' images, which are neither in the tenants' registry allowlist nor signed by
-#: the stack's identity. The registry and signature policies leave them out; each is held to its own
-#: image allowlist instead (``restrict-addon-images``). The ``:latest`` policy applies to them too.
-ADDON_IMAGE_NAMESPACES: tuple[str, ...] = tuple(ns for ns in ADDON_NAMESPACES if ns != KYVERNO_NAMESPACE)
-ADDON_POLICY_NAME = "restrict-addon-images"
 #: Kyverno's webhook server port (admission and cleanup controllers).
 WEBHOOK_PORT = 9443
-POLICY_NAMES = ("restrict-image-registries", "disallow-latest-tag", "verify-image-signatures")
+SIGNATURE_POLICY = "verify-image-signatures"
+#: Kyverno sets this condition once the policy's webhook rules are registered and serving
+#: (api/kyverno/v1/policy_status.go); pulumi-kubernetes waits for it (``pulumi.com/waitFor``).
+READY_CONDITION = "condition=Ready"
 
 
 def chart_values(config: StackConfig) -> dict[str, Any]:
@@ -146,6 +155,9 @@ def _cluster_policy(name: str, title: str, description: str, mode: str, rules: l
                 "policies.kyverno.io/severity": "high",
                 "policies.kyverno.io/subject": "Pod",
                 "policies.kyverno.io/description": description,
+                # What depends on admission (tenants, scanners) waits until Kyverno serves the
+                # policy (issue 17.10: no first deploy without admission).
+                "pulumi.com/waitFor": READY_CONDITION,
             },
         ),
         "spec": {
@@ -170,57 +182,6 @@ def _match_pods(excluded: Sequence[str] = EXCLUDED_NAMESPACES) -> dict[str, Any]
     }
 
 
-def _containers(image: str) -> dict[str, Any]:
-    entry = [{"image": image}]
-    return {"spec": {"=(ephemeralContainers)": entry, "=(initContainers)": entry, "containers": entry}}
-
-
-def registry_policy(settings: AdmissionSettings) -> dict[str, Any]:
-    """(a) Images only from the allowlisted registries."""
-    allowed = " | ".join(image_patterns(settings.allowed_registries))
-    return _cluster_policy(
-        "restrict-image-registries",
-        "Restrict image registries",
-        "Images must come from the stack's registry allowlist (DigitalOcean supply-chain checklist; NSA/CISA: trusted repositories).",
-        settings.mode,
-        [
-            {
-                "name": "allowed-registries",
-                **_match_pods(EXCLUDED_NAMESPACES + ADDON_IMAGE_NAMESPACES),
-                "validate": {
-                    "failureAction": settings.mode,
-                    "message": f"Images must come from an allowed registry: {', '.join(settings.allowed_registries)}.",
-                    "pattern": _containers(allowed),
-                },
-            }
-        ],
-        background=True,
-    )
-
-
-def latest_tag_policy(settings: AdmissionSettings) -> dict[str, Any]:
-    """(c) No mutable ``:latest`` (or missing) tags."""
-    return _cluster_policy(
-        "disallow-latest-tag",
-        "Disallow latest tag",
-        "Images must name an immutable tag or digest, never :latest (NSA/CISA: know what runs).",
-        settings.mode,
-        [
-            {
-                "name": "require-image-tag",
-                **_match_pods(),
-                "validate": {"failureAction": settings.mode, "message": "An image tag or digest is required.", "pattern": _containers("*:*")},
-            },
-            {
-                "name": "disallow-latest",
-                **_match_pods(),
-                "validate": {"failureAction": settings.mode, "message": "The mutable :latest tag is not allowed.", "pattern": _containers("!*:latest")},
-            },
-        ],
-        background=True,
-    )
-
-
 def attestor(settings: AdmissionSettings) -> dict[str, Any]:
     """Who must have signed: a cosign public key, or a keyless (Fulcio/Rekor) identity."""
     if settings.cosign_public_key is not None:
@@ -236,19 +197,21 @@ def attestor(settings: AdmissionSettings) -> dict[str, Any]:
 
 
 def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
-    """(b) Images from the allowlisted registries carry a valid signature of the configured identity."""
+    """Images from the allowlisted registries carry a valid signature of the configured identity."""
     if settings.cosign_public_key is None and settings.keyless is None:
         return None
     enforce = settings.mode == "Enforce"
     return _cluster_policy(
-        "verify-image-signatures",
+        SIGNATURE_POLICY,
         "Verify image signatures",
         "Images from the allowed registries must be signed by the configured cosign key or keyless identity (DigitalOcean supply-chain checklist).",
         settings.mode,
         [
             {
                 "name": "verify-signatures",
-                **_match_pods(EXCLUDED_NAMESPACES + ADDON_IMAGE_NAMESPACES),
+                # The add-on namespaces run their charts' upstream images, not signed by the
+                # stack's identity: each is held to its chart's images (restrict-addon-images).
+                **_match_pods(EXCLUDED_NAMESPACES + SCANNER_NAMESPACES),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),
@@ -263,39 +226,12 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
                 ],
             }
         ],
-        # Verification calls registries; keep it to admission time, not periodic rescans.
-        background=False,
-    )
-
-
-def addon_image_policy(settings: AdmissionSettings, images_by_namespace: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """(a) for the scanners layer: each add-on namespace admits only its pinned chart's image repositories."""
-    return _cluster_policy(
-        ADDON_POLICY_NAME,
-        "Restrict add-on images",
-        "Pods in a security add-on's namespace run only that add-on's upstream images (DigitalOcean supply-chain checklist; NSA/CISA: trusted repositories).",
-        settings.mode,
-        [
-            {
-                "name": f"{namespace}-images",
-                "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaces": [namespace]}}]},
-                "validate": {
-                    "failureAction": settings.mode,
-                    "message": f"Images in {namespace} must come from: {', '.join(images)}.",
-                    "pattern": _containers(" | ".join(images)),
-                },
-            }
-            for namespace, images in images_by_namespace.items()
-        ],
+        # Background scans (Kyverno's reports controller, hourly) re-verify pods that exist
+        # already: those admitted before the policy (an existing cluster hardened by this stack,
+        # pods from a time the webhook was unreachable in dev's Ignore mode), and images whose
+        # signature was revoked since. Failures land in PolicyReports; nothing is evicted.
         background=True,
     )
-
-
-def cluster_policies(settings: AdmissionSettings, images_by_namespace: Optional[Mapping[str, Sequence[str]]] = None) -> list[dict[str, Any]]:
-    policies = [registry_policy(settings), latest_tag_policy(settings), signature_policy(settings)]
-    if images_by_namespace:
-        policies.append(addon_image_policy(settings, images_by_namespace))
-    return [p for p in policies if p is not None]
 
 
 def release_args(config: StackConfig) -> dict[str, Any]:
@@ -318,7 +254,11 @@ def release_args(config: StackConfig) -> dict[str, Any]:
 
 
 class Admission(pulumi.ComponentResource):
-    """Kyverno in its own hardened namespace, and the image policies (Audit in dev, Enforce in staging/prod)."""
+    """The API server's admission policies, and Kyverno in its own hardened namespace for image signatures.
+
+    Image rules audit in dev and enforce in staging/prod (``admission.mode``); the other
+    policies deny in every profile (components/admission_policies.py).
+    """
 
     def __init__(
         self,
@@ -330,6 +270,13 @@ class Admission(pulumi.ComponentResource):
     ):
         super().__init__("hardened-doks:kubernetes:Admission", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # The API server's policies first: they need nothing else, and what comes after (Kyverno
+        # included) is admitted under them.
+        pairs = admission_policies.policies(config.admission, addon_images(config))
+        self.validating_policies = [create(p, self, provider, skip_await=config.skip_await) for p, _ in pairs]
+        self.validating_bindings = [
+            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs)
+        ]
         # Kyverno's pods run as non-root with all capabilities dropped: its namespace enforces
         # restricted in every profile (Pod Security Standards).
         self.namespace = ManagedNamespace(
@@ -349,11 +296,19 @@ class Admission(pulumi.ComponentResource):
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kyverno",
             **release_args(config),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends + self.network_policies + secrets),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=depends + self.network_policies + secrets + self.validating_policies + self.validating_bindings
+            ),
         )
-        policies = cluster_policies(config.admission, addon_images(config))
-        self.policies = [create(o, self, provider, depends_on=[self.release], skip_await=config.skip_await) for o in policies]
-        self.register_outputs({"namespace": KYVERNO_NAMESPACE, "policies": [p["metadata"]["name"] for p in policies]})
+        signatures = signature_policy(config.admission)
+        self.policies = [create(signatures, self, provider, depends_on=[self.release], skip_await=config.skip_await)] if signatures else []
+        self.register_outputs(
+            {
+                "namespace": KYVERNO_NAMESPACE,
+                "validating_policies": [p["metadata"]["name"] for p, _ in pairs],
+                "policies": [signatures["metadata"]["name"]] if signatures else [],
+            }
+        )
 
     @staticmethod
     def policies_warning(config: StackConfig) -> Optional[str]:

@@ -399,11 +399,33 @@ class NamespaceQuota(Section):
     pods: int = setting(50, description="Most pods.", allowed="integer ≥ 1")
     persistent_volume_claims: int = setting(10, description="Most PersistentVolumeClaims (DigitalOcean volumes).", allowed="integer ≥ 0")
     load_balancers: int = setting(1, description="Most Services of type LoadBalancer (each a billed DigitalOcean load balancer).", allowed="integer ≥ 0")
+    node_ports: int = setting(
+        4,
+        description="Most node ports the namespace's LoadBalancer Services take (one per Service port; the DigitalOcean load balancer forwards to them; the cluster has 2768). NodePort Services are refused at admission.",
+        allowed="integer ≥ load_balancers",
+    )
+    requests_ephemeral_storage: str = setting("20Gi", description="Summed ephemeral-storage requests (node disk: emptyDir, logs, writable layers).", allowed="a quantity")
+    limits_ephemeral_storage: str = setting("100Gi", description="Summed ephemeral-storage limits.", allowed="a quantity")
+    config_maps: int = setting(100, description="Most ConfigMaps.", allowed="integer ≥ 0")
+    secrets: int = setting(100, description="Most Secrets (Helm keeps each release's history in them).", allowed="integer ≥ 0")
+    services: int = setting(20, description="Most Services.", allowed="integer ≥ 0")
+    deployments: int = setting(50, description="Most Deployments.", allowed="integer ≥ 0")
+    jobs: int = setting(100, description="Most Jobs (CronJobs' finished Jobs count until their history limit removes them).", allowed="integer ≥ 0")
+    cron_jobs: int = setting(20, description="Most CronJobs.", allowed="integer ≥ 0")
 
-    @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory", "requests_storage")
+    @field_validator("requests_cpu", "requests_memory", "limits_cpu", "limits_memory", "requests_storage", "requests_ephemeral_storage", "limits_ephemeral_storage")
     @classmethod
     def _quantities(cls, value: str) -> str:
         return _quantity(value)
+
+    @model_validator(mode="after")
+    def _node_ports_for_load_balancers(self) -> "NamespaceQuota":
+        if self.node_ports < self.load_balancers:
+            raise ValueError(
+                f"node_ports ({self.node_ports}) must be at least load_balancers ({self.load_balancers}): "
+                "each LoadBalancer Service takes one node port per Service port"
+            )
+        return self
 
 
 class ContainerDefaults(Section):
@@ -415,6 +437,10 @@ class ContainerDefaults(Section):
     default_limit_memory: str = setting("512Mi", description="Memory limit of a container that sets none.", allowed="a quantity")
     max_cpu: str = setting("2", description="Largest CPU limit of one container.", allowed="a quantity")
     max_memory: str = setting("4Gi", description="Largest memory limit of one container.", allowed="a quantity")
+    default_request_ephemeral_storage: str = setting("100Mi", description="Ephemeral-storage request of a container that sets none.", allowed="a quantity")
+    default_limit_ephemeral_storage: str = setting(
+        "2Gi", description="Ephemeral-storage limit of a container that sets none (the kubelet evicts a pod beyond it).", allowed="a quantity"
+    )
 
     @field_validator("*")
     @classmethod
@@ -542,10 +568,12 @@ class Keyless(Section):
 
 
 class Admission(Section):
-    """Trusted images at admission: the Kyverno policy engine and its policies."""
+    """Trusted images at admission: the API server's admission policies and Kyverno's signature policy."""
 
     mode: Literal["Audit", "Enforce"] = setting(
-        "Enforce", description="Audit reports violations; Enforce rejects them. Must stay Enforce in staging and prod.", allowed="Audit, Enforce"
+        "Enforce",
+        description="For the image rules (registries, tags, add-on images, signatures): Audit warns and reports violations; Enforce rejects them. Must stay Enforce in staging and prod. The other admission rules reject in every profile.",
+        allowed="Audit, Enforce",
     )
     allowed_registries: list[str] = setting(
         ["registry.digitalocean.com/hardened-doks"],
@@ -853,7 +881,7 @@ class StackConfig(Section):
     )
     rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors and the break-glass switch.", allowed="{auditors, break_glass, break_glass_prod_acknowledged}")
     admission: Admission = setting(
-        description="Trusted images at admission (Kyverno).",
+        description="Admission rules (API server policies) and image signatures (Kyverno).",
         allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path, registry_pull_secret, registry_credentials_rotation_days}",
     )
     scanners: Scanners = setting(
@@ -1000,7 +1028,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Pod Security Standards: dev enforces baseline and warns/audits restricted, so
         # workloads can be fixed before they reach staging, which enforces restricted.
         "pod_security": {"enforce": "baseline", "warn": "restricted", "audit": "restricted"},
-        # Kyverno policies report only in dev; they reject in staging and prod.
+        # The image rules warn and report only in dev; they reject in staging and prod.
         "admission": {"mode": "Audit", "replicas": 1},
         # Scanners: daily scans, findings from MEDIUM up are kept, only CRITICAL ones page Slack.
         "scanners": {
@@ -1021,7 +1049,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "system_pool": {"name": "system", "size": "s-4vcpu-8gb", "auto_scale": True, "min_nodes": 3, "max_nodes": 5},
         # Pod Security Standards: restricted enforced (CIS 5.2.x).
         "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
-        # Kyverno rejects violations; 3 admission replicas keep the webhook available.
+        # Image rules reject violations; 3 Kyverno admission replicas keep the signature webhook available.
         "admission": {"mode": "Enforce", "replicas": 3},
         # Scanners: twice a day, every severity kept, HIGH and CRITICAL findings to Slack.
         "scanners": {
@@ -1042,7 +1070,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "system_pool": {"name": "system", "size": "s-8vcpu-16gb", "auto_scale": True, "min_nodes": 3, "max_nodes": 6},
         # Pod Security Standards: restricted enforced (CIS 5.2.x).
         "pod_security": {"enforce": "restricted", "warn": "restricted", "audit": "restricted"},
-        # Kyverno rejects violations; 3 admission replicas keep the webhook available.
+        # Image rules reject violations; 3 Kyverno admission replicas keep the signature webhook available.
         "admission": {"mode": "Enforce", "replicas": 3},
         # Scanners: every 6 hours, every severity kept, HIGH and CRITICAL findings to Slack within 15 minutes.
         "scanners": {

@@ -39,6 +39,8 @@ _CLASSES: dict[tuple[str, str], Any] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): kubernetes.rbac.v1.ClusterRole,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): kubernetes.rbac.v1.RoleBinding,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): kubernetes.rbac.v1.ClusterRoleBinding,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): kubernetes.admissionregistration.v1.ValidatingAdmissionPolicy,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): kubernetes.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
 }
 #: Objects Kubernetes creates itself, which the stack only patches (server-side apply): the
 #: provider refuses to create an object that already exists, and deleting the stack must not

@@ -85,12 +85,26 @@ def resource_quota(namespace_name: str, quota: NamespaceQuota) -> dict[str, Any]
                 "limits.cpu": quota.limits_cpu,
                 "limits.memory": quota.limits_memory,
                 "requests.storage": quota.requests_storage,
+                # Node disk (emptyDir, container logs, writable layers): a tenant cannot fill the
+                # workers' disks and get every pod beside it evicted (NSA/CISA: resource policies).
+                "requests.ephemeral-storage": quota.requests_ephemeral_storage,
+                "limits.ephemeral-storage": quota.limits_ephemeral_storage,
                 "pods": str(quota.pods),
                 "persistentvolumeclaims": str(quota.persistent_volume_claims),
                 "services.loadbalancers": str(quota.load_balancers),
-                # NodePort Services open a port on every worker through DOKS's own firewall,
-                # which this stack cannot subtract from (README, worker firewall): none in tenants.
-                "services.nodeports": "0",
+                # Kubernetes counts the node ports a LoadBalancer Service allocates (one per port),
+                # and DigitalOcean load balancers forward to them: 0 here made every LoadBalancer
+                # impossible. NodePort Services themselves are refused at admission
+                # (disallow-node-ports); this bounds a tenant's share of the cluster's 2768 ports.
+                "services.nodeports": str(quota.node_ports),
+                # Object counts: every object is etcd space and controller work, and nothing else
+                # bounds these (NSA/CISA: resource policies; denial of service of the API server).
+                "configmaps": str(quota.config_maps),
+                "secrets": str(quota.secrets),
+                "services": str(quota.services),
+                "count/deployments.apps": str(quota.deployments),
+                "count/jobs.batch": str(quota.jobs),
+                "count/cronjobs.batch": str(quota.cron_jobs),
             }
         },
     }
@@ -106,8 +120,19 @@ def limit_range(namespace_name: str, defaults: ContainerDefaults) -> dict[str, A
             "limits": [
                 {
                     "type": "Container",
-                    "defaultRequest": {"cpu": defaults.default_request_cpu, "memory": defaults.default_request_memory},
-                    "default": {"cpu": defaults.default_limit_cpu, "memory": defaults.default_limit_memory},
+                    # Ephemeral storage too, so every container counts against the namespace's
+                    # ephemeral-storage quota and is evicted, alone, past its limit (NSA/CISA:
+                    # resource policies; a pod filling the node's disk evicts its neighbours).
+                    "defaultRequest": {
+                        "cpu": defaults.default_request_cpu,
+                        "memory": defaults.default_request_memory,
+                        "ephemeral-storage": defaults.default_request_ephemeral_storage,
+                    },
+                    "default": {
+                        "cpu": defaults.default_limit_cpu,
+                        "memory": defaults.default_limit_memory,
+                        "ephemeral-storage": defaults.default_limit_ephemeral_storage,
+                    },
                     "max": {"cpu": defaults.max_cpu, "memory": defaults.max_memory},
                 }
             ]

@@ -60,16 +60,20 @@ class HardenedCluster(pulumi.ComponentResource):
         # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
         # plug in here, each a component taking (config, provider).
         provider = self.access.provider
-        self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=child)
+        # Admission first: tenants and the scanners layer wait until its policies are in force
+        # (and Kyverno serves the signature policy), so no pod is ever admitted without them
+        # (issue 17.10). Network policies and RBAC follow the tenant namespaces.
+        self.admission = Admission(
+            f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
+        )
+        after_admission = pulumi.ResourceOptions(parent=self, depends_on=[self.admission])
+        self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=after_admission)
         self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", config, provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
         self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
-        self.admission = Admission(
-            f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
-        )
-        self.scanners = Scanners(f"{name}-scanners", config, provider, opts=child)
-        self.alerts = Alerts(f"{name}-alerts", config, provider, opts=child)
+        self.scanners = Scanners(f"{name}-scanners", config, provider, opts=after_admission)
+        self.alerts = Alerts(f"{name}-alerts", config, provider, opts=after_admission)
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class RecordedResource:
     secret_paths: set[str] = field(default_factory=set)
     #: The ``replacement_trigger`` option (a change of it from the last deployment replaces the resource).
     replacement_trigger: Any = None
-    #: URNs of the resources this one waits for (``depends_on``, its parents' included).
+    #: URNs of the resources this one waits for (``depends_on``; a component's expands to its children).
     dependencies: list[str] = field(default_factory=list)
 
     def input(self, path: str) -> Any:

@@ -1,4 +1,5 @@
-"""Policies on Kubernetes resources: namespaces, network policies, RBAC, images, resource limits.
+"""Policies on Kubernetes resources: namespaces, network policies, RBAC, images, resource limits,
+Services and admission policies.
 
 They are written on Kubernetes resource types (pulumi-kubernetes type tokens), not on this
 project's components, so they hold for any stack that creates these objects.
@@ -22,6 +23,7 @@ from hardened_doks_policy.meta import (
     BREAK_GLASS_ANNOTATION,
     cis,
     config_value,
+    digitalocean,
     get,
     has_break_glass,
     items,
@@ -37,6 +39,8 @@ RBAC = "kubernetes:rbac.authorization.k8s.io/v1:"
 ROLES = (RBAC + "Role", RBAC + "ClusterRole")
 BINDINGS = (RBAC + "RoleBinding", RBAC + "ClusterRoleBinding")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+SERVICE = "kubernetes:core/v1:Service"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 
 #: Where each workload type keeps its pod spec.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -135,6 +139,38 @@ def _validate_cluster_admin_binding(args: ResourceValidationArgs, report_violati
         report_violation(
             f"binds cluster-admin to {subjects or 'no subject'} without a {BREAK_GLASS_ANNOTATION} annotation", None
         )
+
+
+def _validate_binding_subjects(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in BINDINGS or has_break_glass(args.props):
+        return
+    for index, subject in enumerate(items(args.props.get("subjects"))):
+        kind, name = get(subject, "kind"), str(get(subject, "name", default=""))
+        if kind in ("User", "Group") and name.startswith("system:"):
+            report_violation(f"subjects[{index}] is {kind} {name}: a built-in identity (every authenticated user, every ServiceAccount, a component)", None)
+
+
+# -- Services ------------------------------------------------------------------------
+
+
+def _validate_service_exposure(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != SERVICE:
+        return
+    if get(args.props, "spec", "type") == "NodePort":
+        report_violation("spec.type is NodePort: the port opens on every worker, through DOKS's own firewall", None)
+    if items(get(args.props, "spec", "externalIPs")):
+        report_violation("spec.externalIPs is set (CVE-2020-8554: a Service may intercept traffic to any address)", None)
+
+
+# -- admission policies --------------------------------------------------------------
+
+
+def _validate_admission_fails_closed(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != ADMISSION_POLICY:
+        return
+    # Kubernetes' default is Fail; Ignore admits whatever a rule cannot evaluate.
+    if get(args.props, "spec", "failurePolicy") == "Ignore":
+        report_violation("spec.failurePolicy is Ignore: an object the policy cannot evaluate is admitted", None)
 
 
 # -- workloads -----------------------------------------------------------------------
@@ -277,6 +313,31 @@ def policies() -> list[Any]:
             severity=Severity.CRITICAL,
             remediation="Bind a least-privilege Role instead; for an emergency, annotate the binding "
             f"{BREAK_GLASS_ANNOTATION}: '<who, why, until when>' and remove it afterwards.",
+        ),
+        resource_policy(
+            "k8s-no-system-subject-binding",
+            f"No RoleBinding or ClusterRoleBinding names a system: user or group (system:authenticated, "
+            f"system:serviceaccounts, …), except with a {BREAK_GLASS_ANNOTATION} annotation giving the reason.",
+            _validate_binding_subjects,
+            controls=[cis("5.1.1"), nsa("Authentication and authorization")],
+            severity=Severity.HIGH,
+            remediation="Bind the team's own users or groups, or a ServiceAccount (kind: ServiceAccount).",
+        ),
+        resource_policy(
+            "k8s-services-not-exposed-on-nodes",
+            "Services are not of type NodePort and set no externalIPs.",
+            _validate_service_exposure,
+            controls=[nsa("Network separation and hardening"), digitalocean("Worker firewalls")],
+            severity=Severity.HIGH,
+            remediation="Expose Services through a LoadBalancer or an ingress; drop externalIPs (CVE-2020-8554).",
+        ),
+        resource_policy(
+            "k8s-admission-policies-fail-closed",
+            "ValidatingAdmissionPolicies do not set failurePolicy: Ignore.",
+            _validate_admission_fails_closed,
+            controls=[nsa("Kubernetes Pod security (admission controllers)")],
+            severity=Severity.HIGH,
+            remediation="Leave failurePolicy unset or set it to Fail; fix the expression instead of ignoring its errors.",
         ),
         resource_policy(
             "k8s-images-pinned-or-allowlisted",

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from components.admission_policies import addon_images_by_namespace
+from components.scanners import addon_images
 from tests.e2e.controlplane import LocalControlPlane
 
 IMAGE = "registry.digitalocean.com/hardened-doks/app@sha256:" + "a" * 64
@@ -78,11 +80,20 @@ def test_unsafe_pods_are_rejected_in_every_restricted_namespace(
         assert "violates PodSecurity" in response.json()["message"], namespace
 
 
+def admitted_image(namespace: str, config: Any) -> str:
+    """An image the stack's admission policies admit in ``namespace``: the tenants' registry, or
+    one of the add-on's chart repositories (restrict-addon-images)."""
+    patterns = addon_images_by_namespace(addon_images(config)).get(namespace)
+    return IMAGE if patterns is None else patterns[0].replace("*", "e2e:1.0")
+
+
 def test_a_compliant_pod_is_admitted_in_every_restricted_namespace(
-    control_plane: LocalControlPlane, restricted: list[str], live_checks: Counter[str]
+    control_plane: LocalControlPlane, restricted: list[str], e2e_config: Any, live_checks: Counter[str]
 ) -> None:
     for namespace in restricted:
-        response = dry_run(control_plane, namespace, COMPLIANT)
+        pod = copy.deepcopy(COMPLIANT)
+        pod["spec"]["containers"][0]["image"] = admitted_image(namespace, e2e_config)
+        response = dry_run(control_plane, namespace, pod)
         live_checks["admission decisions"] += 1
         assert response.status_code == 201, (namespace, response.text[:500])
         volumes = [v["name"] for v in response.json()["spec"].get("volumes", [])]

@@ -1,4 +1,7 @@
-"""Kyverno: the pinned chart, hardened values, local-chart and skip-await modes, and the three image policies."""
+"""Kyverno: the pinned chart, hardened values, local-chart and skip-await modes, and its signature policy.
+
+The API server's admission policies are tested in tests/unit/test_admission_policies.py (specs)
+and tests/e2e/test_7_admission.py (evaluated live)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from components.admission import ADDON_IMAGE_NAMESPACES, ADDON_POLICY_NAME, EXCLUDED_NAMESPACES, POLICY_NAMES
+from components.admission import EXCLUDED_NAMESPACES, SIGNATURE_POLICY
+from components.admission_policies import SCANNER_NAMESPACES
 from components.config import KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, KYVERNO_CHART_VERSION, KYVERNO_NAMESPACE, ConfigError
 from tests.unit.manifests import helm_release, named, of_kind
 from tools.offline import ProgramRun, run_stack
@@ -17,11 +21,6 @@ PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEex
 
 def _policies(run: ProgramRun) -> dict[str, dict]:
     return {p["metadata"]["name"]: p for p in of_kind(run, "ClusterPolicy")}
-
-
-def _rules(run: ProgramRun):
-    for policy in _policies(run).values():
-        yield policy, from_rules(policy)
 
 
 def from_rules(policy: dict) -> list[dict]:
@@ -68,66 +67,41 @@ def test_engine_hardening_values(stack_run: ProgramRun) -> None:
         assert values[controller]["networkPolicy"]["enabled"] is False, "the stack writes Kyverno's network policies"
 
 
-def test_policies_audit_in_dev_and_enforce_elsewhere(stack_run: ProgramRun) -> None:
-    mode = MODE[stack_run.stack]
-    policies = _policies(stack_run)
-    expected = set(POLICY_NAMES) if stack_run.stack != "dev" else set(POLICY_NAMES) - {"verify-image-signatures"}
-    assert set(policies) == expected | {ADDON_POLICY_NAME}
-    for policy in policies.values():
+def test_kyverno_keeps_only_the_signature_policy(stack_run: ProgramRun) -> None:
+    # Every rule decidable without a registry is a ValidatingAdmissionPolicy now.
+    expected = {SIGNATURE_POLICY} if stack_run.stack != "dev" else set()
+    assert set(_policies(stack_run)) == expected
+
+
+def test_signature_policy_enforces_in_staging_and_prod_and_audits_in_dev() -> None:
+    for run, mode in ((run_stack("dev", {"admission": {"cosign_public_key": PUBLIC_KEY}}), "Audit"), (run_stack("staging"), "Enforce")):
+        policy = _policies(run)[SIGNATURE_POLICY]
         assert policy["spec"]["webhookConfiguration"]["failurePolicy"] == ("Fail" if mode == "Enforce" else "Ignore")
-        for rule in from_rules(policy):
-            for check in [rule.get("validate")] + rule.get("verifyImages", []):
-                if check:
-                    assert check["failureAction"] == mode
+        (rule,) = from_rules(policy)
+        assert [v["failureAction"] for v in rule["verifyImages"]] == [mode]
 
 
-def test_engine_and_kube_system_are_excluded_explicitly(stack_run: ProgramRun) -> None:
-    # The add-on namespaces leave the tenants' registry and signature policies for their own allowlist.
-    addons = {"restrict-image-registries", "verify-image-signatures"}
-    for policy, rules in _rules(stack_run):
-        name = policy["metadata"]["name"]
-        if name == ADDON_POLICY_NAME:
-            continue
-        for rule in rules:
-            excluded = ["kube-system", KYVERNO_NAMESPACE] + (list(ADDON_IMAGE_NAMESPACES) if name in addons else [])
-            assert rule["exclude"] == {"any": [{"resources": {"namespaces": excluded}}]}
-            assert rule["match"] == {"any": [{"resources": {"kinds": ["Pod"]}}]}
+def test_signature_policy_leaves_out_kube_system_kyverno_and_the_add_ons(run_of) -> None:
+    (rule,) = from_rules(_policies(run_of("prod"))[SIGNATURE_POLICY])
+    assert rule["match"] == {"any": [{"resources": {"kinds": ["Pod"]}}]}
+    assert rule["exclude"] == {"any": [{"resources": {"namespaces": ["kube-system", KYVERNO_NAMESPACE, *SCANNER_NAMESPACES]}}]}
 
 
-def test_each_addon_namespace_admits_only_its_own_images(stack_run: ProgramRun) -> None:
-    rules = {r["match"]["any"][0]["resources"]["namespaces"][0]: r for r in from_rules(_policies(stack_run)[ADDON_POLICY_NAME])}
-    assert set(rules) == set(ADDON_IMAGE_NAMESPACES)
-    images = {ns: r["validate"]["pattern"]["spec"]["containers"][0]["image"] for ns, r in rules.items()}
-    assert images["kubescape"] == "quay.io/kubescape/*"
-    assert images["trivy-system"] == "mirror.gcr.io/aquasec/*"
-    assert images["security-alerts"].startswith("docker.io/library/python:3.13-alpine@sha256:") and "*" not in images["security-alerts"]
-    for rule in rules.values():
-        assert rule["validate"]["failureAction"] == MODE[stack_run.stack]
-        assert set(rule["validate"]["pattern"]["spec"]) == {"containers", "=(initContainers)", "=(ephemeralContainers)"}
+def test_signature_policy_scans_existing_pods_in_the_background(run_of) -> None:
+    # Issue 17.10: with background: false, pods admitted before the policy (an existing cluster,
+    # an unreachable webhook in dev) were never flagged. The reports controller re-verifies them.
+    for stack in ("staging", "prod"):
+        assert _policies(run_of(stack))[SIGNATURE_POLICY]["spec"]["background"] is True
 
 
-def test_registry_allowlist_pattern_covers_every_container_kind(stack_run: ProgramRun) -> None:
-    (rule,) = from_rules(_policies(stack_run)["restrict-image-registries"])
-    pattern = rule["validate"]["pattern"]["spec"]
-    for key in ("containers", "=(initContainers)", "=(ephemeralContainers)"):
-        assert pattern[key] == [{"image": "registry.digitalocean.com/hardened-doks/*"}]
-
-
-def test_allowlist_with_several_registries() -> None:
-    run = run_stack("dev", {"admission": {"allowed_registries": ["registry.digitalocean.com/acme", "ghcr.io/acme"]}})
-    (rule,) = from_rules(_policies(run)["restrict-image-registries"])
-    assert rule["validate"]["pattern"]["spec"]["containers"] == [{"image": "registry.digitalocean.com/acme/* | ghcr.io/acme/*"}]
-
-
-def test_latest_tag_is_denied_and_a_tag_required(stack_run: ProgramRun) -> None:
-    rules = {r["name"]: r for r in from_rules(_policies(stack_run)["disallow-latest-tag"])}
-    assert rules["disallow-latest"]["validate"]["pattern"]["spec"]["containers"] == [{"image": "!*:latest"}]
-    assert rules["require-image-tag"]["validate"]["pattern"]["spec"]["containers"] == [{"image": "*:*"}]
+def test_what_depends_on_admission_waits_for_kyverno_to_serve_the_signature_policy(run_of) -> None:
+    policy = _policies(run_of("prod"))[SIGNATURE_POLICY]
+    assert policy["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
 
 
 def test_keyless_signature_verification_in_staging_and_prod(run_of) -> None:
     for stack in ("staging", "prod"):
-        (rule,) = from_rules(_policies(run_of(stack))["verify-image-signatures"])
+        (rule,) = from_rules(_policies(run_of(stack))[SIGNATURE_POLICY])
         (verify,) = rule["verifyImages"]
         assert verify["imageReferences"] == ["registry.digitalocean.com/hardened-doks/*"]
         assert verify["mutateDigest"] is True and verify["verifyDigest"] is True and verify["required"] is True
@@ -139,16 +113,17 @@ def test_keyless_signature_verification_in_staging_and_prod(run_of) -> None:
 
 def test_cosign_key_in_audit_mode_does_not_mutate_digests() -> None:
     run = run_stack("dev", {"admission": {"cosign_public_key": PUBLIC_KEY}})
-    (rule,) = from_rules(_policies(run)["verify-image-signatures"])
+    (rule,) = from_rules(_policies(run)[SIGNATURE_POLICY])
     (verify,) = rule["verifyImages"]
     assert verify["mutateDigest"] is False, "Kyverno refuses mutateDigest in Audit mode"
     assert verify["attestors"][0]["entries"] == [{"keys": {"publicKeys": PUBLIC_KEY.strip()}}]
 
 
-def test_policies_depend_on_the_release(stack_run: ProgramRun) -> None:
-    (release,) = [r for r in stack_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kyverno"]
-    policies = [r for r in stack_run.resources if r.type == "kubernetes:kyverno.io/v1:ClusterPolicy"]
-    assert policies and all(p.provider == release.provider for p in policies)
+def test_signature_policy_is_applied_after_the_release(run_of) -> None:
+    run = run_of("prod")
+    (release,) = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kyverno"]
+    (policy,) = run.of_type("kubernetes:kyverno.io/v1:ClusterPolicy")
+    assert release.urn in policy.dependencies and policy.provider == release.provider
 
 
 def test_skip_await_reaches_the_release_and_disables_hook_jobs() -> None:

@@ -95,6 +95,8 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("staging", {"pod_security": {"enforce": "privileged"}}, "pod_security.enforce", "must stay restricted"),
     ("dev", {"pod_security": {"enforce": "strict"}}, "pod_security.enforce", "restricted"),
     ("dev", {"namespace_quota": {"requests_cpu": "four"}}, "namespace_quota.requests_cpu", "quantity"),
+    ("dev", {"namespace_quota": {"limits_ephemeral_storage": "lots"}}, "namespace_quota.limits_ephemeral_storage", "quantity"),
+    ("dev", {"namespace_quota": {"load_balancers": 3, "node_ports": 2}}, "namespace_quota", "node_ports (2) must be at least load_balancers (3)"),
     ("dev", {"container_defaults": {"max_memory": "4 GB"}}, "container_defaults.max_memory", "quantity"),
 ]
 

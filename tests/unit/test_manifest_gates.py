@@ -293,6 +293,43 @@ def test_the_trivy_chart_renders_the_operator_hardened_with_the_stacks_settings(
     assert {"vulnerabilityreports.aquasecurity.github.io", "configauditreports.aquasecurity.github.io", "exposedsecretreports.aquasecurity.github.io"} <= crds
 
 
+def _pod_specs(document: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = document.get("spec") or {}
+    if document["kind"] == "Pod":
+        return [spec]
+    if document["kind"] == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]["spec"]]
+    template = spec.get("template") if document["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job") else None
+    return [template["spec"]] if template else []
+
+
+@pytest.mark.parametrize("stack", GATED)
+def test_the_charts_images_pass_their_namespaces_admission_allowlists(rendered, stack: str) -> None:
+    # The API server holds each add-on namespace to its chart's images (admission_policies
+    # restrict-addon-images, disallow-latest-tag): a chart bump to another registry or an
+    # untagged image would otherwise only fail at `pulumi up`. Same patterns, with Python's re.
+    from components.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
+    from components.scanners import ADDON_IMAGES
+    from tests.conftest import _cached_run, all_addons_run
+
+    run = _cached_run(stack) if stack in STACKS else all_addons_run()
+    allowlists = addon_images_by_namespace(ADDON_IMAGES)
+    checked = 0
+    for source, (release, _, _) in CHARTS.items():
+        if not rendered[stack][source]:
+            continue
+        namespace = helm_release(run, release)["namespace"]
+        patterns = [glob_regex(p) for p in allowlists[namespace]]
+        for document in (d for path in rendered[stack][source] for d in _documents(path)):
+            for spec in _pod_specs(document):
+                for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                    image = container["image"]
+                    assert any(re.fullmatch(p, image) for p in patterns), (stack, namespace, image)
+                    assert "@" in image or (re.search(TAGGED, image) and not re.search(LATEST, image)), (stack, namespace, image)
+                    checked += 1
+    assert checked, "no chart pod spec found"
+
+
 # -- checkov ----------------------------------------------------------------------------
 
 
@@ -349,8 +386,9 @@ def test_no_exception_is_stale(checkov_findings) -> None:
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "x"}, "spec": {"podSelector": {}, "policyType": ["Ingress"]}},
         {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "metadata": {"name": "x"}, "spec": {"endpointSelector": {}, "egress": [{"toEntitys": ["world"]}]}},
         {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"}, "spec": {"rules": [{"name": "r", "match": {}, "validate": {"failureAction": "Block"}}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "x"}, "spec": {"policyName": "x", "validationAction": ["Deny"]}},
     ],
-    ids=["builtin-unknown-field", "cilium-unknown-field", "kyverno-bad-enum"],
+    ids=["builtin-unknown-field", "cilium-unknown-field", "kyverno-bad-enum", "admission-binding-unknown-field"],
 )
 def test_the_schema_gate_refuses_what_the_api_server_would_not_keep(document: dict[str, Any]) -> None:
     assert _schema_errors(document, "1.34")

@@ -57,19 +57,51 @@ def test_default_service_accounts_mount_no_token(stack_run: ProgramRun) -> None:
         assert named(stack_run, "ServiceAccount", "default", namespace)["automountServiceAccountToken"] is False
 
 
-def test_tenants_have_a_quota_without_node_ports_and_a_limit_range(stack_run: ProgramRun) -> None:
+def test_tenants_have_a_quota_and_a_limit_range(stack_run: ProgramRun) -> None:
     for namespace in SHIPPED_TENANTS:
         hard = named(stack_run, "ResourceQuota", "tenant-quota", namespace)["spec"]["hard"]
-        assert hard["services.nodeports"] == "0"
         assert {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} <= set(hard)
         (limits,) = named(stack_run, "LimitRange", "container-defaults", namespace)["spec"]["limits"]
         assert limits["type"] == "Container" and {"default", "defaultRequest", "max"} <= set(limits)
 
 
+def test_the_quota_leaves_node_ports_for_the_configured_load_balancers(stack_run: ProgramRun) -> None:
+    # Issue 17.3: Kubernetes counts a LoadBalancer Service's node ports, so "services.nodeports: 0"
+    # refused every LoadBalancer. NodePort Services are refused at admission (disallow-node-ports).
+    for namespace in SHIPPED_TENANTS:
+        hard = named(stack_run, "ResourceQuota", "tenant-quota", namespace)["spec"]["hard"]
+        assert (hard["services.loadbalancers"], hard["services.nodeports"]) == ("1", "4")
+        assert int(hard["services.nodeports"]) >= int(hard["services.loadbalancers"])
+
+
+def test_the_quota_bounds_ephemeral_storage_and_object_counts(stack_run: ProgramRun) -> None:
+    # Issue 17.12: node disk and API objects were unbounded.
+    for namespace in SHIPPED_TENANTS:
+        hard = named(stack_run, "ResourceQuota", "tenant-quota", namespace)["spec"]["hard"]
+        assert (hard["requests.ephemeral-storage"], hard["limits.ephemeral-storage"]) == ("20Gi", "100Gi")
+        counts = {k: hard[k] for k in ("configmaps", "secrets", "services", "count/deployments.apps", "count/jobs.batch", "count/cronjobs.batch")}
+        assert counts == {
+            "configmaps": "100", "secrets": "100", "services": "20",
+            "count/deployments.apps": "50", "count/jobs.batch": "100", "count/cronjobs.batch": "20",
+        }  # fmt: skip
+        (limits,) = named(stack_run, "LimitRange", "container-defaults", namespace)["spec"]["limits"]
+        # Every container is counted against the ephemeral-storage quota and evicted alone past its limit.
+        assert (limits["defaultRequest"]["ephemeral-storage"], limits["default"]["ephemeral-storage"]) == ("100Mi", "2Gi")
+
+
 def test_quota_and_limits_come_from_config() -> None:
-    run = run_stack("dev", {"namespace_quota": {"pods": 7}, "container_defaults": {"max_memory": "1Gi"}})
-    assert named(run, "ResourceQuota", "tenant-quota", "payments")["spec"]["hard"]["pods"] == "7"
-    assert named(run, "LimitRange", "container-defaults", "payments")["spec"]["limits"][0]["max"]["memory"] == "1Gi"
+    run = run_stack(
+        "dev",
+        {
+            "namespace_quota": {"pods": 7, "load_balancers": 2, "node_ports": 6, "secrets": 30, "requests_ephemeral_storage": "5Gi"},
+            "container_defaults": {"max_memory": "1Gi", "default_limit_ephemeral_storage": "1Gi"},
+        },
+    )
+    hard = named(run, "ResourceQuota", "tenant-quota", "payments")["spec"]["hard"]
+    assert (hard["pods"], hard["services.loadbalancers"], hard["services.nodeports"], hard["secrets"]) == ("7", "2", "6", "30")
+    assert hard["requests.ephemeral-storage"] == "5Gi"
+    (limits,) = named(run, "LimitRange", "container-defaults", "payments")["spec"]["limits"]
+    assert (limits["max"]["memory"], limits["default"]["ephemeral-storage"]) == ("1Gi", "1Gi")
 
 
 def test_kube_system_is_never_touched_and_kubernetes_other_namespaces_are_only_patched(stack_run: ProgramRun) -> None:

@@ -112,6 +112,23 @@ CASES = [
          "metadata": {"name": "ci"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
          "subjects": [{"kind": "ServiceAccount", "name": "ci"}]}),
      "ServiceAccount/ci"),
+    ("k8s-no-system-subject-binding",
+     resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", {
+         "metadata": {"name": "viewers"}, "roleRef": {"kind": "ClusterRole", "name": "view"},
+         "subjects": [{"kind": "Group", "name": "shop-viewers"}, {"kind": "ServiceAccount", "name": "system-sync"}]}),
+     resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", {
+         "metadata": {"name": "everyone"}, "roleRef": {"kind": "ClusterRole", "name": "view"},
+         "subjects": [{"kind": "Group", "name": "shop-viewers"}, {"kind": "Group", "name": "system:authenticated"}]}),
+     "subjects[1] is Group system:authenticated"),
+    ("k8s-services-not-exposed-on-nodes",
+     resource("kubernetes:core/v1:Service", {"spec": {"type": "LoadBalancer", "ports": [{"port": 443}]}}),
+     resource("kubernetes:core/v1:Service", {"spec": {"type": "NodePort", "ports": [{"port": 443}]}}), "NodePort"),
+    ("k8s-services-not-exposed-on-nodes",
+     resource("kubernetes:core/v1:Service", {"spec": {"ports": [{"port": 443}]}}),
+     resource("kubernetes:core/v1:Service", {"spec": {"externalIPs": ["203.0.113.7"], "ports": [{"port": 443}]}}), "CVE-2020-8554"),
+    ("k8s-admission-policies-fail-closed",
+     resource("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", {"spec": {"failurePolicy": "Fail"}}),
+     resource("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", {"spec": {"failurePolicy": "Ignore"}}), "Ignore"),
     ("k8s-images-pinned-or-allowlisted",
      resource(DEPLOYMENT, pod_template({"name": "a", "image": DIGEST}, {"name": "b", "image": "registry.digitalocean.com/acme/b:1.2"})),
      resource(DEPLOYMENT, pod_template({"name": "a", "image": "nginx:1.27"})), "nginx:1.27"),
@@ -245,8 +262,12 @@ def _mutated(run: ProgramRun, type_: str, change: Any) -> ProgramRun:
         ("dev", FIREWALL, lambda i: i["inboundRules"].append({"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}),
          "firewall-no-public-admin-ports"),
         ("dev", NAMESPACE, lambda i: i["metadata"]["labels"].pop("pod-security.kubernetes.io/enforce"), "k8s-namespace-pod-security"),
+        ("prod", "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", lambda i: i["spec"].update(failurePolicy="Ignore"),
+         "k8s-admission-policies-fail-closed"),
+        ("prod", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", lambda i: i["subjects"].append({"kind": "Group", "name": "system:authenticated"}),
+         "k8s-no-system-subject-binding"),
     ],
-    ids=["prod-ha", "prod-public-api", "staging-cp-firewall", "dev-public-ssh", "dev-namespace-psa"],
+    ids=["prod-ha", "prod-public-api", "staging-cp-firewall", "dev-public-ssh", "dev-namespace-psa", "prod-admission-fail-open", "prod-system-subject"],
 )
 def test_the_pack_sees_the_real_resources(run_of, stack: str, type_: str, change: Any, policy: str) -> None:
     """The stacks pass because they comply, not because the policies miss their resources."""
