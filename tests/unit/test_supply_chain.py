@@ -11,6 +11,7 @@ matches it (``subject``: wildcards; ``subjectRegExp``: an unanchored Go regular 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,3 +198,39 @@ def test_the_build_job_holds_no_credential() -> None:
     assert trivy["with"]["exit-code"] == "1" and trivy["with"]["severity"] == "${{ steps.threshold.outputs.trivy }}"
     snyk = next(s for s in job["steps"] if s.get("name", "").startswith("Snyk"))
     assert snyk["env"]["SNYK_TOKEN"] == "${{ secrets.SNYK_TOKEN }}" and '--severity-threshold="$SEVERITY"' in snyk["run"]
+
+
+# -- the key form: with or without the transparency log --------------------------------------------------
+
+PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEexample0000000000000000000000000\n-----END PUBLIC KEY-----\n"
+
+
+def _key_attestor(**admission: object) -> dict:
+    raw, secrets = read_stack_file("dev")
+    raw = {**raw, "hardened-doks:admission": json.dumps({"cosign_public_key": PUBLIC_KEY, **admission})}
+    policy = signature_policy(parse_stack_config(raw, stack="dev", secret_keys=secrets).admission)
+    assert policy is not None
+    (entry,) = policy["spec"]["rules"][0]["verifyImages"][0]["attestors"][0]["entries"]
+    return entry
+
+
+def test_key_signatures_need_their_rekor_entry_by_default() -> None:
+    # No rekor/ctlog block: Kyverno checks the signature's Rekor entry against Sigstore's public keys.
+    assert _key_attestor() == {"keys": {"publicKeys": PUBLIC_KEY.strip()}}
+
+
+def test_key_signatures_without_a_transparency_log_are_verified_against_the_key_alone() -> None:
+    assert _key_attestor(cosign_key_transparency_log=False) == {
+        "keys": {"publicKeys": PUBLIC_KEY.strip(), "rekor": {"ignoreTlog": True}, "ctlog": {"ignoreSCT": True}}
+    }
+
+
+def test_no_transparency_log_is_refused_for_keyless_signatures() -> None:
+    from components.config import ConfigError
+
+    raw, secrets = read_stack_file("prod")
+    document = {"issuer": GITHUB_OIDC_ISSUER, "subject": "https://github.com/a/b/.github/workflows/c.yml@refs/heads/main"}
+    raw = {**raw, "hardened-doks:admission": json.dumps({"keyless": document, "cosign_key_transparency_log": False})}
+    with pytest.raises(ConfigError) as error:
+        parse_stack_config(raw, stack="prod", secret_keys=secrets)
+    assert "hardened-doks:admission" in str(error.value) and "cosign_public_key only" in str(error.value)
