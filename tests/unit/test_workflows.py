@@ -323,3 +323,18 @@ def test_ci_slack_posts_the_message_as_json_and_never_fails_the_job() -> None:
         assert unset.returncode == 0 and "not posting" in unset.stderr and len(received) == 2
     finally:
         server.shutdown()
+
+
+def test_the_workflows_install_the_pinned_engine_and_provider() -> None:
+    # The official releases the workflows install are the ones the project pins (pyproject.toml) and the
+    # offline toolchain builds, so CI runs what the tests ran.
+    pyproject = (PROJECT_DIR / "pyproject.toml").read_text()
+    toolchain = (PROJECT_DIR / "scripts" / "toolchain.sh").read_text()
+    pulumi = re.search(r'"pulumi==([\d.]+)"', pyproject).group(1)
+    kubernetes = re.search(r'"pulumi-kubernetes==([\d.]+)"', pyproject).group(1)
+    assert f"PULUMI_VERSION={pulumi} " in toolchain and f'TOOLCHAIN_K8S_PROVIDER_VERSION:-{kubernetes}}}' in toolchain
+    for path in INFRA_WORKFLOWS:
+        env = load(path)["env"]
+        assert env["PULUMI_VERSION"] == pulumi, path.name
+        if "K8S_PROVIDER_VERSION" in env:
+            assert env["K8S_PROVIDER_VERSION"] == kubernetes, path.name
