@@ -338,3 +338,14 @@ def test_the_workflows_install_the_pinned_engine_and_provider() -> None:
         assert env["PULUMI_VERSION"] == pulumi, path.name
         if "K8S_PROVIDER_VERSION" in env:
             assert env["K8S_PROVIDER_VERSION"] == kubernetes, path.name
+
+
+def test_cloud_state_and_passphrase_secrets_come_only_from_environments() -> None:
+    # Repository-level secrets are readable by any branch that edits a workflow; environments with
+    # deployment-branch rules and reviewers are not.
+    for path in WORKFLOWS:
+        for name, job in jobs_of(path).items():
+            if re.search(r"secrets\.(DIGITALOCEAN_|PULUMI_CONFIG_PASSPHRASE|PULUMI_BACKEND_URL|SPACES_)", yaml.safe_dump(job)):
+                assert job.get("environment"), f"{path.name}:{name} reads a credential outside an environment"
+    drift = jobs_of(PROJECT_DIR / ".github" / "workflows" / "drift.yml")["drift"]
+    assert drift["environment"] == "drift-${{ matrix.stack }}"
