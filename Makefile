@@ -1,12 +1,15 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test e2e unit render render-all config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
+.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
 
 test:          ## every test tier, offline
 	scripts/test.sh
+
+unit:          ## the unit tier alone (offline artifacts first; what the pull-request workflow runs)
+	scripts/test.sh --unit
 
 e2e:           ## the end-to-end tier alone (builds the offline toolchain on first use)
 	scripts/e2e.sh
@@ -16,6 +19,9 @@ render:        ## offline render of $(STACK) to build/render/$(STACK)
 
 render-all:
 	$$(scripts/venv.sh)/bin/python -m tools.render --all
+
+kubescape-exceptions:  ## the Kubescape exceptions file CI scans with, from tests/checkov-exceptions.yaml
+	$$(scripts/venv.sh)/bin/python -m tools.kubescape_exceptions --out build/kubescape-exceptions.json
 
 config-doc:    ## regenerate the README's configuration reference
 	$$(scripts/venv.sh)/bin/python -m tools.config_doc --write

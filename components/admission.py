@@ -185,7 +185,14 @@ def _match_pods(excluded: Sequence[str] = EXCLUDED_NAMESPACES) -> dict[str, Any]
 def attestor(settings: AdmissionSettings) -> dict[str, Any]:
     """Who must have signed: a cosign public key, or a keyless (Fulcio/Rekor) identity."""
     if settings.cosign_public_key is not None:
-        return {"keys": {"publicKeys": settings.cosign_public_key.strip()}}
+        keys: dict[str, Any] = {"publicKeys": settings.cosign_public_key.strip()}
+        if not settings.cosign_key_transparency_log:
+            # Signed with --tlog-upload=false: no Rekor entry to check, and a key has no certificate (so no SCT).
+            # Without these Kyverno fetches Sigstore's Rekor and CT log keys and refuses every such signature
+            # (shown by the Kyverno CLI in tests/e2e/test_9_supply_chain.py).
+            keys["rekor"] = {"ignoreTlog": True}
+            keys["ctlog"] = {"ignoreSCT": True}
+        return {"keys": keys}
     keyless = settings.keyless
     assert keyless is not None
     entry: dict[str, Any] = {"issuer": keyless.issuer, "rekor": {"url": keyless.rekor_url}}

@@ -584,6 +584,15 @@ class Admission(Section):
         None, description="Cosign public key (PEM) images must be signed with. Staging and prod need it or keyless.", allowed="PEM public key"
     )
     keyless: Optional[Keyless] = setting(None, description="Keyless signing identity images must be signed by.", allowed="{issuer, subject | subject_regexp, rekor_url}")
+    cosign_key_transparency_log: bool = setting(
+        True,
+        description=(
+            "With cosign_public_key: each signature must have its Rekor transparency-log entry (what `cosign sign --key` "
+            "uploads by default), so Kyverno must reach Sigstore's TUF and Rekor. false accepts key signatures made with "
+            "--tlog-upload=false (air-gapped signing, nothing published to the public log): the key alone is then the trust root."
+        ),
+        allowed="true, false (cosign_public_key only)",
+    )
     replicas: int = setting(3, description="Replicas of the Kyverno admission controller (3 for HA).", allowed="integer ≥ 1")
     chart_path: Optional[str] = setting(
         None,
@@ -652,6 +661,14 @@ class Admission(Section):
         if value < 1:
             raise ValueError("at least 1 replica is required")
         return value
+
+    @model_validator(mode="after")
+    def _transparency_log(self) -> "Admission":
+        if not self.cosign_key_transparency_log and self.cosign_public_key is None:
+            raise ValueError(
+                "cosign_key_transparency_log: false applies to cosign_public_key only; keyless signatures are always checked against Rekor"
+            )
+        return self
 
 
 # -- the scanners and alerts layer ------------------------------------------------------

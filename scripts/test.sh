@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README "Tests"; .ci/run calls it): unit tier, then the end-to-end tier.
+#   scripts/test.sh [--unit] [PYTEST-ARGS...]   --unit: the unit tier alone (make unit)
 set -euo pipefail
+unit_only=0
+if [ "${1:-}" = "--unit" ]; then unit_only=1; shift; fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 venv="$(scripts/venv.sh)"
@@ -14,10 +17,13 @@ scripts/kyverno-chart.sh >/dev/null
 scripts/trivy-chart.sh >/dev/null
 scripts/checkov.sh >/dev/null
 scripts/helm.sh >/dev/null
+# actionlint, the workflow linter of tests/unit/test_workflows.py (Go module proxy; ~30 s once).
+scripts/toolchain.sh actionlint >/dev/null
 
 echo "== unit tier (offline, mocks)"
 start=$(date +%s)
 python -m pytest tests/unit "$@"
 echo "== unit tier: $(( $(date +%s) - start ))s"
 
+if [ "$unit_only" = 1 ]; then exit 0; fi
 scripts/e2e.sh "$@"

@@ -12,7 +12,8 @@
 #
 # COMPONENT: pulumi (CLI + Python language host + executor scripts), kubernetes-provider, etcd,
 #            kube-apiserver, kube-controller-manager (in the default set: the e2e tier runs its garbage
-#            collector, without which foreground deletes never finish; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it).
+#            collector, without which foreground deletes never finish; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it),
+#            and the supply-chain tools actionlint, crane, cosign, kyverno (table GO_TOOLS below).
 # Environment: HARDENED_DOKS_CACHE (cache root), TOOLCHAIN_USE_EXISTING=0 (never reuse binaries found on PATH),
 #              TOOLCHAIN_GOMODCACHE / TOOLCHAIN_GOCACHE (default: inside the cache root), GOPROXY as usual.
 set -euo pipefail
@@ -29,6 +30,24 @@ KUBE_VERSION=1.34.4                         # k8s.io/kubernetes
 ETCD_VERSION=3.6.16                         # go.etcd.io/etcd/server/v3
 # ------------------------------------------------------------------------------------------------------------
 
+# ---- supply-chain tools (README "Supply chain"): Go programs built as upstream ships them -------------------
+# One wrapper module each (scripts/toolchain/<component>/: a `tool` directive and a complete go.sum, so the
+# dependency versions are upstream's own). The e2e tier pushes, signs and verifies images with crane, cosign and
+# the Kyverno CLI (tests/e2e/test_9_supply_chain.py); the unit tier lints every workflow with actionlint.
+# A fitting binary already on PATH (same version) is linked instead of built.
+#   component|module|version|main package|binary|version stamp (-X)|version command
+GO_TOOLS=(
+  "actionlint|github.com/rhysd/actionlint|v1.7.12|github.com/rhysd/actionlint/cmd/actionlint|actionlint|github.com/rhysd/actionlint.version|-version"
+  "crane|github.com/google/go-containerregistry|v0.22.1|github.com/google/go-containerregistry/cmd/crane|crane|github.com/google/go-containerregistry/cmd/crane/cmd.Version|version"
+  "cosign|github.com/sigstore/cosign/v2|v2.6.5|github.com/sigstore/cosign/v2/cmd/cosign|cosign|sigs.k8s.io/release-utils/version.gitVersion|version --json"
+  "kyverno|github.com/kyverno/kyverno|v1.19.1|github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno|kyverno|github.com/kyverno/kyverno/pkg/version.BuildVersion|version"
+)
+GO_TOOL_NAMES=()
+for entry in "${GO_TOOLS[@]}"; do GO_TOOL_NAMES+=("${entry%%|*}"); done
+go_tool_entry() { local e; for e in "${GO_TOOLS[@]}"; do [ "${e%%|*}" = "$1" ] && { echo "$e"; return 0; }; done; return 1; }
+go_tool_field() { go_tool_entry "$1" | cut -d'|' -f"$2"; }
+# ------------------------------------------------------------------------------------------------------------
+
 cache="${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}"
 tc_root="$cache/toolchain"
 key="pulumi-${PULUMI_VERSION}_k8sprovider-${K8S_PROVIDER_VERSION}_kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}"
@@ -39,21 +58,24 @@ logs="$tc_dir/logs"
 
 all_components=(pulumi kubernetes-provider etcd kube-apiserver)
 if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-1}" != 0 ]; then all_components+=(kube-controller-manager); fi
+all_components+=("${GO_TOOL_NAMES[@]}")
 
 say() { echo "toolchain: $*" >&2; }
 die() { echo "toolchain: ERROR: $*" >&2; exit 1; }
 
 # Files each component's build depends on (a change of them invalidates the stamp).
 component_wrapper() {
+  if go_tool_entry "$1" >/dev/null; then echo "$1"; return 0; fi  # supply-chain tool: its own wrapper folder
   case "$1" in
     pulumi) echo pulumi ;;
     kubernetes-provider) echo kubernetes-provider ;;
     etcd) echo etcd ;;
     kube-apiserver|kube-controller-manager) echo kubernetes ;;
-    *) die "unknown component '$1' (known: pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager)" ;;
+    *) die "unknown component '$1' (known: pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager ${GO_TOOL_NAMES[*]})" ;;
   esac
 }
 component_version() {
+  if go_tool_entry "$1" >/dev/null; then go_tool_field "$1" 3; return 0; fi
   case "$1" in
     pulumi) echo "$PULUMI_VERSION" ;;
     kubernetes-provider) echo "$K8S_PROVIDER_VERSION ($K8S_PROVIDER_MODULE_VERSION)" ;;
@@ -62,6 +84,7 @@ component_version() {
   esac
 }
 component_bins() {
+  if go_tool_entry "$1" >/dev/null; then go_tool_field "$1" 5; return 0; fi
   case "$1" in
     pulumi) echo "pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python" ;;
     kubernetes-provider) echo "pulumi-resource-kubernetes" ;;
@@ -109,7 +132,7 @@ case "$mode" in
     for c in "${components[@]}"; do present "$c" || { say "note: '$c' is not built yet; run scripts/toolchain.sh"; break; }; done
     exit 0 ;;
   list)
-    for c in pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager; do
+    for c in pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager "${GO_TOOL_NAMES[@]}"; do
       printf '%-24s %-50s %s\n' "$c" "$(component_version "$c")" "$(present "$c" && echo present || echo missing)"
     done
     echo "bin: $bin"; exit 0 ;;
@@ -288,6 +311,24 @@ build_kube() { # kube-apiserver | kube-controller-manager
   { stamp_want "$name"; echo "built: $("$bin/$name" --version)"; } > "$stamps/$name"
 }
 
+build_go_tool() { # a GO_TOOLS component: link a same-version binary from PATH, or build it from its wrapper
+  local c="$1" module version pkg binary stamp vcmd existing src got
+  IFS='|' read -r _ module version pkg binary stamp vcmd <<<"$(go_tool_entry "$c")"
+  if existing="$(find_existing "$binary" "${version#v}" "$vcmd")"; then
+    link_existing "$c" "$binary=$existing"; return 0
+  fi
+  src="$(prepare_src "$c")"
+  cd "$src"
+  got="$(go list -m -f '{{.Version}}' "$module")"
+  [ "$got" = "$version" ] || die "$c: scripts/toolchain/$c/go.mod requires $module $got, the table pins $version"
+  run_logged "$c" go build -trimpath -ldflags "-s -w -X $stamp=$version" -o "$bin/$binary.tmp" "$pkg"
+  mv -f "$bin/$binary.tmp" "$bin/$binary"
+  # shellcheck disable=SC2086  # the version command has arguments
+  got="$("$bin/$binary" $vcmd 2>&1 || true)"
+  case "$got" in *"${version#v}"*) ;; *) die "built $binary does not report version $version: $got" ;; esac
+  { stamp_want "$c"; echo "built: $module@$version ($pkg)"; } > "$stamps/$c"
+}
+
 say "version key $key"
 say "building/linking: ${todo[*]} (logs in $logs)"
 total_start=$(date +%s)
@@ -299,6 +340,7 @@ for c in "${todo[@]}"; do
     kubernetes-provider) build_kubernetes_provider ;;
     etcd) build_etcd ;;
     kube-apiserver|kube-controller-manager) build_kube "$c" ;;
+    *) build_go_tool "$c" ;;
   esac
   cd "$root"
   present "$c" || die "'$c' still missing after build"

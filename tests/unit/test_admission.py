@@ -107,7 +107,7 @@ def test_keyless_signature_verification_in_staging_and_prod(run_of) -> None:
         assert verify["mutateDigest"] is True and verify["verifyDigest"] is True and verify["required"] is True
         (entry,) = verify["attestors"][0]["entries"]
         assert entry["keyless"]["issuer"] == "https://token.actions.githubusercontent.com"
-        assert entry["keyless"]["subjectRegExp"] == r"^https://github\.com/example-org/.+$"
+        assert entry["keyless"]["subjectRegExp"] == r"^https://github\.com/example-org/apps/\.github/workflows/build-sign-push\.yml@refs/heads/main$"
         assert entry["keyless"]["rekor"] == {"url": "https://rekor.sigstore.dev"}
 
 
