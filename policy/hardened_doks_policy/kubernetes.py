@@ -34,6 +34,9 @@ from hardened_doks_policy.meta import (
 )
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
+#: Namespaces the stack creates, and those Kubernetes creates that it patches (default,
+#: kube-public, kube-node-lease): both must carry the Pod Security label and default-deny.
+NAMESPACES = (NAMESPACE, "kubernetes:core/v1:NamespacePatch")
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RBAC = "kubernetes:rbac.authorization.k8s.io/v1:"
 ROLES = (RBAC + "Role", RBAC + "ClusterRole")
@@ -72,7 +75,7 @@ _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def _validate_pod_security_label(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != NAMESPACE:
+    if args.resource_type not in NAMESPACES:
         return
     level = get(args.props, "metadata", "labels", PSA_ENFORCE)
     if level is None:
@@ -107,7 +110,7 @@ def _validate_default_deny(args: StackValidationArgs, report_violation: ReportVi
                 if _is_default_deny(resource.props, direction):
                     covered.setdefault(str(namespace), set()).add(direction)
     for resource in args.resources:
-        if resource.resource_type != NAMESPACE:
+        if resource.resource_type not in NAMESPACES:
             continue
         name = _name(resource.props) or resource.name
         missing = sorted({"ingress", "egress"} - covered.get(str(name), set()))

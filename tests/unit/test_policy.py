@@ -230,14 +230,17 @@ def test_the_pack_passes_on_every_stack(run_of, stack: str) -> None:
 
 def test_the_pack_catches_a_namespace_losing_its_default_deny(run_of) -> None:
     prod = run_of("prod")
-    deny = next(r for r in prod.resources if r.type == NETPOL and not r.inputs["spec"].get("ingress")
-                and not r.inputs["spec"].get("egress") and r.inputs["spec"].get("podSelector") == {})
-    run = copy.copy(prod)
-    run.resources = [r for r in prod.resources if r is not deny]
-    found = policy_check.check(run)
-    assert [v.policy for v in found] == ["k8s-namespace-default-deny"]
-    assert deny.inputs["metadata"]["namespace"] in found[0].message
-    assert policy_check.blocking(found) == found
+    denies = [r for r in prod.resources if r.type == NETPOL and not r.inputs["spec"].get("ingress")
+              and not r.inputs["spec"].get("egress") and r.inputs["spec"].get("podSelector") == {}]
+    # Every namespace's, the patched Kubernetes namespaces' (default, kube-public…) included.
+    assert {"default", "kube-public", "kube-node-lease", "kyverno"} <= {d.inputs["metadata"]["namespace"] for d in denies}
+    for deny in denies:
+        run = copy.copy(prod)
+        run.resources = [r for r in prod.resources if r is not deny]
+        found = policy_check.check(run)
+        assert [v.policy for v in found] == ["k8s-namespace-default-deny"], deny.name
+        assert deny.inputs["metadata"]["namespace"] in found[0].message
+        assert policy_check.blocking(found) == found
 
 
 def _mutated(run: ProgramRun, type_: str, change: Any) -> ProgramRun:
