@@ -38,7 +38,7 @@ from components.config import (
 from components.kube import create, metadata, resources
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
-from components.scanners import addon_images
+from components.scanners import addon_images, scheduling, with_digests
 
 #: Namespaces no policy applies to, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
@@ -66,7 +66,10 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
     # RuntimeDefault seccomp; the chart already drops all capabilities per container).
     pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    return {
+    values: dict[str, Any] = {
+        # Every Kyverno pod (controllers and hook Jobs) on the isolated system pool, away from tenant
+        # pods (NSA/CISA: isolate security-critical components); the chart's Linux pin stays.
+        "global": scheduling(config, {"kubernetes.io/os": "linux"}),
         "crds": {
             "install": True,
             # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
@@ -103,6 +106,8 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             for controller in ("backgroundController", "cleanupController", "reportsController")
         },
     }
+    # Images by digest where configured (addon_image_digests; CIS 5.5.1).
+    return with_digests(config, "kyverno", values)
 
 
 def network_policies() -> list[dict[str, Any]]:

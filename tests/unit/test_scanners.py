@@ -78,10 +78,10 @@ def test_every_chart_is_pinned_with_its_repository_in_its_own_namespace(release_
 
 def test_chart_versions_are_the_ones_documented() -> None:
     assert {k: (p.name, p.version) for k, p in SCANNER_CHARTS.items()} == {
-        "kubescape": ("kubescape-operator", "1.40.4"),
+        "kubescape": ("kubescape-operator", "1.40.3"),
         "trivy": ("trivy-operator", "0.36.0"),
-        "snyk": ("snyk-monitor", "2.22.15"),
-        "falco": ("falco", "9.1.1"),
+        "snyk": ("snyk-monitor", "2.23.8"),
+        "falco": ("falco", "9.1.0"),
         "falcosidekick": ("falcosidekick", "0.12.0"),
     }
 
@@ -155,9 +155,11 @@ def test_trivy_reports_severity_schedule_and_no_webhook(stack_run: ProgramRun) -
     assert values["trivy"]["dbRegistry"] == "mirror.gcr.io"
 
 
-def test_trivy_private_registry_access_can_be_dropped() -> None:
-    run = run_stack("dev", {"scanners": {"trivy": {"private_registries": False}}})
-    assert helm_release(run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is False
+def test_trivy_private_registry_access_is_an_explicit_opt_in(stack_run: ProgramRun) -> None:
+    # CIS 5.1.2: no Secret read outside trivy-system unless asked for.
+    assert helm_release(stack_run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is False
+    run = run_stack("dev", {"scanners": {"trivy": {"private_registries": True}}})
+    assert helm_release(run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is True
 
 
 # -- every add-on ------------------------------------------------------------------------
