@@ -285,8 +285,9 @@ SCANNER_CHARTS: dict[str, ChartPin] = {
         digest="2a0ffaa69068218f03a44139ac77c81905350208413c14ba697e9514f204af07",
     ),
     "trivy": ChartPin("trivy-operator", "0.36.0", "0.34.0", "https://aquasecurity.github.io/helm-charts/", "scripts/trivy-chart.sh"),
+    # The snyk-monitor chart declares no appVersion; its image tag is the chart version.
     "snyk": ChartPin(
-        "snyk-monitor", "2.23.8", "2.23.8", "https://snyk.github.io/kubernetes-monitor/",
+        "snyk-monitor", "2.23.8", "", "https://snyk.github.io/kubernetes-monitor/",
         digest="4a7ca0f58084b5d86b12301cd0a3db6fdb757563199946b483b57fcbc153d415",
     ),
     "falco": ChartPin(

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import yaml
 
 #: Where the pod template sits, per kind.
-_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
     "Deployment": ("spec", "template"),
     "StatefulSet": ("spec", "template"),
@@ -43,15 +43,21 @@ _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod spec of a workload (or a Pod), or None for other kinds."""
-    path = _TEMPLATE_PATHS.get(document.get("kind", ""))
+def pod_template(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template (metadata and spec; a Pod itself) of a workload, or None for other kinds."""
+    path = TEMPLATE_PATHS.get(document.get("kind", ""))
     if path is None:
         return None
     node: Any = document
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
-    spec = node.get("spec") if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a workload (or a Pod), or None for other kinds."""
+    template = pod_template(document)
+    spec = template.get("spec") if template is not None else None
     return spec if isinstance(spec, dict) else None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import render
+from tools.helm_postrender import pod_template
 from tools.charts import parse_documents
 from tools.offline import ProgramRun
 
@@ -26,6 +27,7 @@ VARIANTS: dict[str, tuple[str, bool]] = {**{s: (s, False) for s in STACKS}, **{f
 #: The Helm releases of a shipped stack, and those the optional add-ons add.
 DEFAULT_RELEASES = ("kyverno", "kubescape", "trivy-operator")
 OPTIONAL_RELEASES = ("snyk-monitor", "falcosidekick", "falco")
+ALL_RELEASES = DEFAULT_RELEASES + OPTIONAL_RELEASES
 
 
 def releases_of(variant: str) -> tuple[str, ...]:
@@ -73,23 +75,6 @@ def variant(name: str) -> Variant:
 def documents(paths: list[Path]) -> list[dict[str, Any]]:
     """The objects of rendered files (parsed once per distinct content; read only)."""
     return [d for path in paths for d in parse_documents(path.read_text(), fresh=False)]
-
-
-#: Where the pod template sits, per workload kind.
-_TEMPLATE = {"Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
-             "ReplicaSet": ("spec", "template"), "Job": ("spec", "template"), "CronJob": ("spec", "jobTemplate", "spec", "template"),
-             "Pod": ()}  # fmt: skip
-
-
-def pod_template(document: dict[str, Any]) -> dict[str, Any] | None:
-    """A workload's pod template (metadata and spec), or None for other kinds."""
-    path = _TEMPLATE.get(document.get("kind", ""))
-    if path is None:
-        return None
-    node: Any = document
-    for key in path:
-        node = node[key]
-    return node
 
 
 def pod_templates(docs: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
