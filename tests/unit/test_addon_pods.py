@@ -172,3 +172,20 @@ def test_dev_with_a_workload_pool_is_isolated_too() -> None:
 def test_isolation_cannot_be_lost_in_staging_and_prod(stack: str, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         run_stack(stack, overrides)
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+def test_no_addon_pod_runs_with_the_images_group(variant_name: str) -> None:
+    # NSA/CISA non-root user *and* group: without runAsGroup a container takes its image's group,
+    # which may be 0 (root's, owning most of the image's files). Falco's exempt agent runs as root.
+    unset = []
+    for source, namespace, where, template in _addon_pods(variant_name):
+        if namespace in POD_SECURITY_EXEMPTIONS:
+            continue
+        spec = template["spec"]
+        pod_group = (spec.get("securityContext") or {}).get("runAsGroup")
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            group = (container.get("securityContext") or {}).get("runAsGroup", pod_group)
+            if not group:
+                unset.append(f"{source} {namespace}/{where} container {container['name']}: runAsGroup {group}")
+    assert not unset, unset

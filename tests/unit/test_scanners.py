@@ -23,7 +23,7 @@ from components.config import (
     TRIVY_NAMESPACE,
     ConfigError,
 )
-from components.kube import MANAGED_NAMESPACE_LABEL
+from components.kube import MANAGED_NAMESPACE_LABEL, system_toleration
 from components.scanners import BREAK_GLASS_ANNOTATION, POD_SECURITY_EXEMPTIONS, TRIVY_SERVICE_ACCOUNT
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import helm_release, helm_releases, named, objects, of_kind
@@ -352,6 +352,10 @@ def test_trivy_writes_nothing_outside_its_namespace_and_never_reads_nodes_proxy(
     assert rbac["Role"]["metadata"]["namespace"] == TRIVY_NAMESPACE and "create" in jobs[0]["verbs"]
     values = helm_release(v.run, "trivy-operator")["values"]
     assert values["trivyOperator"]["scanJobsInSameNamespace"] is False, "scan Jobs in trivy-system, where the Role allows them"
+    # Scan Jobs are built by the operator at run time: their placement is in the values.
+    isolated = VARIANTS[variant_name][0] != "dev"
+    assert values["trivyOperator"]["scanJobTolerations"] == ([system_toleration()] if isolated else [])
+    assert values["trivyOperator"]["scanJobNodeSelector"] == ({"hardened-doks/pool": "system"} if isolated else {})
 
 
 def test_trivy_private_registries_adds_only_secret_and_serviceaccount_reads() -> None:
@@ -386,3 +390,4 @@ def test_snyk_runs_without_the_busybox_init_container_as_its_own_user() -> None:
     pod = deployment["spec"]["template"]["spec"]
     assert "initContainers" not in pod and not any("busybox" in c["image"] for c in pod["containers"])
     assert {pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {10001}
+    assert {c["imagePullPolicy"] for c in pod["containers"]} == {"IfNotPresent"}, "a pinned tag, pulled once per node"
