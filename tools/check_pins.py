@@ -27,6 +27,8 @@ from components.config import CHART_PINS, ChartPin
 from tools.charts import INDEX_SNAPSHOTS, pin_problems
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+# Repository indexes list every version ever published (hundreds of kilobytes): libyaml when present.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def fetch_url(url: str) -> str:
@@ -51,7 +53,7 @@ def check(pins: Mapping[str, ChartPin], fetch: Callable[[str], str] = fetch_url)
     for key, pin in pins.items():
         if pin.repo not in indexes:
             try:
-                indexes[pin.repo] = yaml.safe_load(fetch(index_url(pin.repo))) or {}
+                indexes[pin.repo] = yaml.load(fetch(index_url(pin.repo)), Loader=_LOADER) or {}
             except NoSnapshot:
                 indexes[pin.repo] = None
             except (OSError, ValueError, yaml.YAMLError) as exc:
