@@ -1,6 +1,6 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget
+.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
@@ -14,11 +14,17 @@ unit:          ## the unit tier alone (offline artifacts first; what the pull-re
 e2e:           ## the end-to-end tier alone (builds the offline toolchain on first use)
 	scripts/e2e.sh
 
-render:        ## offline render of $(STACK) to build/render/$(STACK)
-	$$(scripts/venv.sh)/bin/python -m tools.render --stack $(STACK)
+render:        ## offline render of $(STACK) to build/render/$(STACK), each chart's objects beside its Release (needs helm: scripts/helm.sh)
+	$$(scripts/venv.sh)/bin/python -m tools.render --stack $(STACK) $(ARGS)
 
 render-all:
-	$$(scripts/venv.sh)/bin/python -m tools.render --all
+	$$(scripts/venv.sh)/bin/python -m tools.render --all $(ARGS)
+
+check-pins:    ## every pinned chart against its repository's live index.yaml (needs internet)
+	$$(scripts/venv.sh)/bin/python -m tools.check_pins $(ARGS)
+
+image-digests: ## resolve the add-on charts' image and artifact digests from their registries (needs internet)
+	$$(scripts/venv.sh)/bin/python -m tools.image_digests --resolve $(ARGS)
 
 kubescape-exceptions:  ## the Kubescape exceptions file CI scans with, from tests/checkov-exceptions.yaml
 	$$(scripts/venv.sh)/bin/python -m tools.kubescape_exceptions --out build/kubescape-exceptions.json

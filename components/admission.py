@@ -50,7 +50,7 @@ from components.kube import create, metadata, resources
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
 from components.registry_access import pull_secret, pull_secret_name
-from components.scanners import addon_images
+from components.scanners import addon_images, scheduling, with_digests
 
 #: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
@@ -79,8 +79,11 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     # Registry credentials for signature checks (--imagePullSecrets): a private DOCR refuses
     # anonymous reads, so without them every signed image is refused (components/registry_access.py).
     secret = pull_secret_name(config)
-    return {
+    values: dict[str, Any] = {
         **({"existingImagePullSecrets": [secret]} if secret else {}),
+        # Every Kyverno pod (controllers and hook Jobs) on the isolated system pool, away from tenant
+        # pods (NSA/CISA: isolate security-critical components); the chart's Linux pin stays.
+        "global": scheduling(config, {"kubernetes.io/os": "linux"}),
         "crds": {
             "install": True,
             # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
@@ -117,6 +120,8 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             for controller in ("backgroundController", "cleanupController", "reportsController")
         },
     }
+    # Images by digest where configured (addon_image_digests; CIS 5.5.1).
+    return with_digests(config, "kyverno", values)
 
 
 def network_policies() -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import pulumi
 
 from components.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
-from components.kube import create, metadata, resources, secret
+from components.kube import create, metadata, pod_scheduling, resources, secret
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
 from components.network_policies import kube_apiserver_access, public_https_egress
 from components.notifier import KUBESCAPE, TRIVY
@@ -168,6 +168,8 @@ def cronjob(config: StackConfig) -> dict[str, Any]:
             # Owner and group read only (root:fsGroup on disk); never world-readable.
             {"name": "webhook", "secret": {"secretName": WEBHOOK_SECRET, "defaultMode": WEBHOOK_MODE}},
         ],
+        # On the isolated system pool with the other add-ons, never beside tenant pods (NSA/CISA).
+        **pod_scheduling(config),
     }
     return {
         "apiVersion": "batch/v1",

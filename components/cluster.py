@@ -7,7 +7,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_digitalocean as digitalocean
 
-from components.config import NAMESPACE, ConfigError, NodePool, StackConfig
+from components.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, NodePool, StackConfig
 
 #: Lifetime of the admin kubeconfig DigitalOcean returns on the cluster resource (and so
 #: keeps in state, encrypted). Nothing in the stack uses it: the Kubernetes provider
@@ -17,14 +17,22 @@ from components.config import NAMESPACE, ConfigError, NodePool, StackConfig
 STATE_KUBECONFIG_TTL_SECONDS = 3600
 
 
-def node_pool_args(pool: NodePool, config: StackConfig) -> dict[str, Any]:
-    """Inputs of one node pool (the cluster's default pool or a separate KubernetesNodePool)."""
+def node_pool_args(pool: NodePool, config: StackConfig, system: bool = False) -> dict[str, Any]:
+    """Inputs of one node pool (the cluster's default pool, ``system``, or a separate KubernetesNodePool)."""
+    taints = [t.model_dump() for t in pool.taints]
+    if system and config.system_pool_isolated and SYSTEM_POOL_TAINT not in taints:
+        # Tenant pods cannot schedule beside Kyverno and the scanners: they do not tolerate this
+        # taint, the add-ons do (components.kube.addon_scheduling). NSA/CISA: isolate critical
+        # components. DOKS's own workloads that do not tolerate it (CoreDNS…) run on the workload
+        # pools, which is why isolation needs one (StackConfig.tenant_pools). NoSchedule evicts
+        # nothing already running.
+        taints.append(dict(SYSTEM_POOL_TAINT))
     args: dict[str, Any] = {
         "name": pool.name,
         "size": pool.size,
         "auto_scale": pool.auto_scale,
-        "labels": {f"{NAMESPACE}/pool": pool.name, **pool.labels},
-        "taints": [t.model_dump() for t in pool.taints],
+        "labels": {POOL_LABEL: pool.name, **pool.labels},
+        "taints": taints,
         "tags": [*config.base_tags, f"pool:{pool.name}", *pool.tags],
     }
     if pool.auto_scale:
@@ -58,7 +66,7 @@ def cluster_args(config: StackConfig, version: pulumi.Input[str], vpc_id: pulumi
         "registry_integration": config.registry_integration,
         "kubeconfig_expire_seconds": STATE_KUBECONFIG_TTL_SECONDS,
         "tags": list(config.base_tags),
-        "node_pool": node_pool_args(config.system_pool, config),
+        "node_pool": node_pool_args(config.system_pool, config, system=True),
     }
 
 

@@ -265,6 +265,13 @@ class Project(Section):
 
 # -- the in-cluster hardening layer ---------------------------------------------------
 
+#: The taint of the system (default) node pool when it is isolated (``isolate_system_pool``): tenant
+#: pods carry no toleration for it, so they run on the workload pools, while Kyverno, the scanners and
+#: the notifier tolerate it and select the system pool's nodes (NSA/CISA: isolate security-critical
+#: components from workloads; CIS 5.7: separate workloads by sensitivity).
+SYSTEM_POOL_TAINT: dict[str, str] = {"key": f"{NAMESPACE}/system-pool", "value": "true", "effect": "NoSchedule"}
+#: The node label every pool's nodes carry (components/cluster.py): ``hardened-doks/pool: <pool name>``.
+POOL_LABEL = f"{NAMESPACE}/pool"
 #: Kubernetes' own namespaces (DOKS manages kube-system; DigitalOcean reverts edits there).
 KUBERNETES_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease", "default")
 #: The policy engine's namespace (components/admission.py).
@@ -298,18 +305,98 @@ class ChartPin:
     repo: str
     #: How to get the chart with no chart repository reachable ("" when it cannot be fetched offline).
     offline: str = ""
+    #: SHA-256 of the published archive, as the repository's index.yaml lists it ("" where the chart
+    #: comes from a Go module zip). `make check-pins` compares it with the live index: a re-published
+    #: archive under the same version is a change of what runs (supply chain: know what you install).
+    digest: str = ""
 
 
-#: The scanners layer's charts, pinned (README "Security scanners and alerts" says where each
-#: version was read and which ones the unit tier renders). Only Trivy's is fetched offline: the
-#: Go module zip of github.com/aquasecurity/trivy-operator@v0.34.0 carries it (scripts/trivy-chart.sh).
+#: Kyverno's chart as a pin (the KYVERNO_CHART* constants above are its fields).
+KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
+#: The scanners layer's charts, pinned to versions their repositories published (README "Security
+#: scanners and alerts": where each comes from, how to bump it). tests/unit/test_chart_pins.py checks
+#: every pin against the repositories' index snapshots in ../shared/charts/index (Kyverno's and
+#: Trivy's against the chart in their Go module zip); `make check-pins` against the live indexes.
 SCANNER_CHARTS: dict[str, ChartPin] = {
-    "kubescape": ChartPin("kubescape-operator", "1.40.4", "1.40.4", "https://kubescape.github.io/helm-charts/"),
+    "kubescape": ChartPin(
+        "kubescape-operator", "1.40.3", "1.40.3", "https://kubescape.github.io/helm-charts/",
+        digest="2a0ffaa69068218f03a44139ac77c81905350208413c14ba697e9514f204af07",
+    ),
     "trivy": ChartPin("trivy-operator", "0.36.0", "0.34.0", "https://aquasecurity.github.io/helm-charts/", "scripts/trivy-chart.sh"),
-    "snyk": ChartPin("snyk-monitor", "2.22.15", "2.22.15", "https://snyk.github.io/kubernetes-monitor/"),
-    "falco": ChartPin("falco", "9.1.1", "0.44.1", "https://falcosecurity.github.io/charts"),
-    "falcosidekick": ChartPin("falcosidekick", "0.12.0", "", "https://falcosecurity.github.io/charts"),
-}
+    # The snyk-monitor chart declares no appVersion; its image tag is the chart version.
+    "snyk": ChartPin(
+        "snyk-monitor", "2.23.8", "", "https://snyk.github.io/kubernetes-monitor/",
+        digest="4a7ca0f58084b5d86b12301cd0a3db6fdb757563199946b483b57fcbc153d415",
+    ),
+    "falco": ChartPin(
+        "falco", "9.1.0", "0.44.1", "https://falcosecurity.github.io/charts",
+        digest="2a767d6aeccf2392c5e263ae1f5e0950520affe3a9908ff7986ac213649c45b4",
+    ),
+    "falcosidekick": ChartPin(
+        "falcosidekick", "0.12.0", "2.31.1", "https://falcosecurity.github.io/charts",
+        digest="ab1495091089fbcd214c5fa761215ae59817559c92c7497753ec395b5c289dbb",
+    ),
+}  # fmt: skip
+#: Every pinned chart of the stack, by add-on key.
+CHART_PINS: dict[str, ChartPin] = {"kyverno": KYVERNO_PIN, **SCANNER_CHARTS}
+
+
+@dataclass(frozen=True)
+class PinnedImage:
+    """An image (or OCI artifact) a pinned chart runs, and the chart value that names it.
+
+    ``value`` is the path in the chart's values of the image's tag (``form="tag"``) or of its whole
+    reference (``form="reference"``); a digest set in ``addon_image_digests`` is appended there as
+    ``…@sha256:<digest>`` (the tag stays for readability; the runtime pulls by digest).
+    """
+
+    addon: str
+    reference: str
+    value: tuple[str | int, ...]
+    form: Literal["tag", "reference"] = "tag"
+    #: An OCI artifact falcoctl or Trivy downloads (rules, plugins, checks), not a container image.
+    artifact: bool = False
+
+    @property
+    def tag(self) -> str:
+        return self.reference.rsplit(":", 1)[1]
+
+
+#: The rules falcoctl installs into Falco at start: an exact release of falcosecurity/rules (the
+#: chart's default, ``falco-rules:5``, follows every 5.x release: rules would change without a change
+#: here). 5.1.0 is the release public deployments of chart 9.1.0 (Falco 0.44.1) pin; the machines that
+#: test this project cannot reach ghcr.io to list its tags.
+FALCO_RULES = "ghcr.io/falcosecurity/rules/falco-rules:5.1.0"
+#: Every image and artifact the pinned charts run with the stack's values, by the reference the chart
+#: renders (one entry per value naming it). tests/unit/test_chart_images.py fails when a rendered chart
+#: runs one that is not listed (a chart bump must update this table); `make image-digests` resolves
+#: their digests.
+PINNED_IMAGES: tuple[PinnedImage, ...] = (
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/kyverno:v1.19.1", ("admissionController", "container", "image", "tag")),
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/kyvernopre:v1.19.1", ("admissionController", "initContainer", "image", "tag")),
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/background-controller:v1.19.1", ("backgroundController", "image", "tag")),
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/cleanup-controller:v1.19.1", ("cleanupController", "image", "tag")),
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/reports-controller:v1.19.1", ("reportsController", "image", "tag")),
+    PinnedImage("kyverno", "reg.kyverno.io/kyverno/kyverno-cli:v1.19.1", ("crds", "migration", "image", "tag")),
+    PinnedImage("kyverno", "ghcr.io/kyverno/readiness-checker:v1.19.1", ("webhooksCleanup", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/kubescape:v4.0.11", ("kubescape", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/kubevuln:v0.3.159", ("kubevuln", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/operator:v0.2.159", ("operator", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/storage:v0.0.297", ("storage", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/http-request:v0.2.20", ("kubescapeScheduler", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/http-request:v0.2.20", ("kubevulnScheduler", "image", "tag")),
+    PinnedImage("kubescape", "quay.io/kubescape/http-request:v0.2.20", ("registryScanScheduler", "image", "tag")),
+    PinnedImage("trivy", "mirror.gcr.io/aquasec/trivy-operator:0.34.0", ("image", "tag")),
+    PinnedImage("trivy", "mirror.gcr.io/aquasec/trivy:0.74.0", ("trivy", "image", "tag")),
+    PinnedImage("trivy", "mirror.gcr.io/aquasec/trivy-checks:1", ("policiesBundle", "tag"), artifact=True),
+    PinnedImage("snyk", "docker.io/snyk/kubernetes-monitor:2.23.8", ("image", "tag")),
+    PinnedImage("falco", "docker.io/falcosecurity/falco:0.44.1", ("image", "tag")),
+    PinnedImage("falco", "docker.io/falcosecurity/falcoctl:0.13.0", ("falcoctl", "image", "tag")),
+    PinnedImage("falco", FALCO_RULES, ("falcoctl", "config", "artifact", "install", "refs", 0), "reference", artifact=True),
+    PinnedImage("falco", "ghcr.io/falcosecurity/plugins/plugin/container:0.7.1", ("collectors", "containerEngine", "pluginRef"), "reference", artifact=True),
+    PinnedImage("falcosidekick", "docker.io/falcosecurity/falcosidekick:2.32.0", ("image", "tag")),
+)  # fmt: skip
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: No tenant namespace may take one of these names.
 RESERVED_NAMESPACES: frozenset[str] = frozenset(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)
 
@@ -596,8 +683,8 @@ class Admission(Section):
     replicas: int = setting(3, description="Replicas of the Kyverno admission controller (3 for HA).", allowed="integer ≥ 1")
     chart_path: Optional[str] = setting(
         None,
-        description="Install the Kyverno chart from this local directory instead of its repository (air-gapped; see scripts/kyverno-chart.sh).",
-        allowed="path to an unpacked chart of the pinned version",
+        description="Install the Kyverno chart from this local folder or .tgz archive instead of its repository (air-gapped; see scripts/kyverno-chart.sh).",
+        allowed="path to a chart folder or .tgz of the pinned version",
     )
     registry_pull_secret: Optional[str] = setting(
         None,
@@ -717,8 +804,8 @@ def cron_schedule(value: str) -> str:
 def _chart_path_field(chart: str, hint: str) -> Any:
     return setting(
         None,
-        description=f"Install the {chart} chart from this local directory instead of its repository (air-gapped, e2e{hint}).",
-        allowed="path to an unpacked chart of the pinned version",
+        description=f"Install the {chart} chart from this local folder or .tgz archive instead of its repository (air-gapped, e2e{hint}).",
+        allowed="path to a chart folder or .tgz of the pinned version",
     )
 
 
@@ -762,8 +849,8 @@ class TrivyScanner(Section):
     )
     scan_jobs_limit: int = setting(2, description="Most scan Jobs running at once (each has its own requests).", allowed="1 … 10")
     private_registries: bool = setting(
-        True,
-        description="Let the operator read image pull secrets cluster-wide so images from private registries (DOCR) are scanned.",
+        False,
+        description="Opt-in: let the operator read Secrets and ServiceAccounts cluster-wide (get only) to pull private images (DOCR) for scans. Off: public images only (CIS 5.1.2).",
         allowed="true, false",
     )
     chart_path: Optional[str] = _chart_path_field("trivy-operator", "; see scripts/trivy-chart.sh")
@@ -872,6 +959,11 @@ class StackConfig(Section):
     )
     system_pool: NodePool = setting(description="The cluster's default node pool (system add-ons run here).", allowed="a node pool object")
     workload_pools: list[NodePool] = setting([], description="Additional node pools for applications.", allowed="list of node pool objects")
+    isolate_system_pool: bool = setting(
+        True,
+        description="Taint the system pool so only Kyverno, the scanners and the notifier run there; tenants need a workload pool without NoSchedule taints. Dev without one: not tainted, with a warning. Must stay true in staging and prod.",
+        allowed="true, false",
+    )
     registry_integration: bool = setting(
         False, description="Give the cluster pull access to the account's DigitalOcean Container Registry.", allowed="true, false"
     )
@@ -905,6 +997,11 @@ class StackConfig(Section):
         description="In-cluster security scanners: Kubescape, Trivy, Snyk, Falco.", allowed="{severity, kubescape, trivy, snyk, falco}"
     )
     alerts: Alerts = setting(description="Findings at or above a severity to Slack.", allowed="{min_severity, schedule, notifier_image}")
+    addon_image_digests: dict[str, str] = setting(
+        {},
+        description="Digests of the add-on charts' images and artifacts, by the reference the pinned chart uses (`make image-digests` resolves them); each then runs by digest.",
+        allowed="image:tag → sha256:<64 hex>, for the images in PINNED_IMAGES",
+    )
     slack_webhook_url: Optional[SecretStr] = setting(
         None,
         description="Slack incoming webhook for scanner findings, Falco events and drift reports (secret; one webhook for everything).",
@@ -1011,7 +1108,34 @@ class StackConfig(Section):
                 raise ValueError("is not a Docker config.json object (the value is not shown)")
         return value
 
+    @field_validator("addon_image_digests")
+    @classmethod
+    def _digests(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {image.reference for image in PINNED_IMAGES}
+        for reference, digest in value.items():
+            # CIS 5.5.1 / NSA-CISA: a digest names exactly the reviewed image; a tag can be moved.
+            if reference not in known:
+                raise ValueError(f"{reference!r} is not an image of the pinned charts; `make image-digests` lists them")
+            if not _DIGEST.match(digest):
+                raise ValueError(f"{reference}: {digest!r} is not a digest (sha256:<64 hex digits>)")
+        return value
+
     # -- derived values ------------------------------------------------------------
+
+    @property
+    def tenant_pools(self) -> list[NodePool]:
+        """Workload pools tenant pods can schedule on (no NoSchedule or NoExecute taint)."""
+        return [p for p in self.workload_pools if not any(t.effect in ("NoSchedule", "NoExecute") for t in p.taints)]
+
+    @property
+    def system_pool_isolated(self) -> bool:
+        """True when the system pool is tainted and the add-ons are placed on it: isolation is on, the
+        stack creates the cluster, and tenants have a pool of their own."""
+        return self.isolate_system_pool and not self.existing_cluster and bool(self.tenant_pools)
+
+    def image_digest(self, reference: str) -> Optional[str]:
+        """The configured digest of a pinned chart's image, if any."""
+        return self.addon_image_digests.get(reference)
 
     @property
     def existing_cluster(self) -> bool:
@@ -1110,6 +1234,8 @@ SECURITY_FLOORS: dict[str, tuple[frozenset[str], str]] = {
     "surge_upgrade": (frozenset({"staging", "prod"}), "node upgrades must surge"),
     # Accidental `pulumi destroy` of production is refused by the engine.
     "protect": (frozenset({"prod"}), "production resources must be protected"),
+    # Tenant pods never share a node with the policy engine and the scanners (NSA/CISA: isolation).
+    "isolate_system_pool": (frozenset({"staging", "prod"}), "tenant pods must not share nodes with the security add-ons"),
 }
 
 
@@ -1139,6 +1265,12 @@ def cross_field_problems(config: StackConfig) -> list[str]:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         problems.append(f"{NAMESPACE}:workload_pools: node pool names must be unique; repeated: {', '.join(repeated)}")
+    if config.isolate_system_pool and not config.existing_cluster and not config.tenant_pools and config.environment != "dev":
+        problems.append(
+            f"{NAMESPACE}:workload_pools: the {config.environment} profile taints the system pool for the security add-ons "
+            "(isolate_system_pool), so tenants need a workload pool without NoSchedule/NoExecute taints; add one, e.g. "
+            "{name: apps, size: s-4vcpu-8gb, min_nodes: 2, max_nodes: 4}"
+        )
 
     for key, (environments, why) in SECURITY_FLOORS.items():
         floor = PROFILES[config.environment].get(key, StackConfig.model_fields[key].default)
@@ -1166,14 +1298,35 @@ IN_CLUSTER_FLOORS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
 }
 
 
-def local_chart_problems(path: str, name: str = KYVERNO_CHART, version: str = KYVERNO_CHART_VERSION, how: str = "scripts/kyverno-chart.sh") -> list[str]:
-    """Why ``path`` is not an unpacked chart ``name`` of the pinned ``version`` (empty when it is)."""
+def chart_metadata(path: str) -> Optional[dict[str, Any]]:
+    """The Chart.yaml of a local chart: an unpacked folder or a packaged ``.tgz`` archive (None if neither).
+
+    Helm installs both forms (``helm install NAME ./chart`` or ``./chart-1.2.3.tgz``); an archive
+    holds one top-level folder with the chart's Chart.yaml in it.
+    """
+    import tarfile
+
     import yaml
 
-    chart_file = Path(path).expanduser() / "Chart.yaml"
-    if not chart_file.is_file():
-        return [f"no chart at {path} (no Chart.yaml); prepare one with {how}"]
-    chart = yaml.safe_load(chart_file.read_text()) or {}
+    local = Path(path).expanduser()
+    if local.is_dir():
+        chart_file = local / "Chart.yaml"
+        return (yaml.safe_load(chart_file.read_text()) or {}) if chart_file.is_file() else None
+    if not local.is_file() or not tarfile.is_tarfile(local):
+        return None
+    with tarfile.open(local) as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")]
+        if len(members) != 1:
+            return None
+        handle = archive.extractfile(members[0])
+        return (yaml.safe_load(handle.read()) or {}) if handle is not None else None
+
+
+def local_chart_problems(path: str, name: str = KYVERNO_CHART, version: str = KYVERNO_CHART_VERSION, how: str = "scripts/kyverno-chart.sh") -> list[str]:
+    """Why ``path`` is not chart ``name`` of the pinned ``version``, as a folder or .tgz (empty when it is)."""
+    chart = chart_metadata(path)
+    if chart is None:
+        return [f"no chart at {path} (neither a folder with Chart.yaml nor a chart .tgz archive); prepare one with {how}"]
     if (chart.get("name"), str(chart.get("version"))) != (name, version):
         return [f"{path} holds chart {chart.get('name')} {chart.get('version')}; the stack pins {name} {version}"]
     return []
@@ -1194,7 +1347,7 @@ def scanner_problems(config: StackConfig) -> list[str]:
     for path, value, chart in local:
         if value is not None:
             pin = SCANNER_CHARTS[chart]
-            how = pin.offline or f"`helm pull {pin.name} --version {pin.version} --repo {pin.repo} --untar`"
+            how = pin.offline or f"`helm pull {pin.name} --version {pin.version} --repo {pin.repo}`"
             problems.extend(f"{key}{path}: {p}" for p in local_chart_problems(value, pin.name, pin.version, how))
 
     snyk_secrets = ("snyk_integration_id", "snyk_service_account_token")
@@ -1424,4 +1577,18 @@ def load_stack_config() -> StackConfig:
             f"{NAMESPACE}:api_allowlist allows the whole internet to reach the Kubernetes API (dev default); "
             "narrow it to your addresses with `pulumi config set --path 'api_allowlist[0]' <your-ip>/32`"
         )
+    warning = system_pool_warning(config)
+    if warning:
+        pulumi.log.warn(warning)
     return config
+
+
+def system_pool_warning(config: StackConfig) -> Optional[str]:
+    """The warning when isolation is asked for but cannot be applied (dev without a tenant pool)."""
+    if config.isolate_system_pool and not config.existing_cluster and not config.tenant_pools:
+        return (
+            f"{NAMESPACE}:isolate_system_pool: this {config.environment} stack has no workload pool tenants can run on, so the "
+            "system pool is not tainted and tenant pods share nodes with Kyverno and the scanners; add one under "
+            f"{NAMESPACE}:workload_pools to isolate it, or set isolate_system_pool: false to accept sharing"
+        )
+    return None

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.config import NAMESPACE
+from components.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, StackConfig
 
 #: Labels on every object the stack creates in the cluster.
 MANAGED_LABELS: dict[str, str] = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": NAMESPACE}
@@ -57,6 +57,29 @@ _ARGUMENTS = {
     "aggregationRule": "aggregation_rule",
     "stringData": "string_data",
 }
+
+
+def system_toleration() -> dict[str, str]:
+    """The toleration of the isolated system pool's taint (components/cluster.py sets the taint)."""
+    return {"key": SYSTEM_POOL_TAINT["key"], "operator": "Equal", "value": SYSTEM_POOL_TAINT["value"], "effect": SYSTEM_POOL_TAINT["effect"]}
+
+
+def addon_scheduling(config: StackConfig) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """(nodeSelector, tolerations) of a security add-on's pods: the system pool when it is isolated.
+
+    The add-ons tolerate the system pool's taint and select its nodes, so they never share a node
+    with tenant pods, which do not tolerate it (NSA/CISA: isolate security-critical components).
+    Empty when the system pool is not isolated (dev without a workload pool, existing clusters).
+    """
+    if not config.system_pool_isolated:
+        return {}, []
+    return {POOL_LABEL: config.system_pool.name}, [system_toleration()]
+
+
+def pod_scheduling(config: StackConfig) -> dict[str, Any]:
+    """An add-on pod spec's nodeSelector and tolerations (see addon_scheduling); {} when not isolated."""
+    selector, tolerations = addon_scheduling(config)
+    return {"nodeSelector": selector, "tolerations": tolerations} if selector else {}
 
 
 def metadata(

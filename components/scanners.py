@@ -40,8 +40,10 @@ import pulumi_kubernetes as kubernetes
 from components.config import (
     ALERTS_NAMESPACE,
     FALCO_NAMESPACE,
+    FALCO_RULES,
     FALCOSIDEKICK_NAMESPACE,
     KUBESCAPE_NAMESPACE,
+    PINNED_IMAGES,
     SCANNER_CHARTS,
     SEVERITIES,
     SNYK_NAMESPACE,
@@ -49,7 +51,7 @@ from components.config import (
     PodSecurity,
     StackConfig,
 )
-from components.kube import create, resources, secret
+from components.kube import addon_scheduling, create, metadata, resources, secret
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, network_policy, pod_security_version
 from components.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
 
@@ -117,6 +119,40 @@ def severities_from(threshold: str) -> list[str]:
     return list(SEVERITIES[SEVERITIES.index(threshold) :])
 
 
+def with_digests(config: StackConfig, addon: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every configured digest of the add-on's images set where its chart names it.
+
+    CIS 5.5.1 / NSA-CISA: an image by digest is exactly the image that was reviewed; a tag (and an
+    OCI artifact's tag) can be moved to other content. The tag stays in front for readability
+    (``repo:tag@sha256:…``: the runtime pulls by digest). Digests come from ``addon_image_digests``
+    (``make image-digests`` resolves them); none is invented here.
+    """
+    for image in (i for i in PINNED_IMAGES if i.addon == addon):
+        digest = config.image_digest(image.reference)
+        if digest is None:
+            continue
+        *parents, leaf = image.value
+        node: Any = values
+        for key in parents:
+            node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+        node[leaf] = f"{image.tag if image.form == 'tag' else image.reference}@{digest}"
+    return values
+
+
+def scheduling(config: StackConfig, node_selector: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """nodeSelector and tolerations of an add-on's pods: the isolated system pool (if it is)."""
+    selector, tolerations = addon_scheduling(config)
+    return {"nodeSelector": {**(node_selector or {}), **selector}, "tolerations": tolerations}
+
+
+#: Why no add-on pod sets seLinuxOptions (the review asked): DOKS worker nodes are Debian-based and
+#: run no SELinux policy, so an SELinux label would be inert; the Linux hardening in force is seccomp
+#: RuntimeDefault plus all capabilities dropped (Kubescape C-0055 accepts either). AppArmor's
+#: RuntimeDefault is not set either: a node without AppArmor rejects pods that ask for a profile, and
+#: DOKS's AppArmor state could not be verified from here.
+SELINUX_NOT_SET = "DOKS nodes run no SELinux policy: seLinuxOptions would be inert (seccomp RuntimeDefault and drop ALL apply instead)"
+
+
 # -- values, one pure function per chart ------------------------------------------------
 
 
@@ -124,7 +160,9 @@ def kubescape_values(config: StackConfig) -> dict[str, Any]:
     """The kubescape-operator chart values."""
     settings = config.scanners.kubescape
     off = "disable"
-    return {
+    # Every component on the isolated system pool (its nodeSelector also keeps the chart's Linux pin).
+    placed = scheduling(config, {"kubernetes.io/os": "linux"})
+    values: dict[str, Any] = {
         "clusterName": config.name,
         "ksNamespace": KUBESCAPE_NAMESPACE,
         # No SaaS account: an empty server keeps every result in the cluster (its aggregated API);
@@ -167,16 +205,19 @@ def kubescape_values(config: StackConfig) -> dict[str, Any]:
             # The stack writes this namespace's network policies (network_policies()).
             "networkPolicy": {"enabled": False},
         },
+        # Components without their own placement fall back to this one.
+        "customScheduling": placed,
         "kubescape": {
             # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
             "resources": resources("100m", "256Mi", "600m", "1Gi"),
             # No call home for version checks (nothing sent to a vendor).
             "skipUpdateCheck": True,
             "serviceMonitor": {"enabled": False},
+            **placed,
         },
-        "operator": {"resources": resources("50m", "100Mi", "300m", "300Mi")},
-        "kubevuln": {"resources": resources("200m", "768Mi", "1500m", "2560Mi")},
-        "storage": {"resources": resources("50m", "256Mi", "500m", "1Gi")},
+        "operator": {"resources": resources("50m", "100Mi", "300m", "300Mi"), **placed},
+        "kubevuln": {"resources": resources("200m", "768Mi", "1500m", "2560Mi"), **placed},
+        "storage": {"resources": resources("50m", "256Mi", "500m", "1Gi"), **placed},
         "kubescapeScheduler": {
             "scanSchedule": settings.configuration_scan_schedule,
             # The scheduled scan checks the configured frameworks (NSA/CISA hardening guide, CIS
@@ -190,17 +231,27 @@ def kubescape_values(config: StackConfig) -> dict[str, Any]:
                 ]
             },
             "resources": resources("1m", "10Mi", "10m", "20Mi"),
+            **placed,
         },
-        "kubevulnScheduler": {"scanSchedule": settings.vulnerability_scan_schedule, "resources": resources("1m", "10Mi", "10m", "20Mi")},
+        "kubevulnScheduler": {"scanSchedule": settings.vulnerability_scan_schedule, "resources": resources("1m", "10Mi", "10m", "20Mi"), **placed},
+        # The registry scan CronJobs the operator creates from its template (none unless asked).
+        "registryScanScheduler": {"resources": resources("1m", "10Mi", "10m", "20Mi"), **placed},
     }
+    return with_digests(config, "kubescape", values)
 
 
 def trivy_values(config: StackConfig) -> dict[str, Any]:
-    """The trivy-operator chart values."""
+    """The trivy-operator chart values (its RBAC is the stack's own: trivy_rbac())."""
     settings = config.scanners.trivy
-    return {
+    placed = scheduling(config)
+    values: dict[str, Any] = {
         # DOKS-managed namespaces hold nothing tenants can fix; every other namespace is scanned.
         "excludeNamespaces": "kube-system,kube-public,kube-node-lease",
+        # CIS 5.1.x least privilege: the chart's ClusterRole creates and deletes Jobs in every
+        # namespace (and, with private registries, creates and updates Secrets and reads nodes/proxy,
+        # the kubelet's exec endpoint). The stack writes the operator's RBAC instead (trivy_rbac()):
+        # read-only cluster-wide, writes in trivy-system only.
+        "rbac": {"create": False},
         "operator": {
             "replicas": 1,
             "scanJobsConcurrentLimit": settings.scan_jobs_limit,
@@ -218,18 +269,24 @@ def trivy_values(config: StackConfig) -> dict[str, Any]:
             "sbomGenerationEnabled": False,
             # No SaaS/webhook endpoint: reports stay in the cluster (empty = nothing sent out).
             "webhookBroadcastURL": "",
-            # Reading image pull secrets cluster-wide lets scan Jobs pull private (DOCR) images;
-            # scanners.trivy.private_registries: false drops that grant (CIS 5.1.2).
+            # Reading image pull secrets of other namespaces lets scan Jobs pull private (DOCR)
+            # images: an explicit opt-in (scanners.trivy.private_registries, default off; CIS 5.1.2).
             "accessGlobalSecretsAndServiceAccount": settings.private_registries,
             "builtInTrivyServer": False,
             "metricsFindingsEnabled": False,
         },
         "serviceMonitor": {"enabled": False},
         "trivyOperator": {
+            # Scan Jobs run in trivy-system, where the operator's Role lets it create them (never
+            # in tenants' namespaces: no Job writes there).
+            "scanJobsInSameNamespace": False,
             # Scan Jobs get no API credential (CIS 5.1.6) and the restricted security contexts.
             "scanJobAutomountServiceAccountToken": False,
             "scanJobPodTemplatePodSecurityContext": {**_POD_SECURITY, "runAsUser": 65534, "runAsGroup": 65534},
             "scanJobPodTemplateContainerSecurityContext": _CONTAINER_SECURITY,
+            # Scan Jobs on the isolated system pool, beside the operator.
+            "scanJobTolerations": placed["tolerations"],
+            "scanJobNodeSelector": placed["nodeSelector"],
         },
         "trivy": {
             # Only findings at or above the configured severity are stored (scanners.severity).
@@ -243,18 +300,87 @@ def trivy_values(config: StackConfig) -> dict[str, Any]:
             "resources": resources("100m", "256Mi", "1", "1Gi"),
         },
         "compliance": {"cron": settings.compliance_schedule, "specs": ["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1"]},
-        # The operator's tag is the chart's appVersion; Always re-resolves it against the registry on
-        # every start (CIS 5.5.1: run what the registry serves for the pinned tag).
-        "image": {"pullPolicy": "Always"},
+        # The operator's image by the chart's appVersion tag (digest: addon_image_digests), pulled
+        # once per node: no re-resolving a tag on every start (CIS 5.5.1: run the reviewed image).
+        "image": {"tag": SCANNER_CHARTS["trivy"].app_version, "pullPolicy": "IfNotPresent"},
         "podSecurityContext": {**_POD_SECURITY, "runAsUser": 10000, "runAsGroup": 10000, "fsGroup": 10000},
         "securityContext": _CONTAINER_SECURITY,
         "resources": resources("50m", "128Mi", "500m", "512Mi"),
+        **placed,
     }
+    return with_digests(config, "trivy", values)
+
+
+#: The Trivy operator's ServiceAccount (the chart's fullname, with rbac.create off it is still created).
+TRIVY_SERVICE_ACCOUNT = "trivy-operator"
+_READ = ["get", "list", "watch"]
+
+
+def trivy_rbac(config: StackConfig) -> list[dict[str, Any]]:
+    """The Trivy operator's RBAC, least privilege (CIS 5.1.x; NSA/CISA): what the chart's generated
+    ClusterRole grants, minus every write outside trivy-system.
+
+    - cluster-wide: read the workloads, RBAC and network objects it assesses; write only its own
+      report types (they live beside the workloads they describe);
+    - trivy-system only: create and delete its scan Jobs, and the ConfigMaps, Secrets and leases it
+      keeps there (the chart's namespaced Role and leader election);
+    - with ``scanners.trivy.private_registries`` (opt-in): get Secrets and ServiceAccounts
+      cluster-wide, to read the pull secrets of the workloads it scans; never create or update them,
+      and never ``nodes/proxy`` (the kubelet's exec endpoint), which the chart adds with it.
+    """
+    reports = [
+        "clustercompliancedetailreports", "clustercompliancereports", "clusterconfigauditreports", "clusterinfraassessmentreports",
+        "clusterrbacassessmentreports", "clustersbomreports", "clustervulnerabilityreports", "configauditreports",
+        "exposedsecretreports", "infraassessmentreports", "rbacassessmentreports", "sbomreports", "vulnerabilityreports",
+    ]  # fmt: skip
+    cluster_rules: list[dict[str, Any]] = [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps", "limitranges", "nodes", "persistentvolumeclaims", "persistentvolumes", "pods",
+                          "replicationcontrollers", "resourcequotas", "services"],
+            "verbs": _READ,
+        },  # fmt: skip
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": _READ},
+        {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "statefulsets"], "verbs": _READ},
+        # Jobs and CronJobs are scanned as workloads: read only (scan Jobs are written in trivy-system).
+        {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": _READ},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": _READ},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings", "clusterroles", "rolebindings", "roles"], "verbs": _READ},
+        {"apiGroups": ["aquasecurity.github.io"], "resources": reports, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+        {"apiGroups": ["aquasecurity.github.io"], "resources": ["clustercompliancereports/status"], "verbs": ["get", "patch", "update"]},
+    ]
+    if config.scanners.trivy.private_registries:
+        cluster_rules.append({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]})
+    namespace_rules = [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "delete", "update"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "update"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+    subject = [{"kind": "ServiceAccount", "name": TRIVY_SERVICE_ACCOUNT, "namespace": TRIVY_NAMESPACE}]
+    rbac = "rbac.authorization.k8s.io"
+    name = TRIVY_SERVICE_ACCOUNT
+    return [
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRole", "metadata": metadata(name), "rules": cluster_rules},
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRoleBinding", "metadata": metadata(name),
+         "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": name}, "subjects": subject},
+        {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": metadata(name, TRIVY_NAMESPACE), "rules": namespace_rules},
+        {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": metadata(name, TRIVY_NAMESPACE),
+         "roleRef": {"apiGroup": rbac, "kind": "Role", "name": name}, "subjects": subject},
+    ]  # fmt: skip
+
+
+#: The user and group the snyk/kubernetes-monitor image is built to run as (its Dockerfile: USER 10001:10001).
+SNYK_UID = 10001
 
 
 def snyk_values(config: StackConfig) -> dict[str, Any]:
     """The snyk-monitor chart values (its credentials are in the Secret snyk_secret() builds)."""
-    return {
+    placed = scheduling(config)
+    values: dict[str, Any] = {
         "clusterName": config.name,
         # The Secret built from secret config (integration id, service account token, dockercfg).
         "monitorSecrets": SNYK_SECRET,
@@ -264,18 +390,33 @@ def snyk_values(config: StackConfig) -> dict[str, Any]:
         "integrationApi": "",
         "requests": {"cpu": "100m", "memory": "400Mi"},
         "limits": {"cpu": "1", "memory": "2Gi"},
-        # Pod Security Standards restricted: RuntimeDefault seccomp at pod level.
-        "podSecurityContext": _POD_SECURITY,
+        # Pod Security Standards restricted: the chart's init container (busybox:latest, runAsNonRoot
+        # false, only a `chmod` of the scratch volume) is refused by restricted admission and runs a
+        # floating tag. Off: the scratch volume is an emptyDir, writable by any user, and fsGroup
+        # gives it the monitor's group.
+        "initContainers": {"enabled": False},
+        # Restricted: non-root (the image's own 10001:10001, never group 0), RuntimeDefault seccomp.
+        "podSecurityContext": {**_POD_SECURITY, "runAsUser": SNYK_UID, "runAsGroup": SNYK_UID, "fsGroup": SNYK_UID},
+        # The chart's tag is the pinned version (digest: addon_image_digests); pulled once per node.
+        "image": {"pullPolicy": "IfNotPresent"},
         "temporaryStorageSize": "10Gi",
         "skip_k8s_jobs": True,
+        # The chart's own NetworkPolicy allows all egress (`egress: [{}]`), which would add to the
+        # namespace's default-deny: off; the stack writes exactly the monitor's paths (NSA/CISA).
+        "networkPolicy": {"enabled": False},
+        **placed,
     }
+    return with_digests(config, "snyk", values)
 
 
 def falco_values(config: StackConfig) -> dict[str, Any]:
     """The falco chart values: modern eBPF with capabilities instead of a privileged container."""
     priority = FALCO_PRIORITIES[config.scanners.severity]
     sidekick = config.slack_webhook_url is not None
-    return {
+    # The node agent runs on every node (a DaemonSet): it tolerates the isolated system pool's taint
+    # (next to the chart's control-plane tolerations) and selects no pool.
+    _, tolerations = addon_scheduling(config)
+    values: dict[str, Any] = {
         "driver": {
             "kind": "modern_ebpf",
             # Least privilege (NSA/CISA): BPF, PERFMON, SYS_RESOURCE, SYS_PTRACE instead of
@@ -289,11 +430,30 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
         "falcosidekick": {"enabled": False},
         "falcoctl": {
             "artifact": {
-                "install": {"enabled": True},
-                # Rules change only with the pinned chart version (change control): no live follow.
+                "install": {
+                    "enabled": True,
+                    # The init container only downloads artifacts into emptyDirs: no capability,
+                    # no privilege escalation, RuntimeDefault seccomp (NSA/CISA least privilege).
+                    "securityContext": {**_CONTAINER_SECURITY, "readOnlyRootFilesystem": False, "runAsNonRoot": False,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    # Requests and limits (NSA/CISA: resource limits; CIS 5.7).
+                    "resources": resources("10m", "32Mi", "200m", "128Mi"),
+                },
+                # Rules change only with a change here (change control): no live follow.
                 "follow": {"enabled": False},
-            }
-        },
+            },
+            "config": {
+                "artifact": {
+                    "install": {
+                        # An exact rules release instead of the chart's floating `falco-rules:5`
+                        # (the README's "rules fixed"; digest: addon_image_digests), and exactly
+                        # the listed artifacts: no dependency resolution to newer plugin versions.
+                        "refs": [FALCO_RULES],
+                        "resolveDeps": False,
+                    }
+                }
+            },
+        },  # fmt: skip
         "falco": {
             "priority": priority,
             "json_output": True,
@@ -306,21 +466,30 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
         "metrics": {"enabled": False},
         # Requests and limits (NSA/CISA: resource limits), per node.
         "resources": resources("100m", "256Mi", "1", "1Gi"),
+        "tolerations": [
+            {"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"},
+            {"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"},
+            *tolerations,
+        ],
     }
+    return with_digests(config, "falco", values)
 
 
 def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
     """The falcosidekick chart values; the Slack settings come from the Secret it names."""
-    return {
+    values: dict[str, Any] = {
         "replicaCount": 1,
         # Webhook URL and Slack settings as environment from a Secret built from secret config:
         # never in the values (state, rendered files).
         "config": {"existingSecret": FALCOSIDEKICK_SECRET},
         "webui": {"enabled": False},
-        "podSecurityContext": {**_POD_SECURITY, "runAsUser": 1234, "fsGroup": 1234},
+        # Restricted: the image's own non-root user 1234 and its group (never group 0).
+        "podSecurityContext": {**_POD_SECURITY, "runAsUser": 1234, "runAsGroup": 1234, "fsGroup": 1234},
         "securityContext": _CONTAINER_SECURITY,
         "resources": resources("10m", "32Mi", "100m", "128Mi"),
+        **scheduling(config),
     }
+    return with_digests(config, "falcosidekick", values)
 
 
 # -- the objects the stack creates around the charts ------------------------------------
@@ -473,14 +642,23 @@ VALUES = {
 }
 
 
+#: Releases whose chart hard-codes security contexts no value can complete: Helm pipes their manifests
+#: through the project's post-renderer (tools/helm_postrender.py: drop ALL capabilities, a non-root
+#: group), which Pod Security restricted needs. Relative to the project folder, the provider's working
+#: directory.
+POSTRENDERED = {"kubescape": "tools/helm_postrender.py"}
+
+
 def release_args(config: StackConfig, addon: Addon) -> dict[str, Any]:
-    """A Helm Release's arguments: the pinned chart from its repository, or from a local directory."""
+    """A Helm Release's arguments: the pinned chart from its repository, or a local folder or archive."""
     pin = SCANNER_CHARTS[addon.key]
     chart: dict[str, Any]
     if addon.chart_path is not None:
         chart = {"chart": addon.chart_path}
     else:
         chart = {"chart": pin.name, "version": pin.version, "repository_opts": {"repo": pin.repo}}
+    if addon.key in POSTRENDERED:
+        chart["postrender"] = POSTRENDERED[addon.key]
     return {
         **chart,
         "name": addon.release,
@@ -494,7 +672,9 @@ def release_args(config: StackConfig, addon: Addon) -> dict[str, Any]:
 
 
 def extra_objects(config: StackConfig, addon: Addon) -> list[dict[str, Any]]:
-    """Objects an add-on's chart reads that the stack creates (its credentials)."""
+    """Objects an add-on's chart needs that the stack creates (credentials, Trivy's RBAC)."""
+    if addon.key == "trivy":
+        return trivy_rbac(config)
     if addon.key == "snyk":
         return [snyk_secret(config)]
     if addon.key == "falcosidekick":

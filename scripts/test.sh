@@ -12,7 +12,8 @@ export PATH="$venv/bin:$PATH"
 echo "== offline artifacts (once; cached outside the repository)"
 # The Kyverno and Trivy operator charts and CRD schemas (Go module proxy), checkov's own
 # virtualenv, and helm: the unit tier's schema and checkov gates use them
-# (tests/unit/test_manifest_gates.py).
+# (tests/unit/test_manifest_gates.py), with the other charts from ../shared/charts
+# (or $HARDENED_DOKS_CHARTS; a missing archive fails the tier, naming it).
 scripts/kyverno-chart.sh >/dev/null
 scripts/trivy-chart.sh >/dev/null
 scripts/checkov.sh >/dev/null

@@ -28,9 +28,9 @@ ALL_ADDONS_SECRETS = {
 
 
 @functools.cache
-def all_addons_run() -> ProgramRun:
-    """The prod stack with every add-on enabled (computed once per session)."""
-    return run_stack("prod", ALL_ADDONS, ALL_ADDONS_SECRETS)
+def all_addons_run(stack: str = "prod") -> ProgramRun:
+    """A shipped stack (prod by default) with every add-on enabled (computed once per session)."""
+    return run_stack(stack, ALL_ADDONS, ALL_ADDONS_SECRETS)
 
 
 @pytest.fixture(params=STACKS)

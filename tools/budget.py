@@ -217,6 +217,10 @@ def _minimum(pool: NodePool) -> int:
 
 def stack_budget(stack: str, config: StackConfig) -> StackBudget:
     pools = [("system_pool", config.system_pool)] + [(f"workload_pools[{i}]", p) for i, p in enumerate(config.workload_pools)]
+    if config.system_pool_isolated:
+        # The add-ons run on the tainted system pool only (components.kube.addon_scheduling); the
+        # Falco DaemonSet's pods on the workload pools are counted against those, not here.
+        pools = pools[:1]
     cpu = memory = 0.0
     nodes = 0
     described = []

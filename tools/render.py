@@ -8,7 +8,11 @@ No credentials, no network, no engine: the real program runs under Pulumi's mock
 
 - ``kubernetes/NNN-<kind>-<namespace>-<name>.yaml``: one Kubernetes object per file, as
   ``kubectl apply -f`` and scanners expect;
-- ``helm/<name>.json``: Helm releases (chart, version, repository, values);
+- ``helm/<name>.json``: Helm releases (chart, version, repository, values), and beside each
+  ``helm/<name>/NNN-<kind>-<namespace>-<name>.yaml``: the objects its chart installs with those values
+  (``helm template`` of the pinned chart: CRDs and hooks included, post-renderer applied; the chart
+  comes from its local copy — ``../shared/charts``, the Go module zips — or, with internet, its
+  repository; tools/charts.py). ``--no-charts`` leaves them out (no helm needed);
 - ``digitalocean/<type>-<name>.json``: DigitalOcean resources with their inputs and options;
 - ``index.json``: every file above with its resource type and name.
 
@@ -22,12 +26,14 @@ import json
 import re
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
 from components.config import ConfigError
+from tools.charts import ChartError, kube_minor, release_manifests
 from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack, stack_names
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -75,13 +81,33 @@ def _apply_order(resource: RecordedResource) -> tuple[int, str, str, str]:
     return priority, str(metadata.get("namespace", "")), str(inputs.get("kind", "")), str(metadata.get("name", resource.name))
 
 
-def render(run: ProgramRun, out: Path) -> list[dict[str, str]]:
-    """Write a run's resources under ``out`` (emptied first); return the index."""
+def chart_files(release: RecordedResource, folder: Path, kube_version: str, offline: bool = True) -> list[Path]:
+    """Write the objects a Release's chart installs, one per file in chart order; return the files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, (kind, namespace, name, text) in enumerate(release_manifests(clean_inputs(release), kube_version, offline=offline), 1):
+        path = folder / (_slug("-".join([f"{i:03d}", kind or "object", namespace or "cluster", name])) + ".yaml")
+        path.write_text(text)
+        files.append(path)
+    return files
+
+
+def render(run: ProgramRun, out: Path, charts: bool = False, offline: bool = True) -> list[dict[str, str]]:
+    """Write a run's resources under ``out`` (emptied first); return the index.
+
+    With ``charts``, each Helm release's chart objects go beside it (see :func:`chart_files`).
+    """
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     index: list[dict[str, str]] = []
     count = 0
+    if charts:
+        kube_version = f"{kube_minor(run.stack)}.0"
+        releases = [r for r in run.resources if r.type == HELM_RELEASE]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            # helm template runs as a subprocess: in parallel, cached per chart and values.
+            list(pool.map(lambda r: chart_files(r, out / "helm" / _slug(r.name), kube_version, offline), releases))
     for resource in sorted(run.resources, key=_apply_order):
         if not resource.custom or resource.type.startswith("pulumi:providers:"):
             continue
@@ -122,6 +148,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     target.add_argument("--stack", help="stack name (a stacks/Pulumi.<stack>.yaml file)")
     target.add_argument("--all", action="store_true", help="render every stack in stacks/")
     parser.add_argument("--out", type=Path, help="output folder (default: build/render/<stack>)")
+    parser.add_argument("--no-charts", action="store_true", help="do not render the Helm charts' objects (no helm needed)")
+    parser.add_argument("--offline", action="store_true", help="never fetch a chart from its repository (local copies only)")
     args = parser.parse_args(argv)
     stacks = stack_names() if args.all else [args.stack]
     if args.all and args.out:
@@ -129,11 +157,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     for stack in stacks:
         out = args.out or PROJECT_DIR / "build" / "render" / stack
         try:
-            index = render(run_stack(stack), out)
-        except (ConfigError, FileNotFoundError) as exc:
+            index = render(run_stack(stack), out, charts=not args.no_charts, offline=args.offline)
+        except (ConfigError, FileNotFoundError, ChartError) as exc:
             print(f"render {stack}: {exc}", file=sys.stderr)
             return 2
-        print(f"{stack}: {len(index)} resources → {out}")
+        charts = "" if args.no_charts else f", {len(list((out / 'helm').glob('*/*.yaml')))} chart objects"
+        print(f"{stack}: {len(index)} resources{charts} → {out}")
     return 0
 
 

@@ -31,7 +31,8 @@ def test_the_report_prints_the_figures_of_every_profile(capsys: pytest.CaptureFi
     assert "share of allocatable" in out and "budget 25%: ok" in out
     assert budget.main(["--stack", "prod", "--json"]) == budget.EXIT_OK
     (report,) = json.loads(capsys.readouterr().out)["stacks"]
-    assert report["pools"] == ["system: 3 × s-8vcpu-16gb", "apps: 3 × s-4vcpu-8gb"] and report["nodes"] == 6
+    # prod isolates its system pool: the add-ons' capacity is the system pool's alone.
+    assert report["pools"] == ["system: 3 × s-8vcpu-16gb"] and report["nodes"] == 3
     assert report["within_budget"] is True and 0 < report["share"]["cpu"] < 1
 
 
@@ -53,7 +54,7 @@ def test_daemonsets_count_per_node_and_optional_addons_count_when_on() -> None:
     config = parse_stack_config(raw, stack="prod", secret_keys=secrets | {f"{NAMESPACE}:{k}" for k in ALL_ADDONS_SECRETS})
     report = budget.stack_budget("prod", config)
     by = {(i.addon, i.component): i for i in report.items}
-    assert by[("falco", "falco")].kind == "DaemonSet" and by[("falco", "falco")].count == report.nodes == 6
+    assert by[("falco", "falco")].kind == "DaemonSet" and by[("falco", "falco")].count == report.nodes == 3
     assert {("snyk", "monitor"), ("falcosidekick", "falcosidekick"), ("alerts", "security-notifier")} <= set(by)
     assert report.cpu_m > budget.check("prod").cpu_m
 

@@ -1,18 +1,20 @@
 """The gates on what the stack would apply: schema validity for the cluster's minor, and checkov.
 
-For every shipped stack, and the prod stack with every add-on of the scanners layer on, the
-rendered Kubernetes objects (tools/render.py) and the manifests of the pinned charts available
-offline — Kyverno's and the Trivy operator's (``helm template`` with the stack's values) — are
+For every gated variant — each shipped stack, and each with every optional add-on on (Snyk, Falco
+with falcosidekick, the Slack notifier; tests/unit/rendered.py) — the stack's own objects and the
+objects of every Helm chart it installs (``helm template`` of the pinned chart with the values the
+stack sets, post-renderer applied: Kyverno, Kubescape, Trivy, Snyk, Falco, falcosidekick) are
 
 - validated against the Kubernetes OpenAPI schemas of the configured minor
   (kubernetes-validate, strict: unknown fields fail), and custom resources against the
-  schema of their CRD (Kyverno's from its Go module, Cilium's from its), strictly too;
+  schema of their CRD (Kyverno's from its Go module, Cilium's from its, the charts' own), strictly too;
 - scanned with checkov's Kubernetes checks; every finding must be listed, with its reason,
   in tests/checkov-exceptions.yaml, and every listed exception must still match a finding.
 
 The CRDs, the charts and the helm and checkov commands are provided outside the repository by
-scripts/kyverno-chart.sh, scripts/trivy-chart.sh, scripts/helm.sh and scripts/checkov.sh
-(scripts/test.sh runs them).
+scripts/kyverno-chart.sh, scripts/trivy-chart.sh, ../shared/charts (or $HARDENED_DOKS_CHARTS),
+scripts/helm.sh and scripts/checkov.sh (scripts/test.sh runs them). checkov's report is cached per
+set of scanned files (``~/.cache/hardened-doks/checkov-results``): unchanged renders are not rescanned.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -33,28 +36,25 @@ import pytest
 import yaml
 
 from tests.unit.manifests import helm_release
-from tools import render
-from components.config import parse_stack_config
-from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, read_stack_file
+from tests.unit.rendered import VARIANTS, documents, releases_of, run_of, variant
+from tools.charts import CACHE, kube_minor
+from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER
 
 STACKS = ("dev", "staging", "prod")
-#: What the gates check: the shipped stacks, and prod with every add-on on (conftest.all_addons_run).
-GATED = (*STACKS, "prod-all-addons")
-#: Charts rendered offline: source name → (release name, script printing the chart path, include crds/).
-CHARTS = {"chart": ("kyverno", "kyverno-chart.sh", False), "trivy": ("trivy-operator", "trivy-chart.sh", True)}
+GATED = tuple(VARIANTS)
+#: (variant, source): the stack's own objects, and each chart the variant installs.
+SOURCES = [(v, source) for v in GATED for source in ("stack", *releases_of(v))]
 EXCEPTIONS_FILE = PROJECT_DIR / "tests" / "checkov-exceptions.yaml"
-CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE", Path.home() / ".cache" / "hardened-doks"))
 #: CRD file per custom resource (apiVersion, kind): (the script and arguments printing its folder, file).
+#: Custom resources of a chart whose CRD the chart itself renders are checked against that one.
 CRD_FILES = {
     ("kyverno.io/v1", "ClusterPolicy"): (("kyverno-chart.sh", "--crds"), "kyverno.io_clusterpolicies.yaml"),
     ("cilium.io/v2", "CiliumNetworkPolicy"): (("kyverno-chart.sh", "--crds"), "ciliumnetworkpolicies.yaml"),
-    ("aquasecurity.github.io/v1alpha1", "ClusterComplianceReport"): (("trivy-chart.sh",), "crds/aquasecurity.github.io_clustercompliancereports.yaml"),
 }
 
 
 # The charts' CRDs are megabytes of YAML: use libyaml when PyYAML has it (it does on PyPI wheels).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @functools.cache
@@ -65,77 +65,59 @@ def _script(name: str, *args: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@functools.cache
-def _minor(stack: str) -> str:
-    """The Kubernetes minor a stack targets (its kubernetes_version_prefix, e.g. 1.34)."""
-    raw, secrets = read_stack_file(stack.split("-", 1)[0])
-    return parse_stack_config(raw, stack=stack, secret_keys=secrets).kubernetes_version_prefix
+def _minor(variant_name: str) -> str:
+    """The Kubernetes minor a variant targets (its stack's kubernetes_version_prefix, e.g. 1.34)."""
+    return kube_minor(VARIANTS[variant_name][0])
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
-    return _parsed(path.read_text())
+    return documents([path])
 
 
 @functools.cache
-def _parsed(text: str) -> list[dict[str, Any]]:
-    """Parsed once per distinct content (the stacks share most chart files, CRDs are large)."""
-    return [d for d in yaml.load_all(text, Loader=_LOADER) if d]
-
-
-def _render_chart(run: ProgramRun, out: Path, stack: str, source: str) -> list[Path]:
-    """``helm template`` of a pinned chart with the stack's values (hooks included, tests not)."""
-    name, script, crds = CHARTS[source]
-    out.mkdir(parents=True)
-    if not any(r.inputs.get("name") == name for r in run.of_type(render.HELM_RELEASE)):
-        return []
-    release = helm_release(run, name)
-    values = out.parent / f"{out.name}-values.json"
-    values.write_text(json.dumps(release["values"]))
-    command = [
-        _script("helm.sh"), "template", release["name"], _script(script), "--namespace", release["namespace"],
-        "--kube-version", f"{_minor(stack)}.0", "--skip-tests", "-f", str(values), *(["--include-crds"] if crds else []),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    files = []
-    for i, document in enumerate(d for d in yaml.load_all(result.stdout, Loader=_LOADER) if d):
-        path = out / f"{i:03d}-{document['kind'].lower()}-{document['metadata']['name'].replace(':', '-')}.yaml"
-        path.write_text(yaml.dump(document, Dumper=_DUMPER, sort_keys=False))
-        files.append(path)
-    return files
+def _chart_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    """Every CRD the gated charts render, by (group, kind)."""
+    found = {}
+    for name in GATED:
+        for files in variant(name).charts.values():
+            for document in documents([f for f in files if "-customresourcedefinition-" in f.name]):
+                found[(document["spec"]["group"], document["spec"]["names"]["kind"])] = document
+    return found
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Per gated run: the render command's Kubernetes files and the offline charts' manifests.
+    """Per gated variant: the stack's files and each chart's files, by source.
 
     Also starts checkov (in the background, it takes a while) over one folder holding each
-    distinct file once.
+    distinct file once, unless the same set of files was scanned before (cached report).
     """
-    from tests.conftest import _cached_run, all_addons_run
-
-    root = tmp_path_factory.mktemp("gates")
-    scan = root / "scan"
-    scan.mkdir()
+    scan = tmp_path_factory.mktemp("checkov")
     result: dict[str, Any] = {}
-    for stack in GATED:
-        run = _cached_run(stack) if stack in STACKS else all_addons_run()
-        render.render(run, root / stack / "render")
-        result[stack] = {"stack": sorted((root / stack / "render" / "kubernetes").glob("*.yaml"))}
-        result[stack] |= {source: _render_chart(run, root / stack / source, stack, source) for source in CHARTS}
-        for source, files in result[stack].items():
+    for name in GATED:
+        result[name] = variant(name).sources()
+        for source, files in result[name].items():
             # CustomResourceDefinitions carry no checkov checks and are megabytes of YAML: not scanned.
-            for path in (p for p in files if not p.name.split("-", 2)[1] == "customresourcedefinition"):
+            for path in (p for p in files if "-customresourcedefinition-" not in p.name):
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
                 target = scan / f"{source}-{path.stem[4:]}-{digest}.yaml"
                 if not target.exists():
                     target.write_bytes(path.read_bytes())
     command = [_script("checkov.sh"), "--framework", "kubernetes", "--output", "json", "--quiet", "--compact", "--skip-download", "--directory", str(scan)]
-    result["checkov"] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    key = hashlib.sha256(json.dumps([command[0], *sorted(p.name for p in scan.iterdir())]).encode()).hexdigest()[:24]
+    cached = CACHE / "checkov-results" / f"{key}.json"
+    result["checkov_cache"] = cached
+    if not cached.is_file():
+        # Its own process group: checkov forks workers that hold its output pipes, so stopping it
+        # early (a failing run) must stop them too, or reading the pipes waits forever.
+        result["checkov"] = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, start_new_session=True
+        )
     yield result
-    if result["checkov"].poll() is None:
-        result["checkov"].kill()
-        result["checkov"].communicate()
+    process = result.get("checkov")
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 # -- schema validity -------------------------------------------------------------------
@@ -159,15 +141,22 @@ def _strict(schema: Any, branch: bool = False) -> Any:
 
 @functools.cache
 def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
-    script, file = CRD_FILES[(api_version, kind)]
     group, version = api_version.split("/")
-    (crd,) = [d for d in _documents(Path(_script(*script)) / file) if d.get("kind") == "CustomResourceDefinition"]
+    if (api_version, kind) in CRD_FILES:
+        script, file = CRD_FILES[(api_version, kind)]
+        (crd,) = [d for d in _documents(Path(_script(*script)) / file) if d.get("kind") == "CustomResourceDefinition"]
+    else:
+        crd = _chart_crds()[(group, kind)]
     assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
     schema = copy.deepcopy(served["schema"]["openAPIV3Schema"])
     # apiVersion/kind/metadata are checked by the API server itself, not by the CRD schema.
     schema.setdefault("properties", {}).update({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}})
     return jsonschema.Draft4Validator(_strict(schema))
+
+
+def _is_custom(api_version: str, kind: str) -> bool:
+    return (api_version, kind) in CRD_FILES or (api_version.split("/")[0], kind) in _chart_crds()
 
 
 def _crd_problems(crd: dict[str, Any]) -> list[str]:
@@ -199,7 +188,7 @@ def _cached_schema_errors(text: str, minor: str) -> tuple[str, ...]:
     if (document["apiVersion"], document["kind"]) == ("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
         return tuple(_crd_problems(document))
     key = (document["apiVersion"], document["kind"])
-    if key in CRD_FILES:
+    if "/" in key[0] and _is_custom(*key):
         return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(*key).iter_errors(document) if not _masked(e))
     validator = _builtin_validator(minor, document["apiVersion"], document["kind"])
     return tuple(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document) if not _masked(e))
@@ -229,22 +218,26 @@ def _builtin_validator(minor: str, api_version: str, kind: str) -> jsonschema.pr
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-@pytest.mark.parametrize("stack", GATED)
-@pytest.mark.parametrize("source", ["stack", *CHARTS])
-def test_every_object_is_schema_valid_for_the_cluster_minor(rendered, stack: str, source: str) -> None:
-    files = rendered[stack][source]
-    assert files, f"nothing rendered for {stack} {source}"
+@pytest.mark.parametrize(("variant_name", "source"), SOURCES, ids=[f"{v}-{s}" for v, s in SOURCES])
+def test_every_object_is_schema_valid_for_the_cluster_minor(rendered, variant_name: str, source: str) -> None:
+    files = rendered[variant_name][source]
+    assert files, f"nothing rendered for {variant_name} {source}"
     problems = {}
     for path in files:
         for document in _documents(path):
-            errors = _schema_errors(document, _minor(stack))
+            errors = _schema_errors(document, _minor(variant_name))
             if errors:
                 problems[path.name] = errors
     assert not problems, json.dumps(problems, indent=2)
 
 
+@pytest.mark.parametrize("variant_name", GATED)
+def test_every_gated_variant_renders_exactly_its_charts(rendered, variant_name: str) -> None:
+    assert set(rendered[variant_name]) == {"stack", *releases_of(variant_name)}
+
+
 def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
-    documents = [d for path in rendered["prod"]["chart"] for d in _documents(path)]
+    documents = [d for path in rendered["prod"]["kyverno"] for d in _documents(path)]
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
     assert deployments["kyverno-admission-controller"]["spec"]["replicas"] == 3
     for deployment in deployments.values():
@@ -261,7 +254,7 @@ def test_the_chart_renders_the_policy_engine_hardened(rendered) -> None:
 @pytest.mark.parametrize(("stack", "expected"), [("dev", None), ("prod", "kyverno-registry-credentials")])
 def test_the_chart_gives_kyverno_the_registry_pull_secret(rendered, stack: str, expected: str | None) -> None:
     # Issue 17.2: signature checks read the private DOCR with this Secret (components/registry_access.py).
-    documents = [d for path in rendered[stack]["chart"] for d in _documents(path)]
+    documents = [d for path in rendered[stack]["kyverno"] for d in _documents(path)]
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
     for name in ("kyverno-admission-controller", "kyverno-background-controller", "kyverno-reports-controller"):
         args = [a for c in deployments[name]["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
@@ -271,7 +264,7 @@ def test_the_chart_gives_kyverno_the_registry_pull_secret(rendered, stack: str, 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_trivy_chart_renders_the_operator_hardened_with_the_stacks_settings(rendered, stack: str) -> None:
-    documents = [d for path in rendered[stack]["trivy"] for d in _documents(path)]
+    documents = [d for path in rendered[stack]["trivy-operator"] for d in _documents(path)]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for document in documents:
         by_kind.setdefault(document["kind"], []).append(document)
@@ -310,17 +303,14 @@ def test_the_charts_images_pass_their_namespaces_admission_allowlists(rendered, 
     # untagged image would otherwise only fail at `pulumi up`. Same patterns, with Python's re.
     from components.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
     from components.scanners import ADDON_IMAGES
-    from tests.conftest import _cached_run, all_addons_run
 
-    run = _cached_run(stack) if stack in STACKS else all_addons_run()
+    run = run_of(stack)
     allowlists = addon_images_by_namespace(ADDON_IMAGES)
     checked = 0
-    for source, (release, _, _) in CHARTS.items():
-        if not rendered[stack][source]:
-            continue
+    for release in releases_of(stack):
         namespace = helm_release(run, release)["namespace"]
         patterns = [glob_regex(p) for p in allowlists[namespace]]
-        for document in (d for path in rendered[stack][source] for d in _documents(path)):
+        for document in (d for path in rendered[stack][release] for d in _documents(path)):
             for spec in _pod_specs(document):
                 for container in [*spec.get("initContainers", []), *spec["containers"]]:
                     image = container["image"]
@@ -343,8 +333,14 @@ def _exceptions() -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def checkov_findings(rendered) -> set[tuple[str, str]]:
     """(check id, resource id) of every failed checkov check over all stacks and charts."""
-    stdout, stderr = rendered["checkov"].communicate(timeout=300)
-    assert rendered["checkov"].returncode in (0, 1), stderr[-2000:]
+    cached: Path = rendered["checkov_cache"]
+    if "checkov" in rendered:
+        stdout, stderr = rendered["checkov"].communicate(timeout=300)
+        assert rendered["checkov"].returncode in (0, 1), stderr[-2000:]
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(stdout)
+    else:
+        stdout = cached.read_text()
     findings = set()
     for report in _json_documents(stdout):
         if not isinstance(report, dict) or "results" not in report:

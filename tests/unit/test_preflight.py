@@ -171,8 +171,9 @@ def test_json_report(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert (report["command"], report["stack"], report["status"], report["exit_code"]) == ("preflight", "staging", "failed", 1)
     failed = [f for f in report["findings"] if not f["ok"]]
+    # staging's system pool and its workload pool (tenants' own, the system pool being isolated).
     assert failed == [{"check": "size", "ok": False, "message": "s-4vcpu-8gb is not available in fra1",
-                       "fix": "hardened-doks:system_pool.size", "severity": "error"}]
+                       "fix": f"hardened-doks:{pool}.size", "severity": "error"} for pool in ("system_pool", "workload_pools[0]")]
 
 
 def test_missing_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit.rendered import documents
 from tools import render
 from tools.offline import SECRET_PLACEHOLDER, run_stack
 
@@ -74,3 +75,30 @@ def test_render_is_deterministic_and_in_apply_order(tmp_path: Path) -> None:
         assert (first / "kubernetes" / name).read_text() == (second / "kubernetes" / name).read_text()
     kinds = [yaml.safe_load((first / "kubernetes" / name).read_text())["kind"] for name in files]
     assert kinds.index("Namespace") == 0 and max(i for i, k in enumerate(kinds) if k == "Namespace") < kinds.index("NetworkPolicy")
+
+
+def test_render_writes_each_charts_objects_beside_its_release(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert render.main(["--stack", "prod", "--out", str(tmp_path), "--offline"]) == 0
+    assert "chart objects" in capsys.readouterr().out
+    helm = tmp_path / "helm"
+    releases = sorted(p.stem for p in helm.glob("*.json"))
+    assert releases == sorted(p.name for p in helm.iterdir() if p.is_dir()), "one folder of objects beside each release"
+    for folder in (p for p in helm.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.yaml"))
+        assert files, folder
+        for path in files:
+            (document,) = documents([path])  # parsed once per content in the session (the CRDs are megabytes)
+            assert {"apiVersion", "kind", "metadata"} <= set(document), path
+    kyverno = documents(sorted((helm / "hardened-doks-admission-kyverno").glob("*deployment*")))
+    assert {d["metadata"]["namespace"] for d in kyverno} == {"kyverno"}
+
+
+def test_render_without_charts_needs_no_helm(tmp_path: Path) -> None:
+    assert render.main(["--stack", "dev", "--out", str(tmp_path), "--no-charts"]) == 0
+    assert not [p for p in (tmp_path / "helm").iterdir() if p.is_dir()]
+
+
+def test_a_chart_without_a_local_copy_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HARDENED_DOKS_CHARTS", str(tmp_path / "empty"))
+    assert render.main(["--stack", "dev", "--out", str(tmp_path / "out"), "--offline"]) == 2
+    assert "no local copy of chart kubescape-operator 1.40.3" in capsys.readouterr().err

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+import yaml
+
 from components.config import (
     ADDON_NAMESPACES,
     FALCO_NAMESPACE,
+    FALCO_RULES,
     FALCOSIDEKICK_NAMESPACE,
     KUBESCAPE_NAMESPACE,
     SCANNER_CHARTS,
@@ -20,11 +23,12 @@ from components.config import (
     TRIVY_NAMESPACE,
     ConfigError,
 )
-from components.kube import MANAGED_NAMESPACE_LABEL
+from components.kube import MANAGED_NAMESPACE_LABEL, system_toleration
 from components.registry_access import PULL_SECRET
-from components.scanners import BREAK_GLASS_ANNOTATION, POD_SECURITY_EXEMPTIONS
+from components.scanners import BREAK_GLASS_ANNOTATION, POD_SECURITY_EXEMPTIONS, TRIVY_SERVICE_ACCOUNT
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
-from tests.unit.manifests import helm_release, helm_releases, named, of_kind
+from tests.unit.manifests import helm_release, helm_releases, named, objects, of_kind
+from tests.unit.rendered import VARIANTS, documents, variant
 from tests.unit.test_secrets import _assert_only_in_secrets
 from tools import render
 from tools.offline import ProgramRun, run_stack
@@ -81,10 +85,10 @@ def test_every_chart_is_pinned_with_its_repository_in_its_own_namespace(release_
 
 def test_chart_versions_are_the_ones_documented() -> None:
     assert {k: (p.name, p.version) for k, p in SCANNER_CHARTS.items()} == {
-        "kubescape": ("kubescape-operator", "1.40.4"),
+        "kubescape": ("kubescape-operator", "1.40.3"),
         "trivy": ("trivy-operator", "0.36.0"),
-        "snyk": ("snyk-monitor", "2.22.15"),
-        "falco": ("falco", "9.1.1"),
+        "snyk": ("snyk-monitor", "2.23.8"),
+        "falco": ("falco", "9.1.0"),
         "falcosidekick": ("falcosidekick", "0.12.0"),
     }
 
@@ -158,9 +162,11 @@ def test_trivy_reports_severity_schedule_and_no_webhook(stack_run: ProgramRun) -
     assert values["trivy"]["dbRegistry"] == "mirror.gcr.io"
 
 
-def test_trivy_private_registry_access_can_be_dropped() -> None:
-    run = run_stack("dev", {"scanners": {"trivy": {"private_registries": False}}})
-    assert helm_release(run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is False
+def test_trivy_private_registry_access_is_an_explicit_opt_in(stack_run: ProgramRun) -> None:
+    # CIS 5.1.2: no Secret read outside trivy-system unless asked for.
+    assert helm_release(stack_run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is False
+    run = run_stack("dev", {"scanners": {"trivy": {"private_registries": True}}})
+    assert helm_release(run, "trivy-operator")["values"]["operator"]["accessGlobalSecretsAndServiceAccount"] is True
 
 
 # -- every add-on ------------------------------------------------------------------------
@@ -315,3 +321,77 @@ def test_the_policy_pack_passes_with_every_addon_on_and_sees_the_exemption() -> 
     (falco,) = [r for r in run.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == FALCO_NAMESPACE]
     del falco.inputs["metadata"]["annotations"][BREAK_GLASS_ANNOTATION]
     assert [v.policy for v in policy_check.check(run)] == ["k8s-namespace-pod-security"]
+
+
+# -- what the charts render with these values ---------------------------------------------
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+def test_no_chart_writes_network_policies_or_namespaces(variant_name: str) -> None:
+    # The stack writes every add-on namespace's policies (default-deny + exactly its paths); a chart's
+    # own policy would add paths (Snyk's allows all egress) and its namespace would fight the stack's.
+    for release, files in variant(variant_name).charts.items():
+        kinds = {d["kind"] for d in documents(files)}
+        assert not {"NetworkPolicy", "CiliumNetworkPolicy", "Namespace"} & kinds, release
+
+
+def _trivy_rbac(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {o["kind"]: o for o in objects(run) if o["kind"] in ("ClusterRole", "Role") and o["metadata"]["name"] == TRIVY_SERVICE_ACCOUNT}
+
+
+@pytest.mark.parametrize("variant_name", list(VARIANTS))
+def test_trivy_writes_nothing_outside_its_namespace_and_never_reads_nodes_proxy(variant_name: str) -> None:
+    v = variant(variant_name)
+    chart = documents(v.charts["trivy-operator"])
+    assert not {"Role", "ClusterRoleBinding", "RoleBinding"} & {d["kind"] for d in chart}, "rbac.create off: the chart grants the operator nothing"
+    # What is left are the chart's aggregated read roles for people (view/edit/admin see the reports).
+    for role in (d for d in chart if d["kind"] == "ClusterRole"):
+        assert role["metadata"]["name"].startswith("aggregate-") and all(set(r["verbs"]) <= {"get", "list", "watch"} for r in role["rules"])
+    rbac = _trivy_rbac(v.run)
+    for rule in rbac["ClusterRole"]["rules"]:
+        assert "nodes/proxy" not in rule["resources"] and "secrets" not in rule["resources"], rule
+        if rule["apiGroups"] != ["aquasecurity.github.io"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+    jobs = [r for r in rbac["Role"]["rules"] if r["resources"] == ["jobs"]]
+    assert rbac["Role"]["metadata"]["namespace"] == TRIVY_NAMESPACE and "create" in jobs[0]["verbs"]
+    values = helm_release(v.run, "trivy-operator")["values"]
+    assert values["trivyOperator"]["scanJobsInSameNamespace"] is False, "scan Jobs in trivy-system, where the Role allows them"
+    # Scan Jobs are built by the operator at run time: their placement is in the values.
+    isolated = VARIANTS[variant_name][0] != "dev"
+    assert values["trivyOperator"]["scanJobTolerations"] == ([system_toleration()] if isolated else [])
+    assert values["trivyOperator"]["scanJobNodeSelector"] == ({"hardened-doks/pool": "system"} if isolated else {})
+
+
+def test_trivy_private_registries_adds_only_secret_and_serviceaccount_reads() -> None:
+    base = _trivy_rbac(run_stack("dev"))["ClusterRole"]["rules"]
+    opted = _trivy_rbac(run_stack("dev", {"scanners": {"trivy": {"private_registries": True}}}))["ClusterRole"]["rules"]
+    assert [r for r in opted if r not in base] == [{"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]}]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_trivy_runs_its_pinned_tag_without_re_resolving_it(stack: str) -> None:
+    (deployment,) = [d for d in documents(variant(stack).charts["trivy-operator"]) if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"mirror.gcr.io/aquasec/trivy-operator:{SCANNER_CHARTS['trivy'].app_version}"
+    assert container["imagePullPolicy"] == "IfNotPresent", "no floating tag with Always (issue 17.7)"
+
+
+def test_falcoctl_installs_exactly_the_pinned_rules_once() -> None:
+    docs = documents(variant("prod-all-addons").charts["falco"])
+    (config,) = [yaml.safe_load(d["data"]["falcoctl.yaml"]) for d in docs if d["kind"] == "ConfigMap" and "falcoctl.yaml" in d.get("data", {})]
+    assert config["artifact"]["install"]["refs"] == [FALCO_RULES, "ghcr.io/falcosecurity/plugins/plugin/container:0.7.1"]
+    assert config["artifact"]["install"]["resolveDeps"] is False
+    (daemonset,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = daemonset["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["falco"], "no falcoctl follow sidecar"
+    (install,) = pod["initContainers"]
+    assert install["securityContext"]["capabilities"] == {"drop": ["ALL"]} and install["securityContext"]["allowPrivilegeEscalation"] is False
+    assert set(install["resources"]) == {"requests", "limits"}
+
+
+def test_snyk_runs_without_the_busybox_init_container_as_its_own_user() -> None:
+    (deployment,) = [d for d in documents(variant("prod-all-addons").charts["snyk-monitor"]) if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert "initContainers" not in pod and not any("busybox" in c["image"] for c in pod["containers"])
+    assert {pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {10001}
+    assert {c["imagePullPolicy"] for c in pod["containers"]} == {"IfNotPresent"}, "a pinned tag, pulled once per node"
