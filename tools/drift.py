@@ -137,14 +137,7 @@ def path_tokens(path: str) -> list[Union[str, int]]:
 
 
 def path_value(value: Any, path: str) -> Any:
-    for token in path_tokens(path):
-        if isinstance(token, int) and isinstance(value, list) and token < len(value):
-            value = value[token]
-        elif isinstance(token, str) and isinstance(value, dict) and token in value:
-            value = value[token]
-        else:
-            return None
-    return value
+    return object_diff.value_at(value, path_tokens(path))
 
 
 def is_ignored(path: str, ignore_changes: Iterable[str]) -> bool:
@@ -420,9 +413,12 @@ def goal_inputs(events: Iterable[Union[EngineEvent, Mapping[str, Any]]]) -> dict
 _OBJECT_CHANGES = {"changed": ("changed", "update"), "added": ("created", "delete"), "removed": ("deleted", "add")}
 
 
-def _property(d: object_diff.Difference) -> PropertyDrift:
+def _property(d: object_diff.Difference, pending: bool) -> PropertyDrift:
     change, diff = _OBJECT_CHANGES[d.change]
-    return PropertyDrift(d.path, change, diff, expected=shown(d.declared), actual=shown(d.live), removable=d.removable)
+    # a program change is applied by `pulumi up` (server-side apply drops what the stack no
+    # longer declares), so nothing of it is for the removal remedy
+    return PropertyDrift(d.path, "pending" if pending else change, diff, expected=shown(d.declared), actual=shown(d.live),
+                         removable=d.removable and not pending)
 
 
 def merge_object_changes(report: StackDrift, changed: Iterable[out_of_band.ChangedObject]) -> None:
@@ -432,19 +428,21 @@ def merge_object_changes(report: StackDrift, changed: Iterable[out_of_band.Chang
     for obj in changed:
         row = rows.get(obj.urn)
         if row is None:
-            row = ResourceDrift("changed", obj.type, _name(obj.urn), obj.urn, op="none")
+            row = ResourceDrift("pending" if obj.pending >= {d.path for d in obj.changes} else "changed", obj.type, _name(obj.urn), obj.urn, op="none")
             report.resources.append(row)
             rows[obj.urn] = row
-        row.kind = "changed" if row.kind == "pending" else row.kind
         known = {tuple(path_tokens(p.path)): p for p in row.properties}
         for d in obj.changes:
+            pending = d.path in obj.pending
             same = known.get(tuple(path_tokens(d.path)))
             if same is None:
-                row.properties.append(_property(d))
+                row.properties.append(_property(d, pending))
             else:
-                same.removable = d.removable
-                if same.change == "pending":
+                same.removable = d.removable and not pending
+                if same.change == "pending" and not pending:
                     same.change = _OBJECT_CHANGES[d.change][0]
+        if row.kind == "pending" and any(p.change != "pending" for p in row.properties):
+            row.kind = "changed"
 
 
 def remedy(stack: str, row: ResourceDrift) -> str:
@@ -632,9 +630,12 @@ def human(reports: list[StackDrift]) -> str:
                 if r.conflict:
                     lines.append(f"  field taken over in {r.name}: {r.conflict}")
                 lines += [f"  policy violated by {r.name}: {text}" for text in r.policies]
-                if r.remedy:
-                    lines.append(f"  remedy for {r.name}: {r.remedy}")
         lines += [f"  policy violated: {text}" for text in report.policies]
+        remedies: dict[str, list[str]] = {}  # one line per command, naming every row it restores
+        for r in report.resources:
+            if r.remedy:
+                remedies.setdefault(r.remedy, []).append(r.name)
+        lines += [f"  remedy for {', '.join(names)}: {command}" for command, names in remedies.items()]
         for ignored in report.ignored:
             lines.append(f"  ignored (DOKS-managed, in ignore_changes): {ignored['type']} {ignored['name']}: {', '.join(ignored['properties'])}")
         for error in report.errors:

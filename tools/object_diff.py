@@ -350,15 +350,23 @@ def compared_content(obj: Mapping[str, Any], only: Optional[Mapping[str, Any]] =
     return {"metadata": {"labels": labels}, **content}
 
 
-def _has_path(value: Any, tokens: list[Token]) -> bool:
+_MISSING = object()
+
+
+def value_at(value: Any, tokens: Iterable[Token], default: Any = None) -> Any:
+    """The value at a tokenised path (``["spec", "rules", 0]``), or ``default`` when absent."""
     for token in tokens:
         if isinstance(token, int) and isinstance(value, list) and token < len(value):
             value = value[token]
         elif isinstance(token, str) and isinstance(value, dict) and token in value:
             value = value[token]
         else:
-            return False
-    return True
+            return default
+    return value
+
+
+def _has_path(value: Any, tokens: list[Token]) -> bool:
+    return value_at(value, tokens, _MISSING) is not _MISSING
 
 
 class _Differ:

@@ -173,6 +173,9 @@ class ChangedObject:
     urn: str
     key: ObjectKey
     changes: list[Difference]
+    #: paths where the live object still matches the last deployment: the program changed
+    #: there (not applied yet), nobody changed the cluster
+    pending: set[str] = field(default_factory=set)
 
 
 def managed_objects(resources: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
@@ -216,12 +219,12 @@ def compare_managed(
             continue
         type_ = str(resource["type"])
         read.append(KubeObject(type_, urn, key, live))
-        found = [
-            d for d in differences(declared, live, discovery.schema(api_version, kind), patch=type_.endswith("Patch"))
-            if not _opaque(d.declared)
-        ]
+        schema, patch = discovery.schema(api_version, kind), type_.endswith("Patch")
+        found = [d for d in differences(declared, live, schema, patch=patch) if not _opaque(d.declared)]
         if found:
-            changed.append(ChangedObject(type_, urn, key, found))
+            outside = {d.path for d in differences(state_declared, live, schema, patch=patch)} if declared is not state_declared else None
+            pending = {d.path for d in found if outside is not None and d.path not in outside}
+            changed.append(ChangedObject(type_, urn, key, found, pending))
     return changed, read
 
 

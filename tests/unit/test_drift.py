@@ -405,6 +405,15 @@ def test_a_declared_value_changed_is_healed_by_up_and_its_broken_policy_is_named
     assert "  remedy for namespace-storefront: pulumi up --refresh --stack dev" in out.splitlines()
 
 
+def test_a_program_change_not_applied_stays_pending_with_up_as_its_remedy(capsys: pytest.CaptureFixture[str]) -> None:
+    key = ObjectKey("RoleBinding", "storefront", "developer")
+    added = Difference("subjects[1]", "removed", {"kind": "Group", "name": "ops"}, None, "", explicit=True)
+    found = OutOfBand([], [ChangedObject(BINDING_TYPE, BINDING_URN, key, [added], pending={"subjects[1]"})])
+    assert drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack, goals: found) == drift.EXIT_DRIFT
+    (row,) = json.loads(capsys.readouterr().out)["stacks"][0]["resources"]
+    assert (row["kind"], row["properties"][0]["change"], row["remedy"]) == ("pending", "pending", "pulumi up --stack dev")
+
+
 def test_remedies() -> None:
     row = drift.ResourceDrift("changed", BINDING_TYPE, "developer", BINDING_URN, op="none", properties=[
         drift.PropertyDrift("subjects[1]", "created", "delete", removable=True), drift.PropertyDrift("roleRef.name", "changed", "update")])

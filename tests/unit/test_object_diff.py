@@ -241,3 +241,22 @@ def test_labels_are_compared_and_annotations_and_secret_values_are_not() -> None
 )
 def test_property_paths_use_the_engine_syntax(tokens: list[Any], path: str) -> None:
     assert property_path(tokens) == path
+
+
+def test_validating_admission_policy_defaults_are_not_drift_and_audit_instead_of_deny_is() -> None:
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "no-nodeport"},
+              "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"]}]},
+                       "validations": [{"expression": "object.spec.type != 'NodePort'"}]}}
+    live = served(policy)
+    live["spec"]["failurePolicy"] = "Fail"
+    live["spec"]["matchConstraints"].update({"matchPolicy": "Equivalent", "namespaceSelector": {}, "objectSelector": {}})
+    live["spec"]["matchConstraints"]["resourceRules"][0]["scope"] = "*"
+    assert differences(policy, live) == []
+    live["spec"]["failurePolicy"] = "Ignore"
+    (found,) = differences(policy, live)
+    assert (found.path, found.explicit, found.removable) == ("spec.failurePolicy", False, True)  # removing it restores Fail
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "no-nodeport"},
+               "spec": {"policyName": "no-nodeport", "validationActions": ["Deny"]}}
+    live_binding = served(binding)
+    live_binding["spec"]["validationActions"] = ["Audit"]
+    assert paths(differences(binding, live_binding)) == {"spec.validationActions[0]": ("changed", "Deny", "Audit")}

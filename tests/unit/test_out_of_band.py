@@ -201,3 +201,21 @@ def test_scan_returns_the_declared_and_live_objects_for_the_policy_check() -> No
 def test_type_tokens() -> None:
     assert type_token("v1", "Namespace") == "kubernetes:core/v1:Namespace"
     assert type_token("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+
+def test_the_programs_object_is_compared_and_a_program_change_is_pending() -> None:
+    """A refresh rewrites the state's inputs from the live object; the program's object does not
+    change with it. Where the cluster still matches the last deployment, the program changed."""
+    get, _ = cluster(clean_cluster())
+    program = {**BINDING, "subjects": BINDING["subjects"] + [{"kind": "Group", "name": "ops"}]}
+    desired = {MANAGED[0]["urn"]: program, MANAGED[1]["urn"]: None}  # the policy left the program
+    changed, read = compare_managed(MANAGED, get, desired)
+    assert [(c.key.kind, [d.path for d in c.changes], c.pending) for c in changed] == [("RoleBinding", ["subjects[1]"], {"subjects[1]"})]
+    assert "NetworkPolicy" not in [o.key.kind for o in read]
+    # the state refreshed with a tampered value still loses to the program
+    refreshed = [{**MANAGED[0], "inputs": {**BINDING, "subjects": [{"kind": "User", "name": "mallory"}]}}]
+    live = clean_cluster()
+    live["/apis/rbac.authorization.k8s.io/v1/namespaces/storefront/rolebindings/developer"]["subjects"] = [{"kind": "User", "name": "mallory"}]
+    get, _ = cluster(live)
+    changed, _ = compare_managed(refreshed, get, {MANAGED[0]["urn"]: BINDING})
+    assert [d.path for d in changed[0].changes] == ["subjects[0].kind", "subjects[0].name"]
