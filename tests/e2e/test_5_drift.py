@@ -29,6 +29,7 @@ from components.namespaces import DEFAULT_DENY
 from components.rbac import role_name
 from tests.e2e.conftest import STACK, Project
 from tests.e2e.controlplane import LocalControlPlane
+from tools import drift as tools_drift
 from tools.object_diff import differences
 
 TENANT = "storefront"
@@ -51,6 +52,13 @@ def drift(project: Project) -> tuple[int, dict[str, Any]]:
     report = json.loads(completed.stdout)
     assert report["exit_code"] == completed.returncode
     return completed.returncode, report["stacks"][0]
+
+
+def as_text(report: dict[str, Any]) -> str:
+    """The JSON report as the command prints it without --json (for the test log)."""
+    rows = [tools_drift.ResourceDrift(**{**r, "properties": [tools_drift.PropertyDrift(**p) for p in r["properties"]]}) for r in report["resources"]]
+    stack = tools_drift.StackDrift(**{**{k: v for k, v in report.items() if k != "exit_code"}, "resources": rows})
+    return tools_drift.human([stack])
 
 
 def row(report: dict[str, Any], type_suffix: str, name_part: str, kind: str = "changed") -> dict[str, Any]:
@@ -215,6 +223,7 @@ def test_changed_and_deleted_fields_are_restored_by_up_refresh(
                            "roleRef": declared[viewer]["roleRef"], "subjects": [MALLORY]}, "kubectl")
 
     code, report = drift(project)
+    print(as_text(report))
     assert code == 1 and report["status"] == "drift" and report["errors"] == []
     rows = check_reported(report, [
         Expect(":Namespace", f"namespace-{TENANT}", (f'{PSA}/enforce"]',), policy="k8s-namespace-pod-security"),
@@ -271,6 +280,7 @@ def test_what_the_provider_cannot_see_is_removed_by_the_named_remedy(
                             "roleRef": declared[auditor]["roleRef"], "subjects": declared[auditor].get("subjects", []) + [MALLORY]}, "kubectl")
 
     code, report = drift(project)
+    print(as_text(report))
     assert code == 1 and report["errors"] == []
     rows = check_reported(report, [
         Expect(":ClusterRole", "clusterrole-hardened-doks-developer", ("rules[",), policy="k8s-rbac-no-wildcards"),
