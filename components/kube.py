@@ -24,6 +24,42 @@ MANAGED_NAMESPACE_LABEL = "hardened-doks.io/managed-namespace"
 TEAM_LABEL = "hardened-doks.io/team"
 #: Annotation telling pulumi-kubernetes not to wait for readiness (no nodes in the e2e tier).
 SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+#: Annotation making pulumi-kubernetes force server-side-apply conflicts for one object (the
+#: provider's documented switch; it decides per object from its inputs).
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
+
+#: Kinds the stack applies with conflicts forced, each with why. With server-side apply another
+#: client's edit of a field (``kubectl label --overwrite``, ``kubectl edit``, a merge patch) makes
+#: that client the field's owner; an apply that does not force then fails with a field conflict,
+#: so `pulumi up` could never restore a declared Pod Security label or automount setting (the
+#: drift command's remedy for a changed field is `pulumi up --refresh`). Forcing only takes the
+#: fields the stack declares: what other controllers set beside them (a ServiceAccount's
+#: imagePullSecrets, a policy's status) is left alone. A kind missing here is applied without
+#: force: that is right for a field another controller legitimately owns (an autoscaler's
+#: replicas), where a conflict must stop `pulumi up` instead of fighting the controller.
+FORCE_CONFLICTS: dict[str, str] = {
+    "Namespace": "Pod Security labels (PSS; CIS 5.2) and the managed-namespace label are the stack's alone",
+    "ServiceAccount": "automountServiceAccountToken: false on the default ServiceAccount (CIS 5.1.6)",
+    "ResourceQuota": "tenant ceilings (NSA/CISA: resource quotas limit a tenant's blast radius)",
+    "LimitRange": "per-container defaults and ceilings (CIS 5.7; NSA/CISA resource limits)",
+    "NetworkPolicy": "default-deny and the exact allows (CIS 5.3.2; NSA/CISA network separation)",
+    "CiliumNetworkPolicy": "API-server egress allows (NSA/CISA network separation)",
+    "Role": "the RBAC table's roles (CIS 5.1; NSA/CISA least privilege)",
+    "ClusterRole": "the RBAC table's roles (CIS 5.1.3: no wildcards)",
+    "RoleBinding": "who holds each role (CIS 5.1; NSA/CISA least privilege)",
+    "ClusterRoleBinding": "who holds each cluster role (CIS 5.1.1: no stray cluster-admin)",
+    "ClusterPolicy": "Kyverno's image policies (DigitalOcean supply-chain checklist); Kyverno writes only their status",
+    "ValidatingAdmissionPolicy": "admission rules the API server enforces (DigitalOcean supply-chain checklist)",
+    "ValidatingAdmissionPolicyBinding": "where and how those rules are enforced (Deny, not Audit)",
+    "Secret": "the Slack webhook the alerts read (a tampered URL would send findings elsewhere)",
+    "ConfigMap": "the notifier's script: the code that runs with its ServiceAccount",
+    "CronJob": "the notifier's pod spec (restricted security context, no API token automount)",
+}
+#: Kinds the engine must never delete (``protect``): deleting a Namespace deletes every workload,
+#: Secret and volume in it, and deleting the kyverno namespace leaves its fail-closed webhooks with
+#: no server. No remedy, replacement or config mistake may do that; removing one on purpose is a
+#: `pulumi state unprotect` first (README, Drift detection: tearing a stack down).
+PROTECTED_KINDS = frozenset({"Namespace"})
 
 #: (apiVersion, kind) → pulumi-kubernetes class; anything else is a CustomResource.
 _CLASSES: dict[tuple[str, str], Any] = {
@@ -130,20 +166,26 @@ def create(
 ) -> pulumi.CustomResource:
     """Register one manifest as a resource, parented to ``parent`` and using ``provider``.
 
-    With ``patch``, the object is one Kubernetes creates itself (see ``_PATCH_CLASSES``).
+    With ``patch``, the object is one Kubernetes creates itself (see ``_PATCH_CLASSES``). Kinds in
+    ``FORCE_CONFLICTS`` are applied with conflicts forced, kinds in ``PROTECTED_KINDS`` protected.
     """
     manifest = dict(manifest)
     meta = dict(manifest.pop("metadata"))
-    annotations = {**meta.get("annotations", {}), **skip_await_annotations(skip_await)}
+    api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
+    force = {PATCH_FORCE_ANNOTATION: "true"} if kind in FORCE_CONFLICTS else {}
+    annotations = {**meta.get("annotations", {}), **skip_await_annotations(skip_await), **force}
     if annotations:
         meta["annotations"] = annotations
-    api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
     name = resource_name({"kind": kind, "metadata": meta}) + ("-patch" if patch else "")
     # Every object has a fixed name, so a replacement must delete the old object first: a
-    # create-before-delete would apply to the same object and then delete it. This is also
-    # how the drift command's remedy (`pulumi up --replace <urn>`) re-applies fields another
-    # client took over.
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or [], delete_before_replace=True)
+    # create-before-delete would apply to the same object and then delete it.
+    opts = pulumi.ResourceOptions(
+        parent=parent,
+        provider=provider,
+        depends_on=depends_on or [],
+        delete_before_replace=True,
+        protect=kind in PROTECTED_KINDS and not patch,
+    )
     cls = (_PATCH_CLASSES if patch else _CLASSES).get((api_version, kind))
     if cls is None:
         return kubernetes.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=meta, opts=opts, **manifest)

@@ -1,7 +1,8 @@
-"""Drift detection: what changed in the cloud outside Pulumi, per stack.
+"""Drift detection: what changed in the cloud outside Pulumi, per stack, and how to restore it.
 
     python -m tools.drift --stack dev [--json] [--slack]
     python -m tools.drift --all [--json] [--slack]
+    python -m tools.drift --stack dev --remove-added '<urn>'     # a remedy the report names
 
 For each stack, the Automation API runs ``pulumi preview --refresh --expect-no-changes`` on
 this project (LocalWorkspace) and the engine's events are classified:
@@ -12,22 +13,29 @@ this project (LocalWorkspace) and the engine's events are classified:
   plan would touch are drift, so fields in ``ignore_changes`` (``version`` under auto-upgrade,
   node counts under autoscaling: DOKS changes them itself) are never reported.
 
+Then the cluster itself is read (tools/out_of_band.py): every Kubernetes object the program
+declares is compared *in meaning* with the live one (tools/object_diff.py: defaults, empty values
+and list order handled, whoever owns each field), which finds what the Kubernetes provider's
+pruned diff cannot (a narrowed ``podSelector``, an appended rule or subject, a label); and the
+objects that grant access or open a network path (a RoleBinding in a managed namespace, a binding
+to cluster-admin…) created outside Pulumi are listed. The policy pack (policy/) runs offline on
+the live objects, and the policies the drift breaks are named beside the resources.
+
 Each drifted resource is one of: ``changed`` (modified outside Pulumi), ``deleted`` (deleted
 outside Pulumi; the program would recreate it), ``pending`` (the cloud matches the last
 deployment but the program differs from it: an unapplied code or config change), or
-``created``: an object that grants access or opens a network path (a RoleBinding in a managed
-namespace, a binding to cluster-admin…) created outside Pulumi. That, and access-granting fields
-of managed objects taken over by another client (which server-side apply hides from the plan),
-a preview cannot see: tools/out_of_band.py checks the cluster for them, and the report gives
-the remedy when `pulumi up` alone does not restore the declared state. For a changed
-resource every differing property is named with what happened to it outside Pulumi:
-``changed``, ``created`` (added outside Pulumi, e.g. an extra firewall rule: the program would
-remove it) or ``deleted`` (removed outside Pulumi: the program would add it back).
+``created`` (created outside Pulumi). For a changed resource every differing property is named
+with what happened to it outside Pulumi: ``changed``, ``created`` (added outside Pulumi, e.g. an
+extra firewall rule: the program would remove it) or ``deleted`` (removed outside Pulumi: the
+program would add it back). Every row carries its **remedy**, the exact command that restores it
+(:func:`remedy`).
 
-Exit 0 when every stack is clean, 1 when one drifted, 2 when one could not be checked (unknown
-stack, no pulumi CLI, missing credentials, engine failure). ``--slack`` posts a summary on drift
-or error to the webhook in SLACK_WEBHOOK_URL or the stack's secret config ``hardened-doks:slack_webhook_url``
-(the one webhook the scanners' alerts use too; ``drift:slack_webhook_url`` is still read after it).
+Exit 0 when every stack is clean, 1 when one drifted (also when the drift breaks the policy pack,
+or a preview's dry run hits a field another manager owns), 2 when one could not be checked
+(unknown stack, no pulumi CLI, missing credentials, engine failure). ``--slack`` posts a summary
+on drift or error to the webhook in SLACK_WEBHOOK_URL or the stack's secret config
+``hardened-doks:slack_webhook_url`` (the one webhook the scanners' alerts use too;
+``drift:slack_webhook_url`` is still read after it).
 """
 
 from __future__ import annotations
@@ -46,9 +54,9 @@ import requests
 from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
-from tools import engine, out_of_band
+from tools import engine, object_diff, out_of_band, policy_check
 from tools.cli import selected_stacks, stack_parser
-from tools.offline import ProgramRun, read_stack_file, run_program
+from tools.offline import ProgramRun, RecordedResource, read_stack_file, run_program
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
@@ -66,6 +74,11 @@ _REPLACE_OPS = {OpType.REPLACE, OpType.CREATE_REPLACEMENT, OpType.DELETE_REPLACE
 #: What happened outside Pulumi, from the plan's diff kind (the program is the source of truth:
 #: "add" = it would add the property back, so it was deleted outside Pulumi).
 _OUTSIDE = {"add": "deleted", "delete": "created", "update": "changed"}
+#: A server-side-apply conflict in a preview's dry run: another field manager owns a field the
+#: program declares (drift, not an engine failure); the provider names the manager and the field.
+_SSA_CONFLICT = re.compile(r"Server-Side Apply field conflict detected.*?(conflicts? with .*)$", re.DOTALL)
+#: The engine's closing line for a failed preview.
+_ENGINE_SUMMARY = re.compile(r"(preview|update) failed", re.IGNORECASE)
 
 
 @dataclass
@@ -76,6 +89,7 @@ class PropertyDrift:
     replace: bool = False
     expected: Any = None  # the program's value (None when absent)
     actual: Any = None  # the cloud's value (None when absent)
+    removable: bool = False  # restored by removing the live value (the provider's diff cannot see it)
 
 
 @dataclass
@@ -86,7 +100,9 @@ class ResourceDrift:
     urn: str
     op: str
     properties: list[PropertyDrift] = field(default_factory=list)
-    remedy: str = ""  # when `pulumi up` alone does not restore it
+    remedy: str = ""  # the exact command that restores the declared state
+    policies: list[str] = field(default_factory=list)  # policy-pack violations the change causes
+    conflict: str = ""  # the server-side-apply conflict the preview hit (another field manager owns a declared field)
 
 
 @dataclass
@@ -97,6 +113,7 @@ class StackDrift:
     ignored: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     summary: dict[str, int] = field(default_factory=dict)
+    policies: list[str] = field(default_factory=list)  # violations the drift causes, not tied to one resource
 
     @property
     def exit_code(self) -> int:
@@ -120,14 +137,7 @@ def path_tokens(path: str) -> list[Union[str, int]]:
 
 
 def path_value(value: Any, path: str) -> Any:
-    for token in path_tokens(path):
-        if isinstance(token, int) and isinstance(value, list) and token < len(value):
-            value = value[token]
-        elif isinstance(token, str) and isinstance(value, dict) and token in value:
-            value = value[token]
-        else:
-            return None
-    return value
+    return object_diff.value_at(value, path_tokens(path))
 
 
 def is_ignored(path: str, ignore_changes: Iterable[str]) -> bool:
@@ -193,9 +203,15 @@ def classify(
     refreshed: dict[str, Any] = {}  # urn → refresh step metadata
     planned: dict[str, Any] = {}  # urn → the strongest plan step
     report = StackDrift(stack)
+    conflicts: dict[str, str] = {}  # urn → the conflict message
     for event in _events(events):
-        if event.diagnostic_event and event.diagnostic_event.severity == "error":
-            report.errors.append(event.diagnostic_event.message.strip())
+        diagnostic = event.diagnostic_event
+        if diagnostic and diagnostic.severity == "error":
+            conflict = _SSA_CONFLICT.search(diagnostic.message)
+            if conflict and diagnostic.urn:
+                conflicts[diagnostic.urn] = conflict.group(1).strip()
+            else:
+                report.errors.append(diagnostic.message.strip())
         if event.res_op_failed_event:
             report.errors.append(f"{_name(event.res_op_failed_event.metadata.urn)}: resource operation failed")
         if event.summary_event:
@@ -215,7 +231,13 @@ def classify(
     for urn, step in planned.items():
         drift = _resource_drift(urn, step, refreshed.get(urn), ignore_changes.get((step.type, _name(urn)), []))
         if drift is not None:
+            drift.conflict = conflicts.pop(urn, "")
             report.resources.append(drift)
+    if conflicts:  # a conflict on a resource the plan did not touch: nothing explains it
+        report.errors += [f"{_name(urn)}: {message}" for urn, message in conflicts.items()]
+    elif any(r.conflict for r in report.resources):
+        # the engine's summary of the conflicts ("preview failed") is not an error of its own
+        report.errors = [e for e in report.errors if not _ENGINE_SUMMARY.fullmatch(e)]
     for urn, refresh in refreshed.items():
         _note_ignored(urn, refresh, ignore_changes.get((refresh.type, _name(urn)), []), report)
     report.resources.sort(key=lambda r: ({"deleted": 0, "changed": 1, "pending": 2}[r.kind], r.type, r.name))
@@ -357,82 +379,219 @@ def engine_preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
     selected.preview(refresh=True, expect_no_changes=True, diff=False, color="never", on_event=on_event)
 
 
-Scan = Callable[[str], out_of_band.OutOfBand]
+#: (stack, the program's desired objects by URN) → what the cluster shows.
+Scan = Callable[[str, out_of_band.Desired], out_of_band.OutOfBand]
 
 
-def engine_out_of_band(stack: str) -> out_of_band.OutOfBand:
-    """Objects created outside Pulumi and fields taken over by other clients, from the cluster."""
+def engine_out_of_band(stack: str, desired: out_of_band.Desired) -> out_of_band.OutOfBand:
+    """Objects created outside Pulumi, and every managed object compared with the program's, from the cluster."""
     selected = engine.select_stack(stack)
     kubeconfig = selected.outputs().get("kubeconfig")
     if kubeconfig is None:
         return out_of_band.OutOfBand([], [])
     resources = selected.export_stack().deployment.get("resources", [])
-    return out_of_band.scan(resources, out_of_band.kubernetes_getter(str(kubeconfig.value)))
+    return out_of_band.scan(resources, out_of_band.kubernetes_getter(str(kubeconfig.value)), desired)
 
 
-def add_out_of_band(report: StackDrift, stack: str, scan: Scan) -> StackDrift:
-    """Add what a preview cannot see (tools/out_of_band.py) to the report."""
+def goal_inputs(events: Iterable[Union[EngineEvent, Mapping[str, Any]]]) -> dict[str, Optional[dict[str, Any]]]:
+    """URN → the program's inputs (the plan steps' goal state): the desired object, whatever a
+    refresh wrote into the state; None for a resource the program no longer declares."""
+    goals: dict[str, Optional[dict[str, Any]]] = {}
+    for event in _events(events):
+        step = event.resource_pre_event
+        if step is None or step.metadata.op == OpType.REFRESH:
+            continue
+        if step.metadata.op in (OpType.DELETE, OpType.DISCARD):
+            goals[step.metadata.urn] = None
+        elif step.metadata.new is not None:
+            goals[step.metadata.urn] = dict(step.metadata.new.inputs or {})
+    return goals
+
+
+#: What happened outside Pulumi, from the semantic comparison's kind of difference, and the diff
+#: the program would make (the vocabulary of the preview's properties).
+_OBJECT_CHANGES = {"changed": ("changed", "update"), "added": ("created", "delete"), "removed": ("deleted", "add")}
+
+
+def _property(d: object_diff.Difference, pending: bool) -> PropertyDrift:
+    change, diff = _OBJECT_CHANGES[d.change]
+    # a program change is applied by `pulumi up` (server-side apply drops what the stack no
+    # longer declares), so nothing of it is for the removal remedy
+    return PropertyDrift(d.path, "pending" if pending else change, diff, expected=shown(d.declared), actual=shown(d.live),
+                         removable=d.removable and not pending)
+
+
+def merge_object_changes(report: StackDrift, changed: Iterable[out_of_band.ChangedObject]) -> None:
+    """Add the cluster's semantic differences to the report: to the preview's row of the same
+    resource (paths it already names are only marked removable), or as a new ``changed`` row."""
+    rows = {r.urn: r for r in report.resources}
+    for obj in changed:
+        row = rows.get(obj.urn)
+        if row is None:
+            row = ResourceDrift("pending" if obj.pending >= {d.path for d in obj.changes} else "changed", obj.type, _name(obj.urn), obj.urn, op="none")
+            report.resources.append(row)
+            rows[obj.urn] = row
+        known = {tuple(path_tokens(p.path)): p for p in row.properties}
+        for d in obj.changes:
+            pending = d.path in obj.pending
+            same = known.get(tuple(path_tokens(d.path)))
+            if same is None:
+                row.properties.append(_property(d, pending))
+            else:
+                same.removable = d.removable and not pending
+                if same.change == "pending" and not pending:
+                    same.change = _OBJECT_CHANGES[d.change][0]
+        if row.kind == "pending" and any(p.change != "pending" for p in row.properties):
+            row.kind = "changed"
+
+
+def remedy(stack: str, row: ResourceDrift) -> str:
+    """The exact command that restores the declared state of one drifted row."""
+    if row.kind == "created":
+        namespace, _, name = row.name.rpartition("/")
+        kind = row.type.rsplit(":", 1)[-1].lower()
+        return f"review it, then: kubectl delete {kind} {name}" + (f" -n {namespace}" if namespace else "")
+    if row.kind == "pending":
+        return f"pulumi up --stack {stack}"
+    steps = []
+    if any(p.removable for p in row.properties):
+        # The provider's diff prunes the live object to the declared shape, so what was added
+        # outside Pulumi never reaches a plan: the drift command removes exactly that.
+        steps.append(f"python -m tools.drift --stack {stack} --remove-added '{row.urn}'")
+    if row.conflict:
+        # A kind applied without pulumi.com/patchForce (components/kube.py FORCE_CONFLICTS): the
+        # provider's documented switch forces this one update, for this one resource.
+        steps.append(f"PULUMI_K8S_ENABLE_PATCH_FORCE=true pulumi up --refresh --stack {stack} --target '{row.urn}'")
+    elif row.kind == "deleted" or row.op != "none" or any(not p.removable for p in row.properties):
+        # Every kind the stack owns is applied with pulumi.com/patchForce (components/kube.py):
+        # `up` takes back the declared value of a field another field manager took over.
+        steps.append(f"pulumi up --refresh --stack {stack}")
+    return " && ".join(steps)
+
+
+def add_out_of_band(report: StackDrift, stack: str, scan: Callable[[str], out_of_band.OutOfBand]) -> StackDrift:
+    """Add what a preview cannot see (tools/out_of_band.py) to the report, with the policy-pack
+    violations the drift causes."""
     try:
         found = scan(stack)
     except Exception as exc:  # noqa: BLE001 - the cluster unreachable, credentials refused…
         report.errors.append(f"checking the cluster for changes outside Pulumi failed: {type(exc).__name__}: {one_line(str(exc))}")
         report.status = "error"
         return report
-    seen = {r.urn for r in report.resources}
-    for obj in found.changed:
-        if obj.urn in seen:
-            continue  # the preview already reports it
-        properties = [PropertyDrift(c.path, "changed", "update", expected=shown(c.declared), actual=shown(c.live)) for c in obj.changes]
-        report.resources.append(
-            ResourceDrift("changed", obj.type, _name(obj.urn), obj.urn, op="none", properties=properties,
-                          remedy=f"pulumi up --stack {stack} --replace '{obj.urn}'")
-        )
-    for key in found.created:
-        where = f" -n {key.namespace}" if key.namespace else ""
-        report.resources.append(
-            ResourceDrift("created", f"kubernetes:{key.kind}", key.display, urn="", op="none",
-                          remedy=f"review it, then: kubectl delete {key.kind.lower()} {key.name}{where}")
-        )
+    merge_object_changes(report, found.changed)
+    for obj in found.created:
+        report.resources.append(ResourceDrift("created", obj.type, obj.key.display, urn="", op="none"))
+    for row in report.resources:
+        row.remedy = remedy(stack, row)
+    attach_policies(report, drift_violations(found))
+    order = {"deleted": 0, "changed": 1, "pending": 2, "created": 3}
+    report.resources.sort(key=lambda r: order[r.kind])  # stable: the preview's order within a kind
     if report.resources and report.status == "clean":
         report.status = "drift"
     return report
 
 
-#: How to restore what the preview found: a refresh first, so the state knows what changed.
-_REMEDIES = {"changed": "pulumi up --refresh --stack {stack}", "deleted": "pulumi up --refresh --stack {stack}", "pending": "pulumi up --stack {stack}"}
+def _recorded(obj: out_of_band.KubeObject) -> RecordedResource:
+    content = {k: v for k, v in obj.object.items() if k != "status"}
+    metadata = {k: v for k, v in (content.get("metadata") or {}).items() if k != "managedFields"}
+    return RecordedResource(
+        obj.type, _name(obj.urn) if obj.urn else obj.key.display, obj.urn or f"live::{obj.key.kind}::{obj.key.display}",
+        custom=True, parent="", provider="", protect=False, delete_before_replace=False, ignore_changes=[],
+        inputs={**content, "metadata": metadata},
+    )
+
+
+def drift_violations(found: out_of_band.OutOfBand) -> list[policy_check.Violation]:
+    """The mandatory policy-pack violations of the live objects that the declared ones do not have:
+    the policies the drift breaks (the pack run offline, as `python -m tools.policy_check` does)."""
+    if not found.live:
+        return []
+
+    def violations(objects: list[out_of_band.KubeObject]) -> list[policy_check.Violation]:
+        run = ProgramRun("live", [_recorded(o) for o in objects], {}, set())
+        return policy_check.blocking(policy_check.check(run))
+
+    before = {(v.policy, v.type, v.name, v.message) for v in violations(found.declared)}
+    return [v for v in violations(found.live) if (v.policy, v.type, v.name, v.message) not in before]
+
+
+def attach_policies(report: StackDrift, violations: Iterable[policy_check.Violation]) -> None:
+    """Each violation beside the row of the resource it names; the others on the stack."""
+    rows = {(r.type, r.name): r for r in report.resources}
+    for v in violations:
+        text = f"{v.policy}: {v.message}"
+        row = rows.get((v.type, v.name))
+        (row.policies if row is not None else report.policies).append(text)
+
+
+def remove_added(stack: str, urn: str) -> int:
+    """``--remove-added``: one JSON patch removing what was added outside Pulumi to one object
+    (tools/out_of_band.py ``remove_added``), measured against the program's object (a preview's
+    goal inputs, never a refreshed state's). Exit 0 when done (or nothing to remove), 2 on error."""
+    try:
+        selected = engine.select_stack(stack)
+        kubeconfig = selected.outputs().get("kubeconfig")
+        if kubeconfig is None:
+            raise engine.EngineError(f"stack {stack!r} has no kubeconfig output")
+        resources = selected.export_stack().deployment.get("resources", [])
+        resource = out_of_band.state_resource(resources, urn)
+        events: list[EngineEvent] = []
+        selected.preview(target=[urn], diff=False, color="never", on_event=events.append)
+        desired = goal_inputs(events)
+        if desired.get(urn) is None:
+            raise engine.EngineError(f"{_name(urn)} is not in the program: `pulumi up --stack {stack}` deletes it")
+        config = str(kubeconfig.value)
+        removed = out_of_band.remove_added(
+            resource, out_of_band.kubernetes_getter(config), out_of_band.kubernetes_patcher(config), {urn: desired[urn]}
+        )
+    except (engine.EngineError, KeyError) as exc:
+        print(f"drift {stack}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except CommandError as exc:
+        print(f"drift {stack}: the preview failed: {engine.last_error_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the cluster unreachable, the patch's test failed (changed meanwhile)…
+        print(f"drift {stack}: removing failed: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    name = _name(urn)
+    if not removed:
+        print(f"{stack}: {name}: nothing added outside Pulumi to remove")
+    for d in removed:
+        print(f"{stack}: {name}: removed {d.path} ({brief(shown(d.live))})")
+    return EXIT_CLEAN
 
 
 def check_stack(stack: str, preview: Preview = engine_preview, scan: Optional[Scan] = None) -> StackDrift:
-    report = _preview_stack(stack, preview)
+    report, goals = _preview_stack(stack, preview)
     if report.status == "error":
         return report
-    for resource in report.resources:
-        resource.remedy = _REMEDIES[resource.kind].format(stack=stack)
-    return add_out_of_band(report, stack, scan or engine_out_of_band)
+    return add_out_of_band(report, stack, lambda name: (scan or engine_out_of_band)(name, goals))
 
 
-def _preview_stack(stack: str, preview: Preview) -> StackDrift:
+def _preview_stack(stack: str, preview: Preview) -> tuple[StackDrift, out_of_band.Desired]:
+    """The classified preview, and the program's desired objects (goal inputs) by URN."""
     events: list[EngineEvent] = []
     try:
         engine.check_stack_name(stack)
         ignored = ignore_changes_of(stack)
         preview(stack, events.append)
     except engine.EngineError as exc:
-        return StackDrift(stack, status="error", errors=[str(exc)])
+        return StackDrift(stack, status="error", errors=[str(exc)]), {}
     except CommandError as exc:
         report = classify(stack, events, ignored)
-        if NO_CHANGES_EXPECTED in str(exc) and not report.errors:
+        explained = NO_CHANGES_EXPECTED in str(exc) or any(r.conflict for r in report.resources)
+        if explained and not report.errors:
             if not report.resources:  # the engine saw changes the events did not explain
                 report.errors.append(f"the preview proposed changes that could not be classified: {engine.last_error_line(exc)}")
                 report.status = "error"
-            return report
+            return report, goal_inputs(events)
         if not report.errors:  # the engine's own error diagnostics say it best; else the CLI's last error
             report.errors.append(f"engine failure: {engine.last_error_line(exc)}")
         report.status = "error"
-        return report
+        return report, {}
     except Exception as exc:  # noqa: BLE001 - the program under mocks, the CLI's version check…
-        return StackDrift(stack, status="error", errors=[f"{type(exc).__name__}: {exc}"])
-    return classify(stack, events, ignored)
+        return StackDrift(stack, status="error", errors=[f"{type(exc).__name__}: {exc}"]), {}
+    return classify(stack, events, ignored), goal_inputs(events)
 
 
 # -- output --------------------------------------------------------------------------
@@ -467,7 +626,16 @@ def human(reports: list[StackDrift]) -> str:
                 rows += [("", "", "", p) for p in props[1:]]
             widths = [max(len(row[i]) for row in rows) for i in range(3)]
             lines += ["  " + "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
-            lines += [f"  remedy for {r.name}: {r.remedy}" for r in report.resources if r.remedy]
+            for r in report.resources:
+                if r.conflict:
+                    lines.append(f"  field taken over in {r.name}: {r.conflict}")
+                lines += [f"  policy violated by {r.name}: {text}" for text in r.policies]
+        lines += [f"  policy violated: {text}" for text in report.policies]
+        remedies: dict[str, list[str]] = {}  # one line per command, naming every row it restores
+        for r in report.resources:
+            if r.remedy:
+                remedies.setdefault(r.remedy, []).append(r.name)
+        lines += [f"  remedy for {', '.join(names)}: {command}" for command, names in remedies.items()]
         for ignored in report.ignored:
             lines.append(f"  ignored (DOKS-managed, in ignore_changes): {ignored['type']} {ignored['name']}: {', '.join(ignored['properties'])}")
         for error in report.errors:
@@ -508,7 +676,8 @@ def slack_message(report: StackDrift) -> str:
     lines = [head]
     for r in report.resources[:15]:
         props = ", ".join(p.path for p in r.properties)
-        lines.append(f"• {r.kind}: {r.type} `{r.name}`" + (f" ({props})" if props else ""))
+        broken = ", ".join(sorted({text.split(":", 1)[0] for text in r.policies}))
+        lines.append(f"• {r.kind}: {r.type} `{r.name}`" + (f" ({props})" if props else "") + (f"; violates {broken}" if broken else ""))
     if len(report.resources) > 15:
         lines.append(f"… and {len(report.resources) - 15} more")
     lines += [f"• error: {one_line(e)}" for e in report.errors[:5]]
@@ -533,7 +702,15 @@ def notify(report: StackDrift) -> None:
 def main(argv: Optional[list[str]] = None, preview: Preview = engine_preview, scan: Optional[Scan] = None) -> int:
     parser = stack_parser("drift", __doc__.splitlines()[0])
     parser.add_argument("--slack", action="store_true", help="post a summary to Slack on drift or error")
+    parser.add_argument(
+        "--remove-added", metavar="URN",
+        help="the remedy the report names: remove from this managed object what was added outside Pulumi (with --stack)",
+    )
     args = parser.parse_args(argv)
+    if args.remove_added:
+        if not args.stack:
+            parser.error("--remove-added needs --stack")
+        return remove_added(args.stack, args.remove_added)
     reports = [check_stack(stack, preview, scan) for stack in selected_stacks(args)]
     if args.slack:
         for report in reports:

@@ -227,7 +227,7 @@ def test_refused_config_in_existing_mode_registers_nothing() -> None:
 
 def test_kubernetes_objects_are_replaced_delete_first(stack_run: ProgramRun) -> None:
     """Fixed names: a create-before-delete replacement would apply to, then delete, the same
-    object; the drift command's `--replace` remedy relies on this."""
+    object."""
     objects = [r for r in stack_run.resources if r.custom and r.type.startswith("kubernetes:") and "metadata" in r.inputs]
     assert objects
     assert [r.name for r in objects if not r.delete_before_replace] == []

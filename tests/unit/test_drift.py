@@ -20,7 +20,8 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tools import drift, engine
-from tools.out_of_band import ChangedObject, FieldChange, ObjectKey, OutOfBand
+from tools.object_diff import Difference
+from tools.out_of_band import ChangedObject, KubeObject, ObjectKey, OutOfBand
 
 FIXTURES = Path(__file__).parent / "fixtures" / "drift"
 
@@ -28,7 +29,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "drift"
 @pytest.fixture(autouse=True)
 def no_cluster_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorded previews come without a cluster: nothing was created outside Pulumi."""
-    monkeypatch.setattr(drift, "engine_out_of_band", lambda stack: OutOfBand([], []))
+    monkeypatch.setattr(drift, "engine_out_of_band", lambda stack, desired: OutOfBand([], []))
 LAB = "pulumi-python:dynamic:Resource"
 #: The lab's cluster has the ignore_changes of components/cluster.py.
 LAB_IGNORES = {(LAB, "cluster"): ["version", "nodePool.nodeCount"]}
@@ -210,7 +211,7 @@ def test_json_report_for_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
     firewall = next(r for r in dev["resources"] if r["name"] == "workers-firewall")
     assert firewall["properties"][0] == {
         "path": "inboundRules[2]", "change": "created", "diff": "delete", "replace": False, "expected": None,
-        "actual": {"portRange": "22", "protocol": "tcp", "sourceAddresses": ["0.0.0.0/0"]},
+        "actual": {"portRange": "22", "protocol": "tcp", "sourceAddresses": ["0.0.0.0/0"]}, "removable": False,
     }
     # An error anywhere makes the whole run an error (the check is incomplete).
     assert drift.main(["--all"], preview=replay({"dev": "outside", "staging": "broken", "prod": "clean"})) == 2
@@ -336,36 +337,137 @@ def test_ignore_changes_of_a_stack_file_runs_the_program_quietly(monkeypatch: py
 
 
 BINDING_URN = "urn:pulumi:dev::hardened-doks::kubernetes:rbac.authorization.k8s.io/v1:RoleBinding::developer"
+BINDING_TYPE = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+NAMESPACE_URN = "urn:pulumi:dev::hardened-doks::kubernetes:core/v1:Namespace::namespace-storefront"
+MALLORY = {"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}
+
+
+def binding(subjects: list[dict[str, Any]], role: str = "hardened-doks:developer") -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "developer", "namespace": "storefront"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}, "subjects": subjects}
+
+
+def cluster_admin_binding() -> KubeObject:
+    obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "oops-admin"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [MALLORY]}
+    return KubeObject("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "", ObjectKey("ClusterRoleBinding", "", "oops-admin"), obj)
 
 
 def test_changes_a_preview_cannot_see_are_drift_with_a_remedy(capsys: pytest.CaptureFixture[str]) -> None:
+    devs = {"kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"}
+    key = ObjectKey("RoleBinding", "storefront", "developer")
+    added = Difference("subjects[1]", "added", None, MALLORY, "/subjects/1", explicit=False)
+    extra = KubeObject("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "", ObjectKey("RoleBinding", "storefront", "extra-admin"), {})
     found = OutOfBand(
-        created=[ObjectKey("RoleBinding", "storefront", "extra-admin"), ObjectKey("ClusterRoleBinding", "", "oops-admin")],
-        changed=[
-            ChangedObject(
-                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
-                BINDING_URN,
-                ObjectKey("RoleBinding", "storefront", "developer"),
-                [FieldChange("subjects", [{"kind": "Group", "name": "devs"}], [{"kind": "Group", "name": "devs"}, {"kind": "User", "name": "mallory"}])],
-            )
-        ],
+        created=[extra, cluster_admin_binding()],
+        changed=[ChangedObject(BINDING_TYPE, BINDING_URN, key, [added])],
+        live=[KubeObject(BINDING_TYPE, BINDING_URN, key, binding([devs, MALLORY])), extra, cluster_admin_binding()],
+        declared=[KubeObject(BINDING_TYPE, BINDING_URN, key, binding([devs]))],
     )
-    code = drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack: found)
+    desired: list[Any] = []
+    code = drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack, goals: desired.append(goals) or found)
     assert code == drift.EXIT_DRIFT
+    assert desired and all(isinstance(v, dict) for v in desired[0].values())  # the program's objects reach the scan
     report = json.loads(capsys.readouterr().out)["stacks"][0]
     assert [(r["kind"], r["type"], r["name"]) for r in report["resources"]] == [
-        ("changed", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "developer"),
-        ("created", "kubernetes:RoleBinding", "storefront/extra-admin"),
-        ("created", "kubernetes:ClusterRoleBinding", "oops-admin"),
+        ("changed", BINDING_TYPE, "developer"),
+        ("created", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "storefront/extra-admin"),
+        ("created", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "oops-admin"),
     ]
     changed = report["resources"][0]
-    assert changed["properties"][0]["path"] == "subjects" and "mallory" in json.dumps(changed["properties"][0]["actual"])
-    assert changed["remedy"] == f"pulumi up --stack dev --replace '{BINDING_URN}'"
+    assert changed["properties"] == [{"path": "subjects[1]", "change": "created", "diff": "delete", "replace": False,
+                                      "expected": None, "actual": MALLORY, "removable": True}]
+    # the provider's pruned diff never sees an appended subject: the named remedy removes it
+    assert changed["remedy"] == f"python -m tools.drift --stack dev --remove-added '{BINDING_URN}'"
     assert report["resources"][1]["remedy"].endswith("kubectl delete rolebinding extra-admin -n storefront")
+    assert report["resources"][2]["remedy"].endswith("kubectl delete clusterrolebinding oops-admin")
+    # the policy pack, offline on the live objects: the binding it did not break before is named
+    assert [p.split(":")[0] for p in report["resources"][2]["policies"]] == ["k8s-no-cluster-admin-binding"]
+    assert report["resources"][0]["policies"] == []
+
+
+def namespace_object(enforce: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "storefront", "labels": {"pod-security.kubernetes.io/enforce": enforce}}}
+
+
+def test_a_declared_value_changed_is_healed_by_up_and_its_broken_policy_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    key = ObjectKey("Namespace", "", "storefront")
+    change = Difference('metadata.labels["pod-security.kubernetes.io/enforce"]', "changed", "restricted", "privileged",
+                        "/metadata/labels/pod-security.kubernetes.io~1enforce", explicit=True)
+    found = OutOfBand([], [ChangedObject("kubernetes:core/v1:Namespace", NAMESPACE_URN, key, [change])],
+                      live=[KubeObject("kubernetes:core/v1:Namespace", NAMESPACE_URN, key, namespace_object("privileged"))],
+                      declared=[KubeObject("kubernetes:core/v1:Namespace", NAMESPACE_URN, key, namespace_object("restricted"))])
+    assert drift.main(["--stack", "dev"], preview=replay({"dev": "clean"}), scan=lambda stack, goals: found) == drift.EXIT_DRIFT
+    out = capsys.readouterr().out
+    assert 'namespace-storefront  metadata.labels["pod-security.kubernetes.io/enforce"] (changed outside Pulumi): program "restricted", cloud "privileged"' in out
+    assert "  policy violated by namespace-storefront: k8s-namespace-pod-security: pod-security.kubernetes.io/enforce=privileged without" in out
+    # never a replacement of a Namespace: a forced server-side apply puts the label back
+    assert "  remedy for namespace-storefront: pulumi up --refresh --stack dev" in out.splitlines()
+
+
+def test_a_program_change_not_applied_stays_pending_with_up_as_its_remedy(capsys: pytest.CaptureFixture[str]) -> None:
+    key = ObjectKey("RoleBinding", "storefront", "developer")
+    added = Difference("subjects[1]", "removed", {"kind": "Group", "name": "ops"}, None, "", explicit=True)
+    found = OutOfBand([], [ChangedObject(BINDING_TYPE, BINDING_URN, key, [added], pending={"subjects[1]"})])
+    assert drift.main(["--stack", "dev", "--json"], preview=replay({"dev": "clean"}), scan=lambda stack, goals: found) == drift.EXIT_DRIFT
+    (row,) = json.loads(capsys.readouterr().out)["stacks"][0]["resources"]
+    assert (row["kind"], row["properties"][0]["change"], row["remedy"]) == ("pending", "pending", "pulumi up --stack dev")
+
+
+def test_remedies() -> None:
+    row = drift.ResourceDrift("changed", BINDING_TYPE, "developer", BINDING_URN, op="none", properties=[
+        drift.PropertyDrift("subjects[1]", "created", "delete", removable=True), drift.PropertyDrift("roleRef.name", "changed", "update")])
+    both = f"python -m tools.drift --stack dev --remove-added '{BINDING_URN}' && pulumi up --refresh --stack dev"
+    assert drift.remedy("dev", row) == both
+    assert drift.remedy("dev", drift.ResourceDrift("deleted", BINDING_TYPE, "developer", BINDING_URN, "create")) == "pulumi up --refresh --stack dev"
+    assert drift.remedy("dev", drift.ResourceDrift("pending", BINDING_TYPE, "developer", BINDING_URN, "update")) == "pulumi up --stack dev"
+    row = drift.ResourceDrift("changed", BINDING_TYPE, "developer", BINDING_URN, "update", conflict='conflict with "kubectl" using v1: .subjects')
+    assert drift.remedy("dev", row) == f"PULUMI_K8S_ENABLE_PATCH_FORCE=true pulumi up --refresh --stack dev --target '{BINDING_URN}'"
+
+
+def with_conflict(events: list[dict[str, Any]], urn_suffix: str) -> list[dict[str, Any]]:
+    """The recorded events plus the diagnostics a preview's server-side-apply dry run emits when
+    another field manager owns a declared field (the provider's message, as recorded live)."""
+    urn = next(e["resourcePreEvent"]["metadata"]["urn"] for e in events if "resourcePreEvent" in e and e["resourcePreEvent"]["metadata"]["urn"].endswith(urn_suffix))
+    message = ('Preview failed: 1 error occurred:\n\t* the Kubernetes API server reported that "storefront" failed to fully initialize or become live: '
+               "Server-Side Apply field conflict detected. See https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/ "
+               'for troubleshooting help.\nThe resource managed by field manager "pulumi-kubernetes-89ec0684" had an apply conflict: Apply failed with 1 conflict: '
+               'conflict with "kubectl-label" using v1: .metadata.labels.pod-security.kubernetes.io/enforce')
+    sequence = max(e["sequence"] for e in events)
+    extra = [{"sequence": sequence + 1, "timestamp": 0, "diagnosticEvent": {"urn": urn, "message": message, "color": "never", "severity": "error"}},
+             {"sequence": sequence + 2, "timestamp": 0, "diagnosticEvent": {"message": "preview failed", "color": "never", "severity": "error"}}]
+    return events[:-1] + extra + events[-1:]
+
+
+def test_a_field_conflict_in_the_preview_is_drift_not_an_engine_error() -> None:
+    events = with_conflict(recorded("outside"), "::workers-firewall")
+    report = drift.classify("dev", events, LAB_IGNORES)
+    assert report.status == "drift" and report.errors == []
+    firewall = by_name(report)["workers-firewall"]
+    assert firewall.conflict == 'conflict with "kubectl-label" using v1: .metadata.labels.pod-security.kubernetes.io/enforce'
+
+    def preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
+        for event in events:
+            on_event(EngineEvent.from_json(event))
+        raise CommandError(CommandResult("", "error: preview failed\n", 255))
+
+    assert drift.check_stack("dev", preview).exit_code == drift.EXIT_DRIFT
+    # an error the conflicts do not explain stays an error
+    broken = events[:-1] + [{"sequence": 999, "timestamp": 0, "diagnosticEvent": {"message": "boom", "color": "never", "severity": "error"}}] + events[-1:]
+    assert drift.classify("dev", broken, LAB_IGNORES).status == "error"
+
+
+def test_goal_inputs_are_the_programs_objects() -> None:
+    goals = drift.goal_inputs(recorded("pending"))
+    cluster = next(v for k, v in goals.items() if k.endswith("::cluster"))
+    assert cluster["ha"] != next(
+        e["resourcePreEvent"]["metadata"]["old"]["inputs"]["ha"] for e in recorded("pending")
+        if "resourcePreEvent" in e and e["resourcePreEvent"]["metadata"]["urn"].endswith("::cluster") and e["resourcePreEvent"]["metadata"]["op"] == "update"
+    )
 
 
 def test_a_failed_cluster_scan_is_an_error_not_clean() -> None:
-    def unreachable(stack: str) -> list:
+    def unreachable(stack: str, desired: Any) -> list:
         raise ConnectionError("connection refused")
 
     report = drift.check_stack("dev", replay({"dev": "clean"}), scan=unreachable)  # type: ignore[arg-type]
