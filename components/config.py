@@ -266,11 +266,11 @@ class ChartPin:
 #: version was read and which ones the unit tier renders). Only Trivy's is fetched offline: the
 #: Go module zip of github.com/aquasecurity/trivy-operator@v0.34.0 carries it (scripts/trivy-chart.sh).
 SCANNER_CHARTS: dict[str, ChartPin] = {
-    "kubescape": ChartPin("kubescape-operator", "1.40.4", "1.40.4", "https://kubescape.github.io/helm-charts/"),
+    "kubescape": ChartPin("kubescape-operator", "1.40.3", "1.40.3", "https://kubescape.github.io/helm-charts/"),
     "trivy": ChartPin("trivy-operator", "0.36.0", "0.34.0", "https://aquasecurity.github.io/helm-charts/", "scripts/trivy-chart.sh"),
-    "snyk": ChartPin("snyk-monitor", "2.22.15", "2.22.15", "https://snyk.github.io/kubernetes-monitor/"),
-    "falco": ChartPin("falco", "9.1.1", "0.44.1", "https://falcosecurity.github.io/charts"),
-    "falcosidekick": ChartPin("falcosidekick", "0.12.0", "", "https://falcosecurity.github.io/charts"),
+    "snyk": ChartPin("snyk-monitor", "2.23.8", "2.23.8", "https://snyk.github.io/kubernetes-monitor/"),
+    "falco": ChartPin("falco", "9.1.0", "0.44.1", "https://falcosecurity.github.io/charts"),
+    "falcosidekick": ChartPin("falcosidekick", "0.12.0", "2.31.1", "https://falcosecurity.github.io/charts"),
 }
 #: No tenant namespace may take one of these names.
 RESERVED_NAMESPACES: frozenset[str] = frozenset(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)
@@ -805,7 +805,7 @@ class StackConfig(Section):
     )
     skip_await: bool = setting(
         False,
-        description="Do not wait for workloads and Helm releases to become ready (for an API server without nodes, e.g. the e2e tier).",
+        description="Do not wait for workloads and Helm releases to become ready, and skip the charts' Helm hook Jobs: only for an API server with no nodes to run pods (the e2e tier simulates nodes and waits).",
         allowed="true, false",
     )
 

@@ -1,8 +1,10 @@
-"""End-to-end fixtures: the real Pulumi engine against a local kube-apiserver.
+"""End-to-end fixtures: the real Pulumi engine against a local control plane with simulated nodes.
 
-One control plane (etcd + kube-apiserver, RBAC and Pod Security on) and one deployed stack per
-test session. The stack runs in existing-cluster mode, in a scratch copy of the project, with a
-local file state backend and a passphrase secrets provider: no network, no DigitalOcean.
+One control plane (etcd, kube-apiserver with RBAC and Pod Security, kube-controller-manager,
+kube-scheduler, kwok) and one deployed stack per test session. The stack runs in existing-cluster
+mode, in a scratch copy of the project, with a local file state backend and a passphrase secrets
+provider: no network, no DigitalOcean. Nodes shaped like the stack's node pools are registered
+before `pulumi up`, so every add-on's pods are created, admitted, scheduled and reach Running.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,9 +26,10 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components.config import StackConfig, parse_stack_config
+from components.config import SCANNER_CHARTS, StackConfig, parse_stack_config
 from components.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
+from tools import budget
 from tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
@@ -34,6 +39,12 @@ STACK = "e2e"
 BASE_STACK = "prod"
 PASSPHRASE = "e2e-passphrase"
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T0E2E0000/B0E2E0000/e2eSecretWebhookToken"
+#: Fake Snyk credentials (the monitor is installed; nothing reaches Snyk: no container runs).
+SNYK_INTEGRATION_ID = "e2e00000-0000-4000-8000-000000000e2e"
+SNYK_TOKEN = "e2e-snyk-service-account-token-secret"
+#: Where the shared third-party charts are (README "Security scanners and alerts").
+SHARED_CHARTS = Path(os.environ.get("HARDENED_DOKS_CHARTS") or PROJECT_DIR.parent / "shared" / "charts")
+CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE") or Path.home() / ".cache" / "hardened-doks")
 
 
 def _script_output(*args: str) -> str:
@@ -47,7 +58,10 @@ def _script_output(*args: str) -> str:
 def toolchain_bin() -> Path:
     """The folder with pulumi, its Python language host, the Kubernetes provider, etcd and kube-apiserver."""
     path = Path(os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or _script_output("toolchain.sh", "--print-path"))
-    wanted = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
+    wanted = (
+        "pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver", "kube-controller-manager",
+        "kube-scheduler", "kwok", "kwok-stages.yaml",
+    )  # fmt: skip
     missing = [b for b in wanted if not (path / b).exists()]
     if missing:
         pytest.fail(f"toolchain incomplete in {path}: missing {', '.join(missing)}; run scripts/toolchain.sh")
@@ -56,11 +70,36 @@ def toolchain_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def control_plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
-    """The API server, with Cilium's CiliumNetworkPolicy type installed as on DOKS (Cilium is its CNI)."""
+    """The API server, with what DOKS provides that the stack relies on: Cilium's CiliumNetworkPolicy
+    type (Cilium is its CNI) and the do-block-storage StorageClass with volumes to bind."""
     crds = Path(_script_output("kyverno-chart.sh", "--crds"))
     with LocalControlPlane(toolchain_bin) as plane:
         plane.install_crd(crds / "ciliumnetworkpolicies.yaml")
+        plane.install_doks_storage()
         yield plane
+
+
+def shared_chart(key: str) -> str:
+    """The pinned chart of a scanner add-on from the shared charts folder, unpacked once into the
+    cache (``chart_path`` takes an unpacked chart)."""
+    pin = SCANNER_CHARTS[key]
+    archive = SHARED_CHARTS / f"{pin.name}-{pin.version}.tgz"
+    if not archive.is_file():
+        pytest.fail(f"{archive} is missing: the e2e tier installs {pin.name} {pin.version} from the shared charts folder (or $HARDENED_DOKS_CHARTS)")
+    target = CACHE / "artifacts" / "charts" / f"{pin.name}-{pin.version}"
+    if not (target / pin.name / "Chart.yaml").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent))
+        with tarfile.open(archive) as tar:
+            tar.extractall(scratch, filter="data")
+        shutil.rmtree(target, ignore_errors=True)
+        scratch.rename(target)  # atomic: a concurrent session sees the old state or the whole chart
+    return str(target / pin.name)
+
+
+def doks_version(plane: LocalControlPlane) -> str:
+    """The DOKS version label of the simulated nodes: the API server's version, DOKS-style."""
+    return plane.get("/version").json()["gitVersion"].removeprefix("v") + "-do.0"
 
 
 @dataclass
@@ -93,23 +132,24 @@ class Project:
         return self.run(sys.executable, "-m", module, *args, **kwargs)
 
 
-def e2e_stack_config(kyverno_chart: str, trivy_chart: str) -> dict[str, Any]:
-    """The e2e stack file: the prod stack's config, as an existing cluster without nodes.
+def e2e_stack_config(charts: dict[str, str]) -> dict[str, Any]:
+    """The e2e stack file: the prod stack's config with every add-on on (Snyk, Falco with
+    falcosidekick, the notifier), as an existing cluster whose nodes kwok simulates.
 
-    Helm charts come from the local copies the project's scripts fetch from the Go module
-    proxy (no chart repository is reachable). The Kubescape operator's chart cannot be fetched
-    offline (README "Security scanners and alerts"), so that one add-on is left out here.
+    Helm charts come from local copies: Kyverno's and the Trivy operator's from the Go module
+    proxy (the project's scripts), the others from the shared charts folder. The engine waits
+    for every workload to become ready (no ``skip_await``).
     """
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
-    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart}
+    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": charts["kyverno"]}
     scanners = dict(base.get("hardened-doks:scanners") or {})
-    scanners["kubescape"] = {**scanners.get("kubescape", {}), "enabled": False}
-    scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": trivy_chart}
+    scanners["kubescape"] = {**scanners.get("kubescape", {}), "chart_path": charts["kubescape"]}
+    scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": charts["trivy"]}
+    scanners["snyk"] = {**scanners.get("snyk", {}), "enabled": True, "chart_path": charts["snyk"]}
+    scanners["falco"] = {**scanners.get("falco", {}), "enabled": True, "chart_path": charts["falco"], "sidekick_chart_path": charts["falcosidekick"]}
     return {
         **base,
         "hardened-doks:existing_cluster_name": "e2e-local",
-        # The API server has no nodes: nothing would ever become ready.
-        "hardened-doks:skip_await": True,
         "hardened-doks:admission": admission,
         "hardened-doks:scanners": scanners,
     }
@@ -127,8 +167,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
             shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy2(source, workdir / entry)
-    charts = _script_output("kyverno-chart.sh"), _script_output("trivy-chart.sh")
-    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(*charts)}, sort_keys=False))
+    charts = {"kyverno": _script_output("kyverno-chart.sh"), "trivy": _script_output("trivy-chart.sh")}
+    charts.update({key: shared_chart(key) for key in ("kubescape", "snyk", "falco", "falcosidekick")})
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(charts)}, sort_keys=False))
     (root / "state").mkdir()
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
@@ -148,6 +189,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     project.pulumi("config", "set", "--secret", "existing_cluster_kubeconfig", input=control_plane.kubeconfig_path.read_text())
     # A (fake) Slack webhook: the alerts notifier and its Secret are deployed too.
     project.pulumi("config", "set", "--secret", "slack_webhook_url", SLACK_WEBHOOK)
+    project.pulumi("config", "set", "--secret", "snyk_integration_id", SNYK_INTEGRATION_ID)
+    project.pulumi("config", "set", "--secret", "snyk_service_account_token", SNYK_TOKEN)
+    # Nodes shaped like the stack's pools at their autoscaling minimum (tools/budget.py node_manifest).
+    config, secrets = read_stack_file(STACK, workdir / "stacks")
+    control_plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(control_plane)))
     project.up()
     return project
 

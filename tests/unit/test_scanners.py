@@ -78,10 +78,10 @@ def test_every_chart_is_pinned_with_its_repository_in_its_own_namespace(release_
 
 def test_chart_versions_are_the_ones_documented() -> None:
     assert {k: (p.name, p.version) for k, p in SCANNER_CHARTS.items()} == {
-        "kubescape": ("kubescape-operator", "1.40.4"),
+        "kubescape": ("kubescape-operator", "1.40.3"),
         "trivy": ("trivy-operator", "0.36.0"),
-        "snyk": ("snyk-monitor", "2.22.15"),
-        "falco": ("falco", "9.1.1"),
+        "snyk": ("snyk-monitor", "2.23.8"),
+        "falco": ("falco", "9.1.0"),
         "falcosidekick": ("falcosidekick", "0.12.0"),
     }
 
