@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -92,9 +93,32 @@ def shared_chart(key: str) -> str:
         scratch = Path(tempfile.mkdtemp(dir=target.parent))
         with tarfile.open(archive) as tar:
             tar.extractall(scratch, filter="data")
-        shutil.rmtree(target, ignore_errors=True)
-        scratch.rename(target)  # atomic: a concurrent session sees the old state or the whole chart
+        try:
+            scratch.rename(target)  # atomic: a concurrent session sees no chart or the whole chart
+        except OSError:  # another session unpacked it first
+            shutil.rmtree(scratch, ignore_errors=True)
     return str(target / pin.name)
+
+
+#: Why a controller could not create a pod that retrying will not change (Pod Security, quota,
+#: LimitRange): seen during `pulumi up`, the update is interrupted at once.
+PERSISTENT_REFUSALS = ("violates PodSecurity", "exceeded quota", "must specify", "is forbidden: maximum", "is forbidden: minimum")
+
+
+def refused_pods(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
+    """A watch for `Project.run`: the FailedCreate events of pods refused for good, if any."""
+
+    def check() -> Optional[str]:
+        events = plane.get("/api/v1/events", params={"fieldSelector": "reason=FailedCreate"}).json().get("items") or []
+        refused = {
+            f"{e['involvedObject']['kind']} {e['involvedObject']['namespace']}/{e['involvedObject']['name']}": e["message"]
+            for e in events
+            if any(r in e["message"] for r in PERSISTENT_REFUSALS)
+        }
+        lines = [f"{owner}: {message}" for owner, message in sorted(refused.items())]
+        return "pods refused at creation (they would never become ready):\n" + "\n".join(lines) if lines else None
+
+    return check
 
 
 def doks_version(plane: LocalControlPlane) -> str:
@@ -110,12 +134,36 @@ class Project:
     env: dict[str, str]
     log: list[str] = field(default_factory=list)
 
-    def run(self, *args: str, check: bool = True, timeout: int = 900, input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 900, input: Optional[str] = None, watch: Optional[Callable[[], Optional[str]]] = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project. ``watch`` is polled while it runs: when it returns a
+        message, the command is interrupted and the run fails with that message (a pod refused by
+        admission would otherwise keep Helm waiting until its timeout)."""
         started = time.monotonic()
-        completed = subprocess.run(
-            args, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, input=input
-        )
+        deadline, reason, pending = started + timeout, None, input
+        with subprocess.Popen(
+            args, cwd=self.workdir, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            while True:
+                try:
+                    stdout, stderr = process.communicate(pending, timeout=3 if watch else max(0.1, deadline - time.monotonic()))
+                    break
+                except subprocess.TimeoutExpired:
+                    pending = None  # sent with the first call; retrying loses no output
+                    reason = (watch() if watch else None) or (f"timeout after {timeout}s" if time.monotonic() >= deadline else None)
+                    if reason is not None:
+                        process.send_signal(signal.SIGINT)  # pulumi cancels its update cleanly
+                        try:
+                            stdout, stderr = process.communicate(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            process.kill()
+                            stdout, stderr = process.communicate()
+                        break
+        completed = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
         self.log.append(f"$ {' '.join(args)}  # exit {completed.returncode} in {time.monotonic() - started:.1f}s")
+        if reason is not None:
+            raise AssertionError(f"{' '.join(args)} interrupted: {reason}\n--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}")
         if check and completed.returncode != 0:
             raise AssertionError(
                 f"{' '.join(args)} exited {completed.returncode}\n--- stdout\n{completed.stdout[-4000:]}\n--- stderr\n{completed.stderr[-4000:]}"
@@ -125,8 +173,8 @@ class Project:
     def pulumi(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("pulumi", *args, "--stack", STACK, "--non-interactive", **kwargs)
 
-    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *args)
+    def up(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *args, **kwargs)
 
     def tool(self, module: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", module, *args, **kwargs)
@@ -194,7 +242,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     # Nodes shaped like the stack's pools at their autoscaling minimum (tools/budget.py node_manifest).
     config, secrets = read_stack_file(STACK, workdir / "stacks")
     control_plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(control_plane)))
-    project.up()
+    project.up(watch=refused_pods(control_plane))
     return project
 
 

@@ -57,6 +57,8 @@ CONTROLLERS: tuple[str, ...] = (
     "resourcequota-controller",
     "node-lifecycle-controller",
 )
+#: The taint admission (TaintNodesByCondition) puts on every new Node until it is Ready.
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 #: The pod address range kwok hands out (DOKS's default cluster subnet).
 POD_CIDR = "10.244.0.1/16"
 #: DOKS's default StorageClass (its CSI driver provisions DigitalOcean Volumes).
@@ -392,7 +394,9 @@ class LocalControlPlane:
         raise TimeoutError(f"{what}: not reached after {timeout:.0f}s")
 
     def add_nodes(self, nodes: list[dict[str, Any]]) -> None:
-        """Register Nodes (with their capacity, as kubelets do) and wait until kwok reports them Ready."""
+        """Register Nodes (with their capacity, as kubelets do) and wait until they take pods: kwok
+        reports them Ready and the node lifecycle controller has lifted the not-ready taint that
+        admission gives every new Node."""
         for node in nodes:
             self.create("/api/v1/nodes", node)
 
@@ -400,11 +404,12 @@ class LocalControlPlane:
             for node in nodes:
                 live = self.get(f"/api/v1/nodes/{node['metadata']['name']}").json()
                 conditions = {c["type"]: c["status"] for c in (live.get("status") or {}).get("conditions") or []}
-                if conditions.get("Ready") != "True":
+                taints = {t["key"] for t in live["spec"].get("taints") or []}
+                if conditions.get("Ready") != "True" or NOT_READY_TAINT in taints:
                     return False
             return True
 
-        self.wait_for(ready, f"{len(nodes)} nodes Ready (kwok log:\n{self.log_tail('kwok')})")
+        self.wait_for(ready, f"{len(nodes)} nodes Ready and untainted (kwok log:\n{self.log_tail('kwok')})")
 
     def install_doks_storage(self, volumes: int = 2, size: str = "20Gi") -> None:
         """What DOKS provides for persistent volumes: its default StorageClass, and, in place of the
