@@ -279,6 +279,13 @@ SCENARIO_LABEL = "hardened-doks.io/budget-scenario"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
+def pool_args(config: StackConfig, pool: NodePool) -> dict[str, Any]:
+    """The inputs the stack gives DOKS for ``pool`` (components.cluster.node_pool_args): the one
+    source of a simulated node's pool labels and taints, so the nodes carry exactly what DOKS puts
+    on the real ones."""
+    return cluster.node_pool_args(pool, config)
+
+
 def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_version: str) -> dict[str, str]:
     """The labels DOKS and its cloud controller manager put on a worker node, then the pool's own.
 
@@ -303,7 +310,7 @@ def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_versio
         "doks.digitalocean.com/node-id": name,
         "doks.digitalocean.com/version": doks_version,
     }
-    return {**labels, **cluster.node_pool_args(pool, config)["labels"]}
+    return {**labels, **pool_args(config, pool)["labels"]}
 
 
 def node_manifest(
@@ -329,7 +336,7 @@ def node_manifest(
         "spec": {
             "providerID": f"digitalocean://{name}",
             # The taints the stack gives DOKS for the pool (components.cluster.node_pool_args).
-            "taints": [dict(t) for t in cluster.node_pool_args(pool, config)["taints"]],
+            "taints": [dict(t) for t in pool_args(config, pool)["taints"]],
         },
         "status": {
             "addresses": [{"type": "Hostname", "address": name}],
