@@ -228,3 +228,27 @@ def test_no_pod_was_refused_and_none_is_unschedulable(control_plane: LocalContro
             scheduled = {c["type"]: c for c in pod["status"].get("conditions") or []}.get("PodScheduled", {})
             assert scheduled.get("status") == "True", (namespace, pod["metadata"]["name"], scheduled)
         live_checks["add-on namespaces without refused or unschedulable pods"] += 1
+
+
+def test_the_exempt_namespace_runs_only_pods_that_need_the_exemption(
+    control_plane: LocalControlPlane, namespaces: list[str], live_checks: Counter[str]
+) -> None:
+    """Each pod of a namespace below restricted (Falco's) is refused by restricted Pod Security
+    (a server-side dry run in a restricted add-on namespace): the exemption grants nothing its pods
+    do not use."""
+    restricted = next(ns for ns in namespaces if ns not in POD_SECURITY_EXEMPTIONS)
+    exempt = [ns for ns in namespaces if ns in POD_SECURITY_EXEMPTIONS]
+    assert exempt, "the e2e stack installs Falco, the one exemption"
+    for namespace in exempt:
+        pods = items(control_plane, f"/api/v1/namespaces/{namespace}/pods")
+        assert pods, namespace
+        for pod in pods:
+            spec = {k: v for k, v in pod["spec"].items() if k not in ("nodeName", "serviceAccountName", "serviceAccount")}
+            # Without the API token volume ServiceAccount admission added for its own account.
+            spec["volumes"] = [v for v in spec.get("volumes") or [] if not v["name"].startswith("kube-api-access")]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                container["volumeMounts"] = [m for m in container.get("volumeMounts") or [] if not m["name"].startswith("kube-api-access")]
+            probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"exemption-probe-{uuid.uuid4().hex[:6]}"}, "spec": spec}
+            response = control_plane.request("POST", f"/api/v1/namespaces/{restricted}/pods", params={"dryRun": "All"}, json=probe)
+            live_checks["admission decisions"] += 1
+            assert response.status_code == 403 and "violates PodSecurity" in response.json()["message"], (pod["metadata"]["name"], response.text[:300])
