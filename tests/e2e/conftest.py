@@ -101,8 +101,12 @@ def shared_chart(key: str) -> str:
 
 
 #: Why a controller could not create a pod that retrying will not change (Pod Security, quota,
-#: LimitRange): seen during `pulumi up`, the update is interrupted at once.
-PERSISTENT_REFUSALS = ("violates PodSecurity", "exceeded quota", "must specify", "is forbidden: maximum", "is forbidden: minimum")
+#: LimitRange, a ValidatingAdmissionPolicy or webhook denial): seen during `pulumi up`, the update
+#: is interrupted at once.
+PERSISTENT_REFUSALS = (
+    "violates PodSecurity", "exceeded quota", "must specify", "is forbidden: maximum", "is forbidden: minimum",
+    "ValidatingAdmissionPolicy", "denied request", "denied the request",
+)  # fmt: skip
 
 
 def refused_pods(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
