@@ -118,8 +118,10 @@ def allocatable(slug: str) -> tuple[float, float]:
 #: Pods per node: the kubelet's default ``maxPods`` (110), which DOKS keeps (its nodes report
 #: ``pods: 110`` in their capacity).
 MAX_PODS = 110
-#: Each Droplet size's disk (GB), the node's ephemeral storage, as DigitalOcean lists the sizes
-#: (same sources as :data:`SIZES`). Sizes not listed get the smallest disk of the table (25 GB).
+#: Each Droplet size's disk (GB), the node's ephemeral storage, as DigitalOcean's size list gives
+#: it (``GET /v2/sizes``: ``disk``; same sources as :data:`SIZES`, not re-checked live from here).
+#: Only the scheduler's measurement uses it (kubevuln requests 5 GiB of ephemeral storage). Sizes
+#: not listed get the smallest disk of the table (25 GB), the conservative case.
 DISKS_GB: dict[str, int] = {
     "s-1vcpu-2gb": 50,
     "s-2vcpu-2gb": 60,
