@@ -41,8 +41,11 @@ START_TIMEOUT_SECONDS = 90
 #: quota's status, which the engine waits for and without which quota admission refuses every pod
 #: of a namespace with a quota). Left out on purpose: ``cronjob`` (schedules
 #: would fire at wall-clock times during a run; tests trigger a CronJob's Job themselves, as
-#: ``kubectl create job --from=cronjob/…`` does) and ``serviceaccount`` (the stack creates the
-#: default ServiceAccounts it manages). The node lifecycle controller is on: it lifts the
+#: ``kubectl create job --from=cronjob/…`` does), ``serviceaccount`` (the stack creates the
+#: default ServiceAccounts it manages), the endpoints/EndpointSlice controllers (no traffic flows
+#: between simulated pods, and neither Helm's wait nor the engine waits for a chart's Service to
+#: have endpoints) and the disruption controller (nothing evicts pods here, so no
+#: PodDisruptionBudget is ever consulted). The node lifecycle controller is on: it lifts the
 #: ``node.kubernetes.io/not-ready`` taint admission puts on every new Node once kwok reports it
 #: Ready (and would taint a node whose lease kwok stopped renewing).
 CONTROLLERS: tuple[str, ...] = (
