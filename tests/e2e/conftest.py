@@ -125,6 +125,39 @@ def refused_pods(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
     return check
 
 
+def mark_cluster_policies_ready(plane: LocalControlPlane) -> None:
+    """Stand in for Kyverno's policy controller, which no container runs here: give every
+    ClusterPolicy the ``Ready`` condition Kyverno sets once it serves the policy. What the tier then
+    checks is that the engine waits for it (whatever depends on admission is created after)."""
+    listed = plane.get("/apis/kyverno.io/v1/clusterpolicies")
+    if listed.status_code != 200:  # the CRD is not installed yet
+        return
+    for policy in listed.json()["items"]:
+        conditions = (policy.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            continue
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "Ready (e2e stand-in for Kyverno)", "lastTransitionTime": now}
+        plane.request(
+            "PATCH",
+            f"/apis/kyverno.io/v1/clusterpolicies/{policy['metadata']['name']}/status",
+            headers={"Content-Type": "application/merge-patch+json"},
+            json={"status": {"ready": True, "conditions": [ready]}},
+        )
+
+
+def while_up(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
+    """The watch of the deploying `pulumi up`: the stand-ins for what no container does here,
+    then :func:`refused_pods`."""
+    refused = refused_pods(plane)
+
+    def watch() -> Optional[str]:
+        mark_cluster_policies_ready(plane)
+        return refused()
+
+    return watch
+
+
 def doks_version(plane: LocalControlPlane) -> str:
     """The DOKS version label of the simulated nodes: the API server's version, DOKS-style."""
     return plane.get("/version").json()["gitVersion"].removeprefix("v") + "-do.0"
@@ -246,7 +279,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     # Nodes shaped like the stack's pools at their autoscaling minimum (tools/budget.py node_manifest).
     config, secrets = read_stack_file(STACK, workdir / "stacks")
     control_plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(control_plane)))
-    project.up(watch=refused_pods(control_plane))
+    project.up(watch=while_up(control_plane))
     return project
 
 
