@@ -115,8 +115,9 @@ def allocatable(slug: str) -> tuple[float, float]:
     return cpu, memory
 
 
-#: Pods per node: the kubelet's default ``maxPods`` (110), which DOKS keeps (its nodes report
-#: ``pods: 110`` in their capacity).
+#: Pods per node: the kubelet's default ``maxPods`` (110). DOKS's own setting was not checked from
+#: here (``kubectl describe node`` shows it as ``pods`` under Capacity); it only matters for pools of
+#: very many small pods, never for the add-ons' budget.
 MAX_PODS = 110
 #: Each Droplet size's disk (GB), the node's ephemeral storage, as DigitalOcean's size list gives
 #: it (``GET /v2/sizes``: ``disk``; same sources as :data:`SIZES`, not re-checked live from here).
@@ -293,8 +294,9 @@ def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_versio
 
     As on a DOKS node (``kubectl get nodes --show-labels``): the kubelet's well-known labels
     (hostname, os, arch), the Droplet size as instance type, the region as topology, and DOKS's
-    ``doks.digitalocean.com/*`` labels (node pool name and id, node id, DOKS version). Ids are
-    derived from the names (a real cluster has UUIDs). The pool's labels are the ones the stack
+    ``doks.digitalocean.com/*`` labels (node pool name and id, node id, DOKS version), as
+    DigitalOcean's documentation and public examples show them (not checked against a live cluster
+    from here). Ids are derived from the names (a real cluster has UUIDs). The pool's labels are the ones the stack
     gives DOKS for it (components.cluster.node_pool_args: the configured ones and the stack's own)."""
     labels = {
         "kubernetes.io/hostname": name,
