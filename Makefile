@@ -1,6 +1,6 @@
 # Entry points; the logic lives in scripts/ and tools/.
 STACK ?= dev
-.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests
+.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
 
 up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE)
 	scripts/up.sh $(STACK)
@@ -56,6 +56,9 @@ policy-check:  ## the policy pack on every stack, offline (mocks, no engine)
 
 budget:        ## requests of the security add-ons vs the node pools' allocatable capacity, every stack (STACK=… for one)
 	$$(scripts/venv.sh)/bin/python -m tools.budget $(if $(filter command line,$(origin STACK)),--stack $(STACK),--all) $(ARGS)
+
+budget-fit:    ## the same add-ons placed by kube-scheduler on simulated nodes of dev's pool, and of a too-small one (e2e toolchain)
+	scripts/e2e.sh -k budget_fit -s -q
 
 policy-doc:    ## regenerate the README's control matrix from the policy pack
 	$$(scripts/venv.sh)/bin/python -m tools.policy_doc --write

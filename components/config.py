@@ -1020,7 +1020,7 @@ class StackConfig(Section):
     )
     skip_await: bool = setting(
         False,
-        description="Do not wait for workloads and Helm releases to become ready (for an API server without nodes, e.g. the e2e tier).",
+        description="Do not wait for workloads and Helm releases to become ready, and skip the charts' Helm hook Jobs: only for an API server with no nodes to run pods (the e2e tier simulates nodes and waits).",
         allowed="true, false",
     )
 

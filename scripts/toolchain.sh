@@ -12,8 +12,12 @@
 #
 # COMPONENT: pulumi (CLI + Python language host + executor scripts), kubernetes-provider, etcd,
 #            kube-apiserver, kube-controller-manager (in the default set: the e2e tier runs its garbage
-#            collector, without which foreground deletes never finish; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it),
-#            and the supply-chain tools actionlint, crane, cosign, kyverno (table GO_TOOLS below).
+#            collector and workload controllers; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it), kube-scheduler and
+#            kwok (the kwok controller and its default stages: simulated kubelets, so pods are scheduled
+#            onto nodes and reach Running; both in the default set), and the supply-chain tools actionlint,
+#            crane, cosign, kyverno (table GO_TOOLS below).
+# Concurrent runs serialise on a lock in the cache root (flock): a second run waits, then finds the first
+# one's binaries present.
 # Environment: HARDENED_DOKS_CACHE (cache root), TOOLCHAIN_USE_EXISTING=0 (never reuse binaries found on PATH),
 #              TOOLCHAIN_GOMODCACHE / TOOLCHAIN_GOCACHE (default: inside the cache root), GOPROXY as usual.
 set -euo pipefail
@@ -28,6 +32,7 @@ K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199  # commit f47bc2d
 K8S_PROVIDER_VERSION="${TOOLCHAIN_K8S_PROVIDER_VERSION:-4.25.0}" # stamped plugin version (no leading v)
 KUBE_VERSION=1.34.4                         # k8s.io/kubernetes
 ETCD_VERSION=3.6.16                         # go.etcd.io/etcd/server/v3
+KWOK_VERSION=0.8.0                          # sigs.k8s.io/kwok (cmd/kwok: the controller, not kwokctl)
 # ------------------------------------------------------------------------------------------------------------
 
 # ---- supply-chain tools (README "Supply chain"): Go programs built as upstream ships them -------------------
@@ -56,9 +61,10 @@ bin="$tc_dir/bin"
 stamps="$tc_dir/stamps"
 logs="$tc_dir/logs"
 
+known_components=(pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager kube-scheduler kwok "${GO_TOOL_NAMES[@]}")
 all_components=(pulumi kubernetes-provider etcd kube-apiserver)
 if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-1}" != 0 ]; then all_components+=(kube-controller-manager); fi
-all_components+=("${GO_TOOL_NAMES[@]}")
+all_components+=(kube-scheduler kwok "${GO_TOOL_NAMES[@]}")
 
 say() { echo "toolchain: $*" >&2; }
 die() { echo "toolchain: ERROR: $*" >&2; exit 1; }
@@ -70,8 +76,9 @@ component_wrapper() {
     pulumi) echo pulumi ;;
     kubernetes-provider) echo kubernetes-provider ;;
     etcd) echo etcd ;;
-    kube-apiserver|kube-controller-manager) echo kubernetes ;;
-    *) die "unknown component '$1' (known: pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager ${GO_TOOL_NAMES[*]})" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) echo kubernetes ;;
+    kwok) echo kwok ;;
+    *) die "unknown component '$1' (known: ${known_components[*]})" ;;
   esac
 }
 component_version() {
@@ -80,7 +87,8 @@ component_version() {
     pulumi) echo "$PULUMI_VERSION" ;;
     kubernetes-provider) echo "$K8S_PROVIDER_VERSION ($K8S_PROVIDER_MODULE_VERSION)" ;;
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver|kube-controller-manager) echo "v$KUBE_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) echo "v$KUBE_VERSION" ;;
+    kwok) echo "v$KWOK_VERSION" ;;
   esac
 }
 component_bins() {
@@ -91,6 +99,14 @@ component_bins() {
     *) echo "$1" ;;
   esac
 }
+# Data files a component installs beside its binaries (checked like them, but not executable).
+component_files() {
+  case "$1" in
+    kwok) echo "$KWOK_STAGES" ;;
+  esac
+}
+#: kwok's default stages (what kwokctl configures; the controller binary has none built in).
+KWOK_STAGES=kwok-stages.yaml
 wrapper_hash() {
   local dir="$wrappers/$(component_wrapper "$1")"
   [ -d "$dir" ] || die "wrapper module $dir is missing"
@@ -106,9 +122,22 @@ present() {
   # first line: what was wanted; second line: how it was provided (built / reused path)
   [ "$(head -n1 "$stamps/$c")" = "$(stamp_want "$c")" ] || return 1
   for f in $(component_bins "$c"); do [ -x "$bin/$f" ] || return 1; done
+  for f in $(component_files "$c"); do [ -s "$bin/$f" ] || return 1; done
 }
 
 print_path() { echo "$bin"; }
+
+# One build at a time per cache root: two runs would otherwise race in the same build folders
+# ($tc_dir/src) and binaries. The lock is released when the script exits (the descriptor closes).
+take_lock() {
+  command -v flock >/dev/null || die "flock is not installed (util-linux)"
+  mkdir -p "$tc_root"
+  exec 9>"$tc_root/.lock"
+  if ! flock -n 9; then
+    say "another scripts/toolchain.sh run holds $tc_root/.lock; waiting for it"
+    flock 9
+  fi
+}
 
 # ---- argument parsing -------------------------------------------------------------------------------------
 mode=build
@@ -119,7 +148,7 @@ for a in "$@"; do
     --check) mode=check ;;
     --list) mode=list ;;
     --trim) mode=trim ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     -*) die "unknown option $a" ;;
     *) component_wrapper "$a" >/dev/null; components+=("$a") ;;
   esac
@@ -132,11 +161,12 @@ case "$mode" in
     for c in "${components[@]}"; do present "$c" || { say "note: '$c' is not built yet; run scripts/toolchain.sh"; break; }; done
     exit 0 ;;
   list)
-    for c in pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager "${GO_TOOL_NAMES[@]}"; do
+    for c in "${known_components[@]}"; do
       printf '%-24s %-50s %s\n' "$c" "$(component_version "$c")" "$(present "$c" && echo present || echo missing)"
     done
     echo "bin: $bin"; exit 0 ;;
   trim)
+    take_lock
     gocache="${TOOLCHAIN_GOCACHE:-$tc_root/go/build}"
     say "removing $gocache and $tc_dir/src"
     if [ -d "$gocache" ]; then GOCACHE="$gocache" go clean -cache; rm -rf "$gocache"; fi
@@ -150,6 +180,8 @@ case "$mode" in
 esac
 
 # ---- build mode -------------------------------------------------------------------------------------------
+# Decide what to build only once the lock is held: a run that waited finds what the other one built.
+take_lock
 todo=()
 for c in "${components[@]}"; do present "$c" || todo+=("$c"); done
 if [ ${#todo[@]} -eq 0 ]; then
@@ -298,7 +330,7 @@ kube_ldflags() {
   echo "$flags"
 }
 
-build_kube() { # kube-apiserver | kube-controller-manager
+build_kube() { # kube-apiserver | kube-controller-manager | kube-scheduler
   local name="$1" existing
   if existing="$(find_existing "$name" "Kubernetes v${KUBE_VERSION%.*}\.[0-9]+" --version)"; then
     link_existing "$name" "$name=$existing"; return 0
@@ -329,6 +361,34 @@ build_go_tool() { # a GO_TOOLS component: link a same-version binary from PATH, 
   { stamp_want "$c"; echo "built: $module@$version ($pkg)"; } > "$stamps/$c"
 }
 
+# kwok's default stages, as kwokctl v0.8.0 configures them for its clusters (pkg/kwokctl/runtime/cluster.go:
+# getDefaultNodeStages with a node lease, getDefaultPodStages): nodes become Ready and keep a lease; pods bound
+# to them go to Running; pods of Jobs then to Succeeded; deleted pods are removed. Copied from the module.
+KWOK_STAGE_SOURCES=(kustomize/stage/node/fast/node-initialize.yaml
+  kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
+  kustomize/stage/pod/fast/pod-ready.yaml kustomize/stage/pod/fast/pod-complete.yaml kustomize/stage/pod/fast/pod-delete.yaml)
+
+build_kwok() {
+  local src moddir f existing
+  src="$(prepare_src kwok)"
+  cd "$src"
+  run_logged kwok go mod download sigs.k8s.io/kwok
+  moddir="$(mod_dir sigs.k8s.io/kwok)"
+  [ -d "$moddir/cmd/kwok" ] || die "kwok sources not found (module dir '$moddir')"
+  for f in "${KWOK_STAGE_SOURCES[@]}"; do
+    [ -s "$moddir/$f" ] || die "kwok stage $f not found in $moddir"
+    printf -- '---\n# from sigs.k8s.io/kwok@v%s %s\n' "$KWOK_VERSION" "$f"; cat "$moddir/$f"
+  done > "$bin/$KWOK_STAGES.tmp"
+  mv -f "$bin/$KWOK_STAGES.tmp" "$bin/$KWOK_STAGES"
+  if existing="$(find_existing kwok "^kwok version v${KWOK_VERSION//./\\.}( |$)" --version)"; then
+    link_existing kwok "kwok=$existing"; return 0
+  fi
+  # The version is in the sources (pkg/consts.Version = "0.8.0"); no stamp needed.
+  run_logged kwok go build -trimpath -ldflags "-s -w" -o "$bin/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok
+  mv -f "$bin/kwok.tmp" "$bin/kwok"
+  { stamp_want kwok; echo "built: $("$bin/kwok" --version)"; } > "$stamps/kwok"
+}
+
 say "version key $key"
 say "building/linking: ${todo[*]} (logs in $logs)"
 total_start=$(date +%s)
@@ -339,7 +399,8 @@ for c in "${todo[@]}"; do
     pulumi) build_pulumi ;;
     kubernetes-provider) build_kubernetes_provider ;;
     etcd) build_etcd ;;
-    kube-apiserver|kube-controller-manager) build_kube "$c" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$c" ;;
+    kwok) build_kwok ;;
     *) build_go_tool "$c" ;;
   esac
   cd "$root"

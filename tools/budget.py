@@ -19,6 +19,12 @@ compares them with the allocatable capacity of the configured node pools:
 Exit 0 when every stack with a budget (:data:`BUDGET`: dev, 25 % of CPU and memory) is within
 it, 1 when one is over, 2 when a stack cannot be evaluated (unknown stack, invalid config, a node
 size this table does not know).
+
+A sum cannot tell whether the pods fit node by node. :func:`scheduling_plan` turns the same items
+into Node objects shaped like a pool's Droplets (:func:`node_manifest`: DOKS's labels, the pool's
+labels and taints, the allocatable capacity of the model) and one Pod per counted replica, and
+:func:`fit_report` reads back what the real kube-scheduler did with them: the e2e tier runs it
+against simulated nodes (tests/e2e/test_8_budget_fit.py, ``make budget-fit``).
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from components import admission, alerts, scanners
+from components import admission, alerts, cluster, scanners
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
 from tools.cli import selected_stacks, stack_parser
 from tools.offline import read_stack_file
@@ -106,6 +113,39 @@ def allocatable(slug: str) -> tuple[float, float]:
     cpu = vcpus * 1000 - _tiered(vcpus, CPU_RESERVED_TIERS) * 1000
     memory = memory_gib * 1024 - _tiered(memory_gib, MEMORY_RESERVED_TIERS) * 1024 - EVICTION_MIB
     return cpu, memory
+
+
+#: Pods per node: the kubelet's default ``maxPods`` (110). DOKS's own setting was not checked from
+#: here (``kubectl describe node`` shows it as ``pods`` under Capacity); it only matters for pools of
+#: very many small pods, never for the add-ons' budget.
+MAX_PODS = 110
+#: Each Droplet size's disk (GB), the node's ephemeral storage, as DigitalOcean's size list gives
+#: it (``GET /v2/sizes``: ``disk``; same sources as :data:`SIZES`, not re-checked live from here).
+#: Only the scheduler's measurement uses it (kubevuln requests 5 GiB of ephemeral storage). Sizes
+#: not listed get the smallest disk of the table (25 GB), the conservative case.
+DISKS_GB: dict[str, int] = {
+    "s-1vcpu-2gb": 50,
+    "s-2vcpu-2gb": 60,
+    "s-2vcpu-4gb": 80,
+    "s-4vcpu-8gb": 160,
+    "s-8vcpu-16gb": 320,
+    "c-2": 25,
+    "c-4": 50,
+    "c-8": 100,
+    "c-16": 200,
+    "g-2vcpu-8gb": 25,
+    "g-4vcpu-16gb": 50,
+    "m-2vcpu-16gb": 50,
+}
+#: The kubelet's default hard eviction threshold for the node filesystem (nodefs.available < 10 %):
+#: what is left of the disk for pods' ephemeral storage.
+NODEFS_EVICTION = 0.10
+
+
+def ephemeral_storage_gib(slug: str) -> float:
+    """A node's allocatable ephemeral storage (GiB): its Droplet disk less the eviction threshold."""
+    disk_bytes = DISKS_GB.get(slug, min(DISKS_GB.values())) * 1000**3
+    return disk_bytes * (1 - NODEFS_EVICTION) / 1024**3
 
 
 def cpu_millicores(quantity: Any) -> float:
@@ -235,6 +275,231 @@ def stack_budget(stack: str, config: StackConfig) -> StackBudget:
         memory += count * node_memory
         described.append(f"{pool.name}: {count} × {pool.size}")
     return StackBudget(stack, config.environment, described, nodes, cpu, memory, items(config, nodes), BUDGET.get(config.environment))
+
+
+# -- scheduling: the same items, placed by the real scheduler on nodes of a pool's shape ---------
+
+#: Label on the budget's Nodes and Pods: which measurement they belong to (the Pods select their
+#: own Nodes by it, so several measurements can share one API server).
+SCENARIO_LABEL = "hardened-doks.io/budget-scenario"
+#: A container image for the budget's pods (kwok runs no container; the image is never pulled).
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+
+
+def pool_args(config: StackConfig, pool: NodePool) -> dict[str, Any]:
+    """The inputs the stack gives DOKS for ``pool`` (components.cluster.node_pool_args): the one
+    source of a simulated node's pool labels and taints, so the nodes carry exactly what DOKS puts
+    on the real ones."""
+    return cluster.node_pool_args(pool, config, system=pool.name == config.system_pool.name)
+
+
+def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_version: str) -> dict[str, str]:
+    """The labels DOKS and its cloud controller manager put on a worker node, then the pool's own.
+
+    As on a DOKS node (``kubectl get nodes --show-labels``): the kubelet's well-known labels
+    (hostname, os, arch), the Droplet size as instance type, the region as topology, and DOKS's
+    ``doks.digitalocean.com/*`` labels (node pool name and id, node id, DOKS version), as
+    DigitalOcean's documentation and public examples show them (not checked against a live cluster
+    from here). Ids are derived from the names (a real cluster has UUIDs). The pool's labels are the ones the stack
+    gives DOKS for it (components.cluster.node_pool_args: the configured ones and the stack's own)."""
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": pool.size,
+        "beta.kubernetes.io/instance-type": pool.size,
+        "topology.kubernetes.io/region": config.region,
+        "failure-domain.beta.kubernetes.io/region": config.region,
+        "region": config.region,
+        "doks.digitalocean.com/node-pool": pool.name,
+        "doks.digitalocean.com/node-pool-id": f"{config.name}-{pool.name}",
+        "doks.digitalocean.com/node-id": name,
+        "doks.digitalocean.com/version": doks_version,
+    }
+    return {**labels, **pool_args(config, pool)["labels"]}
+
+
+def node_manifest(
+    config: StackConfig, pool: NodePool, index: int, *, doks_version: str, scenario: Optional[str] = None
+) -> dict[str, Any]:
+    """A Node shaped like one Droplet of ``pool``: labels, taints, capacity and allocatable.
+
+    Capacity is the Droplet size (:func:`size_of`, :data:`DISKS_GB`, :data:`MAX_PODS`);
+    allocatable is :func:`allocatable` (the system reservation model) and
+    :func:`ephemeral_storage_gib`. Status is set at creation, as a kubelet registering does; kwok
+    then keeps the node Ready."""
+    vcpus, memory_gib = size_of(pool.size)
+    cpu_m, memory = allocatable(pool.size)
+    name = f"{pool.name}-{scenario + '-' if scenario else ''}{index:05d}"
+    labels = doks_node_labels(config, pool, name, doks_version)
+    if scenario:
+        labels[SCENARIO_LABEL] = scenario
+    disk = DISKS_GB.get(pool.size, min(DISKS_GB.values()))
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "providerID": f"digitalocean://{name}",
+            # The taints the stack gives DOKS for the pool (components.cluster.node_pool_args).
+            "taints": [dict(t) for t in pool_args(config, pool)["taints"]],
+        },
+        "status": {
+            "addresses": [{"type": "Hostname", "address": name}],
+            "capacity": {"cpu": str(vcpus), "memory": f"{int(memory_gib * 1024)}Mi", "pods": str(MAX_PODS), "ephemeral-storage": f"{disk}G"},
+            "allocatable": {
+                "cpu": f"{int(cpu_m)}m",
+                "memory": f"{int(memory)}Mi",
+                "pods": str(MAX_PODS),
+                "ephemeral-storage": f"{int(ephemeral_storage_gib(pool.size) * 1024)}Mi",
+            },
+        },
+    }
+
+
+def pool_nodes(config: StackConfig, *, doks_version: str) -> list[dict[str, Any]]:
+    """Nodes of every pool of the config at its autoscaling minimum (what :func:`stack_budget` counts)."""
+    pools = [config.system_pool, *config.workload_pools]
+    return [node_manifest(config, pool, i, doks_version=doks_version) for pool in pools for i in range(_minimum(pool))]
+
+
+def _pod_name(item: Item, index: int) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", f"{item.addon}-{item.component}-{index}".lower())
+
+
+def budget_pod(item: Item, index: int, namespace: str, scenario: str, tolerations: list[dict[str, Any]], node: Optional[str] = None) -> dict[str, Any]:
+    """One counted replica of ``item`` as a Pod requesting exactly its CPU and memory.
+
+    It selects the scenario's nodes and tolerates the pool's taints (the add-ons are meant to run
+    on the pool measured). A DaemonSet's pod is bound to its node by node affinity, as the
+    DaemonSet controller does."""
+    spec: dict[str, Any] = {
+        "nodeSelector": {SCENARIO_LABEL: scenario},
+        "tolerations": tolerations,
+        "automountServiceAccountToken": False,
+        "containers": [
+            {
+                "name": "requests",
+                "image": PAUSE_IMAGE,
+                "resources": {"requests": {"cpu": f"{int(item.cpu_m)}m", "memory": f"{int(item.memory_mib)}Mi"}},
+            }
+        ],
+    }
+    if node is not None:
+        term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    labels = {SCENARIO_LABEL: scenario, "app.kubernetes.io/name": item.addon, "app.kubernetes.io/component": item.component}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": _pod_name(item, index), "namespace": namespace, "labels": labels}, "spec": spec}
+
+
+@dataclass
+class SchedulingPlan:
+    """What one measurement creates: the pool's nodes and one pod per counted add-on replica."""
+
+    scenario: str
+    pool: str
+    nodes: list[dict[str, Any]]
+    pods: list[dict[str, Any]]
+
+
+def scheduling_plan(config: StackConfig, pool: NodePool, *, scenario: str, namespace: str, doks_version: str) -> SchedulingPlan:
+    """The add-ons of ``config`` (:func:`items`, one pod per counted replica) and ``pool`` at its
+    minimum as nodes, for the scheduler to place. DaemonSets get one pod per node of the pool."""
+    nodes = [node_manifest(config, pool, i, doks_version=doks_version, scenario=scenario) for i in range(_minimum(pool))]
+    tolerations = [{"key": t["key"], "operator": "Equal", "value": t["value"], "effect": t["effect"]} for t in nodes[0]["spec"]["taints"]] if nodes else []
+    pods: list[dict[str, Any]] = []
+    for item in items(config, len(nodes)):
+        if item.kind == "DaemonSet":
+            pods += [budget_pod(item, i, namespace, scenario, tolerations, node["metadata"]["name"]) for i, node in enumerate(nodes)]
+        else:
+            pods += [budget_pod(item, i, namespace, scenario, tolerations) for i in range(item.count)]
+    return SchedulingPlan(scenario, f"{pool.name}: {_minimum(pool)} × {pool.size}", nodes, pods)
+
+
+@dataclass
+class Placement:
+    """Where the scheduler put one pod, or why it could not."""
+
+    pod: str
+    node: Optional[str]
+    cpu_m: float
+    memory_mib: float
+    message: str = ""
+
+
+@dataclass
+class NodeUse:
+    node: str
+    allocatable_cpu_m: float
+    allocatable_memory_mib: float
+    cpu_m: float = 0.0
+    memory_mib: float = 0.0
+    pods: int = 0
+
+
+@dataclass
+class FitReport:
+    """The scheduler's verdict on one plan: placements, use per node, and the pods that did not fit."""
+
+    scenario: str
+    pool: str
+    placements: list[Placement]
+    nodes: list[NodeUse] = field(default_factory=list)
+
+    @property
+    def unschedulable(self) -> list[Placement]:
+        return [p for p in self.placements if p.node is None]
+
+    @property
+    def fits(self) -> bool:
+        return not self.unschedulable
+
+
+def _requests(pod: Mapping[str, Any]) -> tuple[float, float]:
+    cpu = memory = 0.0
+    for container in pod["spec"]["containers"]:
+        requests = (container.get("resources") or {}).get("requests") or {}
+        cpu += cpu_millicores(requests.get("cpu", "0"))
+        memory += memory_mib(requests.get("memory", "0"))
+    return cpu, memory
+
+
+def fit_report(plan: SchedulingPlan, live_pods: Sequence[Mapping[str, Any]], live_nodes: Sequence[Mapping[str, Any]]) -> FitReport:
+    """Read the scheduler's decisions back from the live pods (``spec.nodeName``, or the
+    ``PodScheduled`` condition's message) and sum the requests placed on each live node."""
+    uses = {
+        n["metadata"]["name"]: NodeUse(
+            n["metadata"]["name"], cpu_millicores(n["status"]["allocatable"]["cpu"]), memory_mib(n["status"]["allocatable"]["memory"])
+        )
+        for n in live_nodes
+    }
+    placements = []
+    for pod in live_pods:
+        cpu, memory = _requests(pod)
+        node = pod["spec"].get("nodeName")
+        conditions = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []}
+        message = "" if node else conditions.get("PodScheduled", {}).get("message", "not scheduled")
+        placements.append(Placement(pod["metadata"]["name"], node, cpu, memory, message))
+        if node in uses:
+            use = uses[node]
+            use.cpu_m, use.memory_mib, use.pods = use.cpu_m + cpu, use.memory_mib + memory, use.pods + 1
+    return FitReport(plan.scenario, plan.pool, sorted(placements, key=lambda p: p.pod), sorted(uses.values(), key=lambda u: u.node))
+
+
+def fit_human(report: FitReport) -> str:
+    verdict = "every pod scheduled" if report.fits else f"{len(report.unschedulable)} of {len(report.placements)} pods UNSCHEDULABLE"
+    lines = [f"budget fit {report.scenario} ({report.pool}; placed by kube-scheduler): {verdict}"]
+    for use in report.nodes:
+        lines.append(
+            f"  {use.node:<28}{use.pods:>3} pods  CPU {_cpu(use.cpu_m):>6} of {_cpu(use.allocatable_cpu_m):<6}"
+            f" ({use.cpu_m / use.allocatable_cpu_m:.0%})  memory {_mem(use.memory_mib)} of {_mem(use.allocatable_memory_mib)}"
+            f" ({use.memory_mib / use.allocatable_memory_mib:.0%})"
+        )
+    for p in report.unschedulable:
+        lines.append(f"  unschedulable: {p.pod} (requests {_cpu(p.cpu_m)} CPU, {_mem(p.memory_mib)}): {p.message}")
+    return "\n".join(lines)
 
 
 def check(stack: str) -> StackBudget:

@@ -1,8 +1,10 @@
-"""End-to-end fixtures: the real Pulumi engine against a local kube-apiserver.
+"""End-to-end fixtures: the real Pulumi engine against a local control plane with simulated nodes.
 
-One control plane (etcd + kube-apiserver, RBAC and Pod Security on) and one deployed stack per
-test session. The stack runs in existing-cluster mode, in a scratch copy of the project, with a
-local file state backend and a passphrase secrets provider: no network, no DigitalOcean.
+One control plane (etcd, kube-apiserver with RBAC and Pod Security, kube-controller-manager,
+kube-scheduler, kwok) and one deployed stack per test session. The stack runs in existing-cluster
+mode, in a scratch copy of the project, with a local file state backend and a passphrase secrets
+provider: no network, no DigitalOcean. Nodes shaped like the stack's node pools are registered
+before `pulumi up`, so every add-on's pods are created, admitted, scheduled and reach Running.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -22,9 +27,10 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components.config import StackConfig, parse_stack_config
+from components.config import SCANNER_CHARTS, StackConfig, parse_stack_config
 from components.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
+from tools import budget
 from tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
@@ -34,6 +40,12 @@ STACK = "e2e"
 BASE_STACK = "prod"
 PASSPHRASE = "e2e-passphrase"
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T0E2E0000/B0E2E0000/e2eSecretWebhookToken"
+#: Fake Snyk credentials (the monitor is installed; nothing reaches Snyk: no container runs).
+SNYK_INTEGRATION_ID = "e2e00000-0000-4000-8000-000000000e2e"
+SNYK_TOKEN = "e2e-snyk-service-account-token-secret"
+#: Where the shared third-party charts are (README "Security scanners and alerts").
+SHARED_CHARTS = Path(os.environ.get("HARDENED_DOKS_CHARTS") or PROJECT_DIR.parent / "shared" / "charts")
+CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE") or Path.home() / ".cache" / "hardened-doks")
 
 
 def _script_output(*args: str) -> str:
@@ -47,7 +59,10 @@ def _script_output(*args: str) -> str:
 def toolchain_bin() -> Path:
     """The folder with pulumi, its Python language host, the Kubernetes provider, etcd and kube-apiserver."""
     path = Path(os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or _script_output("toolchain.sh", "--print-path"))
-    wanted = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
+    wanted = (
+        "pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver", "kube-controller-manager",
+        "kube-scheduler", "kwok", "kwok-stages.yaml",
+    )  # fmt: skip
     missing = [b for b in wanted if not (path / b).exists()]
     if missing:
         pytest.fail(f"toolchain incomplete in {path}: missing {', '.join(missing)}; run scripts/toolchain.sh")
@@ -56,11 +71,96 @@ def toolchain_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def control_plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
-    """The API server, with Cilium's CiliumNetworkPolicy type installed as on DOKS (Cilium is its CNI)."""
+    """The API server, with what DOKS provides that the stack relies on: Cilium's CiliumNetworkPolicy
+    type (Cilium is its CNI) and the do-block-storage StorageClass with volumes to bind."""
     crds = Path(_script_output("kyverno-chart.sh", "--crds"))
     with LocalControlPlane(toolchain_bin) as plane:
         plane.install_crd(crds / "ciliumnetworkpolicies.yaml")
+        plane.install_doks_storage()
         yield plane
+
+
+def shared_chart(key: str) -> str:
+    """The pinned chart of a scanner add-on from the shared charts folder, unpacked once into the
+    cache (``chart_path`` takes an unpacked chart)."""
+    pin = SCANNER_CHARTS[key]
+    archive = SHARED_CHARTS / f"{pin.name}-{pin.version}.tgz"
+    if not archive.is_file():
+        pytest.fail(f"{archive} is missing: the e2e tier installs {pin.name} {pin.version} from the shared charts folder (or $HARDENED_DOKS_CHARTS)")
+    target = CACHE / "artifacts" / "charts" / f"{pin.name}-{pin.version}"
+    if not (target / pin.name / "Chart.yaml").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent))
+        with tarfile.open(archive) as tar:
+            tar.extractall(scratch, filter="data")
+        try:
+            scratch.rename(target)  # atomic: a concurrent session sees no chart or the whole chart
+        except OSError:  # another session unpacked it first
+            shutil.rmtree(scratch, ignore_errors=True)
+    return str(target / pin.name)
+
+
+#: Why a controller could not create a pod that retrying will not change (Pod Security, quota,
+#: LimitRange, a ValidatingAdmissionPolicy or webhook denial): seen during `pulumi up`, the update
+#: is interrupted at once.
+PERSISTENT_REFUSALS = (
+    "violates PodSecurity", "exceeded quota", "must specify", "is forbidden: maximum", "is forbidden: minimum",
+    "ValidatingAdmissionPolicy", "denied request", "denied the request",
+)  # fmt: skip
+
+
+def refused_pods(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
+    """A watch for `Project.run`: the FailedCreate events of pods refused for good, if any."""
+
+    def check() -> Optional[str]:
+        events = plane.get("/api/v1/events", params={"fieldSelector": "reason=FailedCreate"}).json().get("items") or []
+        refused = {
+            f"{e['involvedObject']['kind']} {e['involvedObject']['namespace']}/{e['involvedObject']['name']}": e["message"]
+            for e in events
+            if any(r in e["message"] for r in PERSISTENT_REFUSALS)
+        }
+        lines = [f"{owner}: {message}" for owner, message in sorted(refused.items())]
+        return "pods refused at creation (they would never become ready):\n" + "\n".join(lines) if lines else None
+
+    return check
+
+
+def mark_cluster_policies_ready(plane: LocalControlPlane) -> None:
+    """Stand in for Kyverno's policy controller, which no container runs here: give every
+    ClusterPolicy the ``Ready`` condition Kyverno sets once it serves the policy. What the tier then
+    checks is that the engine waits for it (whatever depends on admission is created after)."""
+    listed = plane.get("/apis/kyverno.io/v1/clusterpolicies")
+    if listed.status_code != 200:  # the CRD is not installed yet
+        return
+    for policy in listed.json()["items"]:
+        conditions = (policy.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            continue
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "Ready (e2e stand-in for Kyverno)", "lastTransitionTime": now}
+        plane.request(
+            "PATCH",
+            f"/apis/kyverno.io/v1/clusterpolicies/{policy['metadata']['name']}/status",
+            headers={"Content-Type": "application/merge-patch+json"},
+            json={"status": {"ready": True, "conditions": [ready]}},
+        )
+
+
+def while_up(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
+    """The watch of the deploying `pulumi up`: the stand-ins for what no container does here,
+    then :func:`refused_pods`."""
+    refused = refused_pods(plane)
+
+    def watch() -> Optional[str]:
+        mark_cluster_policies_ready(plane)
+        return refused()
+
+    return watch
+
+
+def doks_version(plane: LocalControlPlane) -> str:
+    """The DOKS version label of the simulated nodes: the API server's version, DOKS-style."""
+    return plane.get("/version").json()["gitVersion"].removeprefix("v") + "-do.0"
 
 
 @dataclass
@@ -71,12 +171,36 @@ class Project:
     env: dict[str, str]
     log: list[str] = field(default_factory=list)
 
-    def run(self, *args: str, check: bool = True, timeout: int = 900, input: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 900, input: Optional[str] = None, watch: Optional[Callable[[], Optional[str]]] = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project. ``watch`` is polled while it runs: when it returns a
+        message, the command is interrupted and the run fails with that message (a pod refused by
+        admission would otherwise keep Helm waiting until its timeout)."""
         started = time.monotonic()
-        completed = subprocess.run(
-            args, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout, input=input
-        )
+        deadline, reason, pending = started + timeout, None, input
+        with subprocess.Popen(
+            args, cwd=self.workdir, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            while True:
+                try:
+                    stdout, stderr = process.communicate(pending, timeout=3 if watch else max(0.1, deadline - time.monotonic()))
+                    break
+                except subprocess.TimeoutExpired:
+                    pending = None  # sent with the first call; retrying loses no output
+                    reason = (watch() if watch else None) or (f"timeout after {timeout}s" if time.monotonic() >= deadline else None)
+                    if reason is not None:
+                        process.send_signal(signal.SIGINT)  # pulumi cancels its update cleanly
+                        try:
+                            stdout, stderr = process.communicate(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            process.kill()
+                            stdout, stderr = process.communicate()
+                        break
+        completed = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
         self.log.append(f"$ {' '.join(args)}  # exit {completed.returncode} in {time.monotonic() - started:.1f}s")
+        if reason is not None:
+            raise AssertionError(f"{' '.join(args)} interrupted: {reason}\n--- stdout\n{stdout[-4000:]}\n--- stderr\n{stderr[-4000:]}")
         if check and completed.returncode != 0:
             raise AssertionError(
                 f"{' '.join(args)} exited {completed.returncode}\n--- stdout\n{completed.stdout[-4000:]}\n--- stderr\n{completed.stderr[-4000:]}"
@@ -86,31 +210,32 @@ class Project:
     def pulumi(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("pulumi", *args, "--stack", STACK, "--non-interactive", **kwargs)
 
-    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *args)
+    def up(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *args, **kwargs)
 
     def tool(self, module: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", module, *args, **kwargs)
 
 
-def e2e_stack_config(kyverno_chart: str, trivy_chart: str) -> dict[str, Any]:
-    """The e2e stack file: the prod stack's config, as an existing cluster without nodes.
+def e2e_stack_config(charts: dict[str, str]) -> dict[str, Any]:
+    """The e2e stack file: the prod stack's config with every add-on on (Snyk, Falco with
+    falcosidekick, the notifier), as an existing cluster whose nodes kwok simulates.
 
-    Helm charts come from the local copies the project's scripts fetch from the Go module
-    proxy (no chart repository is reachable). The Kubescape operator's chart cannot be fetched
-    offline (README "Security scanners and alerts"), so that one add-on is left out here.
+    Helm charts come from local copies: Kyverno's and the Trivy operator's from the Go module
+    proxy (the project's scripts), the others from the shared charts folder. The engine waits
+    for every workload to become ready (no ``skip_await``).
     """
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
     # Existing-cluster mode creates no DOCR credential: Kyverno is given a pull Secret by name.
-    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart, "registry_pull_secret": "e2e-registry"}
+    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": charts["kyverno"], "registry_pull_secret": "e2e-registry"}
     scanners = dict(base.get("hardened-doks:scanners") or {})
-    scanners["kubescape"] = {**scanners.get("kubescape", {}), "enabled": False}
-    scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": trivy_chart}
+    scanners["kubescape"] = {**scanners.get("kubescape", {}), "chart_path": charts["kubescape"]}
+    scanners["trivy"] = {**scanners.get("trivy", {}), "chart_path": charts["trivy"]}
+    scanners["snyk"] = {**scanners.get("snyk", {}), "enabled": True, "chart_path": charts["snyk"]}
+    scanners["falco"] = {**scanners.get("falco", {}), "enabled": True, "chart_path": charts["falco"], "sidekick_chart_path": charts["falcosidekick"]}
     return {
         **base,
         "hardened-doks:existing_cluster_name": "e2e-local",
-        # The API server has no nodes: nothing would ever become ready.
-        "hardened-doks:skip_await": True,
         "hardened-doks:admission": admission,
         "hardened-doks:scanners": scanners,
     }
@@ -128,8 +253,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
             shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy2(source, workdir / entry)
-    charts = _script_output("kyverno-chart.sh"), _script_output("trivy-chart.sh")
-    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(*charts)}, sort_keys=False))
+    charts = {"kyverno": _script_output("kyverno-chart.sh"), "trivy": _script_output("trivy-chart.sh")}
+    charts.update({key: shared_chart(key) for key in ("kubescape", "snyk", "falco", "falcosidekick")})
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(charts)}, sort_keys=False))
     (root / "state").mkdir()
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
@@ -149,7 +275,12 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     project.pulumi("config", "set", "--secret", "existing_cluster_kubeconfig", input=control_plane.kubeconfig_path.read_text())
     # A (fake) Slack webhook: the alerts notifier and its Secret are deployed too.
     project.pulumi("config", "set", "--secret", "slack_webhook_url", SLACK_WEBHOOK)
-    project.up()
+    project.pulumi("config", "set", "--secret", "snyk_integration_id", SNYK_INTEGRATION_ID)
+    project.pulumi("config", "set", "--secret", "snyk_service_account_token", SNYK_TOKEN)
+    # Nodes shaped like the stack's pools at their autoscaling minimum (tools/budget.py node_manifest).
+    config, secrets = read_stack_file(STACK, workdir / "stacks")
+    control_plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(control_plane)))
+    project.up(watch=while_up(control_plane))
     return project
 
 

@@ -1,9 +1,13 @@
-"""An envtest-style Kubernetes control plane on loopback: etcd, kube-apiserver and the
-kube-controller-manager's garbage-collector and namespace controllers.
+"""A Kubernetes control plane on loopback with simulated nodes: etcd, kube-apiserver,
+kube-controller-manager (the controllers listed in :data:`CONTROLLERS`), kube-scheduler and kwok.
 
 RBAC authorization and Pod Security admission are on (as on DOKS); serving and client
-certificates are generated here; an admin kubeconfig is written. No kubelet and no
-scheduler: objects are stored and admitted, nothing runs.
+certificates are generated here; an admin kubeconfig is written. kwok stands in for the
+kubelets: it keeps the Node objects the tests create Ready (with a lease) and plays the pods the
+scheduler binds to them through kwok's default stages (bin/kwok-stages.yaml from
+scripts/toolchain.sh: Running; Succeeded for pods of Jobs; removed when deleted). No container
+runs: pods are created by the real controllers, admitted by the real admission chain, placed by
+the real scheduler, and nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +33,40 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 START_TIMEOUT_SECONDS = 90
+#: The kube-controller-manager controllers the tests rely on: the garbage collector (Pulumi
+#: deletes with foreground propagation, whose finalizer only it removes) and namespace deletion;
+#: the workload controllers that turn Deployments, DaemonSets, StatefulSets and Jobs into pods;
+#: the PersistentVolume binder (claims bind to the pre-provisioned volumes of
+#: :meth:`LocalControlPlane.install_doks_storage`); the ResourceQuota controller (it computes each
+#: quota's status, which the engine waits for and without which quota admission refuses every pod
+#: of a namespace with a quota). Left out on purpose: ``cronjob`` (schedules
+#: would fire at wall-clock times during a run; tests trigger a CronJob's Job themselves, as
+#: ``kubectl create job --from=cronjob/…`` does), ``serviceaccount`` (the stack creates the
+#: default ServiceAccounts it manages), the endpoints/EndpointSlice controllers (no traffic flows
+#: between simulated pods, and neither Helm's wait nor the engine waits for a chart's Service to
+#: have endpoints) and the disruption controller (nothing evicts pods here, so no
+#: PodDisruptionBudget is ever consulted). The node lifecycle controller is on: it lifts the
+#: ``node.kubernetes.io/not-ready`` taint admission puts on every new Node once kwok reports it
+#: Ready (and would taint a node whose lease kwok stopped renewing).
+CONTROLLERS: tuple[str, ...] = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "daemonset-controller",
+    "statefulset-controller",
+    "job-controller",
+    "persistentvolume-binder-controller",
+    "resourcequota-controller",
+    "node-lifecycle-controller",
+)
+#: The taint admission (TaintNodesByCondition) puts on every new Node until it is Ready.
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+#: The pod address range kwok hands out (DOKS's default cluster subnet).
+POD_CIDR = "10.244.0.1/16"
+#: DOKS's default StorageClass (its CSI driver provisions DigitalOcean Volumes).
+DOKS_STORAGE_CLASS = "do-block-storage"
+DOKS_CSI_DRIVER = "dobs.csi.digitalocean.com"
 
 
 def free_port() -> int:
@@ -137,10 +175,12 @@ def generate_certificates(folder: Path) -> Certificates:
 
 
 class LocalControlPlane:
-    """etcd + kube-apiserver on free loopback ports; use as a context manager."""
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free loopback
+    ports; use as a context manager."""
 
-    def __init__(self, bin_dir: Path, workdir: Optional[Path] = None):
+    def __init__(self, bin_dir: Path, workdir: Optional[Path] = None, controllers: tuple[str, ...] = CONTROLLERS):
         self.bin_dir = bin_dir
+        self.controllers = controllers
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="hardened-doks-e2e-"))
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -218,19 +258,30 @@ class LocalControlPlane:
         )
         self._wait(lambda: self.get("/readyz").ok, "kube-apiserver")
         self.kubeconfig_path.write_text(yaml.safe_dump(self.kubeconfig()))
-        # Only the controllers the tests rely on: the garbage collector (Pulumi deletes with
-        # foreground propagation, whose finalizer only it removes) and namespace deletion.
+        component_auth = [
+            f"--kubeconfig={self.kubeconfig_path}",
+            f"--authentication-kubeconfig={self.kubeconfig_path}",
+            f"--authorization-kubeconfig={self.kubeconfig_path}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+        ]
         self._spawn(
             "kube-controller-manager",
+            [*component_auth, f"--controllers={','.join(self.controllers)}", f"--secure-port={free_port()}", "--v=0"],
+        )
+        self._spawn("kube-scheduler", [*component_auth, f"--secure-port={free_port()}", "--v=0"])
+        self._spawn(
+            "kwok",
             [
                 f"--kubeconfig={self.kubeconfig_path}",
-                f"--authentication-kubeconfig={self.kubeconfig_path}",
-                f"--authorization-kubeconfig={self.kubeconfig_path}",
-                "--controllers=garbagecollector,namespace",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--v=0",
+                # kwok's default stages (nodes Ready with a lease; pods Running; Job pods Succeeded).
+                f"--config={self.bin_dir / 'kwok-stages.yaml'}",
+                # Every node of this API server is a simulated one.
+                "--manage-all-nodes=true",
+                # A lease per node, renewed by kwok (kwokctl's default; the node lifecycle controller
+                # reads node health from it).
+                "--node-lease-duration-seconds=40",
+                f"--cidr={POD_CIDR}",
             ],
         )
 
@@ -266,7 +317,7 @@ class LocalControlPlane:
         raise TimeoutError(f"{what} not ready after {START_TIMEOUT_SECONDS}s; log:\n{self.log_tail(what)}")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
-        known = {"etcd", "kube-apiserver", "kube-controller-manager"}
+        known = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
         path = self.workdir / f"{name if name in known else 'kube-apiserver'}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
@@ -328,3 +379,70 @@ class LocalControlPlane:
             return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
         self._wait(established, f"CRD {crd['metadata']['name']}")
+
+    def create(self, path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """POST an object (a collection path such as ``/api/v1/nodes``); fails loudly."""
+        created = self.request("POST", path, json=manifest)
+        if created.status_code != 201:
+            raise RuntimeError(f"creating {manifest['kind']} {manifest['metadata']['name']}: {created.status_code} {created.text[:500]}")
+        return created.json()
+
+    def wait_for(self, ready: Any, what: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Poll ``ready()`` until it is true, or fail naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{what}: not reached after {timeout:.0f}s")
+
+    def add_nodes(self, nodes: list[dict[str, Any]]) -> None:
+        """Register Nodes (with their capacity, as kubelets do) and wait until they take pods: kwok
+        reports them Ready and the node lifecycle controller has lifted the not-ready taint that
+        admission gives every new Node."""
+        for node in nodes:
+            self.create("/api/v1/nodes", node)
+
+        def ready() -> bool:
+            for node in nodes:
+                live = self.get(f"/api/v1/nodes/{node['metadata']['name']}").json()
+                conditions = {c["type"]: c["status"] for c in (live.get("status") or {}).get("conditions") or []}
+                taints = {t["key"] for t in live["spec"].get("taints") or []}
+                if conditions.get("Ready") != "True" or NOT_READY_TAINT in taints:
+                    return False
+            return True
+
+        self.wait_for(ready, f"{len(nodes)} nodes Ready and untainted (kwok log:\n{self.log_tail('kwok')})")
+
+    def install_doks_storage(self, volumes: int = 2, size: str = "20Gi") -> None:
+        """What DOKS provides for persistent volumes: its default StorageClass, and, in place of the
+        CSI driver's provisioning (not available here), pre-provisioned volumes of that class that
+        the PersistentVolume binder binds claims to."""
+        self.create(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": DOKS_STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": DOKS_CSI_DRIVER,
+                "reclaimPolicy": "Delete",
+                "allowVolumeExpansion": True,
+                "volumeBindingMode": "Immediate",
+            },
+        )
+        for i in range(volumes):
+            self.create(
+                "/api/v1/persistentvolumes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": f"e2e-volume-{i}"},
+                    "spec": {
+                        "capacity": {"storage": size},
+                        "accessModes": ["ReadWriteOnce"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": DOKS_STORAGE_CLASS,
+                        "csi": {"driver": DOKS_CSI_DRIVER, "volumeHandle": f"e2e-volume-{i}", "fsType": "ext4"},
+                    },
+                },
+            )

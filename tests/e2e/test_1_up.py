@@ -10,6 +10,7 @@ from typing import Any
 from components.admission import SIGNATURE_POLICY
 from components.namespaces import ALLOW_DNS, DEFAULT_DENY
 from components.rbac import PERMISSIONS, role_name
+from components.scanners import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 
@@ -27,7 +28,9 @@ def test_namespaces_carry_pinned_pod_security_labels(managed_namespaces: dict[st
         labels = namespace["metadata"]["labels"]
         live_checks["namespace labels"] += 1
         for mode in ("enforce", "warn", "audit"):
-            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", (name, mode)
+            # Restricted everywhere but the documented exemption's enforce level (Falco's node agent).
+            expected = POD_SECURITY_EXEMPTIONS.get(name, ("restricted",))[0] if mode == "enforce" else "restricted"
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == expected, (name, mode)
             assert labels[f"pod-security.kubernetes.io/{mode}-version"] == version, (name, mode)
 
 
@@ -79,7 +82,7 @@ def test_kyverno_release_crds_and_policies_are_installed(project: Project, contr
 def test_every_helm_release_of_the_stack_is_deployed(project: Project, control_plane: LocalControlPlane, live_checks: Counter[str]) -> None:
     state = json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]
     releases = {(r["outputs"]["status"]["namespace"], r["outputs"]["status"]["name"]) for r in state if r["type"] == "kubernetes:helm.sh/v3:Release"}
-    assert len(releases) >= 2, "Kyverno and the Trivy operator, from their local charts"
+    assert len(releases) == 6, "Kyverno, Kubescape, the Trivy operator, the Snyk monitor, Falco and falcosidekick, from their local charts"
     deployed = control_plane.get("/api/v1/secrets", params={"labelSelector": "owner=helm,status=deployed"}).json()["items"]
     live = {(s["metadata"]["namespace"], s["metadata"]["labels"]["name"]) for s in deployed}
     live_checks["helm release checks"] += len(releases)

@@ -42,6 +42,7 @@ MALLORY = {"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 NETPOL = "/apis/networking.k8s.io/v1"
 KYVERNO = "/apis/kyverno.io/v1/clusterpolicies"
+VAP = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 CILIUM = "/apis/cilium.io/v2"
 UP = f"pulumi up --refresh --stack {STACK}"
 
@@ -191,31 +192,33 @@ def test_changed_and_deleted_fields_are_restored_by_up_refresh(
 ) -> None:
     namespace = f"/api/v1/namespaces/{TENANT}"
     service_account = f"/api/v1/namespaces/{TENANT}/serviceaccounts/default"
-    registries = f"{KYVERNO}/restrict-image-registries"
-    latest = f"{KYVERNO}/disallow-latest-tag"
+    signatures = f"{KYVERNO}/verify-image-signatures"
+    latest = f"{VAP}/disallow-latest-tag"
     quota = f"/api/v1/namespaces/{TENANT}/resourcequotas/tenant-quota"
     other_quota = f"/api/v1/namespaces/{OTHER_TENANT}/resourcequotas/tenant-quota"
     limits = f"/api/v1/namespaces/{TENANT}-jobs/limitranges/container-defaults"
     scanner_namespace = f"/api/v1/namespaces/{SCANNER_NAMESPACE}"
     other_namespace = f"/api/v1/namespaces/{OTHER_TENANT}"
     viewer = binding_path(TENANT, "viewer", cluster)
-    declared = {path: cluster.get(path) for path in (namespace, service_account, registries, latest, quota, other_quota, limits, scanner_namespace, other_namespace, viewer)}
+    declared = {path: cluster.get(path) for path in (namespace, service_account, signatures, latest, quota, other_quota, limits, scanner_namespace, other_namespace, viewer)}
 
     # the issue's table: Pod Security switched off, a token mounted into every pod, Kyverno set
     # to Audit, the quota deleted (kubectl label --overwrite / patch / edit: merge patches)
     cluster.merge(namespace, {"metadata": {"labels": {f"{PSA}/enforce": "privileged"}}}, "kubectl-label")
     cluster.merge(service_account, {"automountServiceAccountToken": True}, "kubectl-patch")
-    rules = copy.deepcopy(declared[registries]["spec"]["rules"])
+    rules = copy.deepcopy(declared[signatures]["spec"]["rules"])
     for rule in rules:
-        rule["validate"]["failureAction"] = "Audit"
-    cluster.merge(registries, {"spec": {"rules": rules}}, "kubectl-edit")
+        for verify in rule["verifyImages"]:
+            verify["failureAction"] = "Audit"
+    cluster.merge(signatures, {"spec": {"rules": rules}}, "kubectl-edit")
     cluster.delete(quota)
     # more: the scanner namespace's Pod Security warning removed, a tenant namespace unmarked
     # (the out-of-band scan no longer sees it as managed), a policy's webhook set to fail open,
-    # quota and limits raised, a binding's subjects replaced by a server-side apply
+    # quota and limits raised, a binding's subjects replaced by a server-side apply; the API
+    # server's tag policy set to fail open
     cluster.merge(scanner_namespace, {"metadata": {"labels": {f"{PSA}/warn": None}}}, "kubectl-label")
     cluster.merge(other_namespace, {"metadata": {"labels": {"hardened-doks.io/managed-namespace": None}}}, "kubectl-label")
-    cluster.merge(latest, {"spec": {"webhookConfiguration": {"failurePolicy": "Ignore"}}}, "kubectl-patch")
+    cluster.merge(latest, {"spec": {"failurePolicy": "Ignore"}}, "kubectl-patch")
     cluster.merge(other_quota, {"spec": {"hard": {"pods": "10000"}}}, "kubectl-edit")
     cluster.merge(limits, {"spec": {"limits": [{**declared[limits]["spec"]["limits"][0], "max": {"cpu": "64", "memory": "256Gi"}}]}}, "kubectl-edit")
     cluster.apply(viewer, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -228,11 +231,11 @@ def test_changed_and_deleted_fields_are_restored_by_up_refresh(
     rows = check_reported(report, [
         Expect(":Namespace", f"namespace-{TENANT}", (f'{PSA}/enforce"]',), policy="k8s-namespace-pod-security"),
         Expect(":ServiceAccountPatch", f"serviceaccount-{TENANT}-default", ("automountServiceAccountToken",)),
-        Expect(":ClusterPolicy", "restrict-image-registries", ("spec.rules[0].validate.failureAction",)),
+        Expect(":ClusterPolicy", "verify-image-signatures", ("spec.rules[0].verifyImages[0].failureAction",)),
         Expect(":ResourceQuota", f"resourcequota-{TENANT}-tenant-quota", (), kind="deleted"),
         Expect(":Namespace", f"namespace-{SCANNER_NAMESPACE}", (f'{PSA}/warn"]',)),
         Expect(":Namespace", f"namespace-{OTHER_TENANT}", ('["hardened-doks.io/managed-namespace"]',)),
-        Expect(":ClusterPolicy", "disallow-latest-tag", ("spec.webhookConfiguration.failurePolicy",)),
+        Expect(":ValidatingAdmissionPolicy", "disallow-latest-tag", ("spec.failurePolicy",)),
         Expect(":ResourceQuota", f"resourcequota-{OTHER_TENANT}-tenant-quota", ("spec.hard.pods",)),
         Expect(":LimitRange", f"limitrange-{TENANT}-jobs-container-defaults", ("spec.limits[0].max",)),
         Expect(":RoleBinding", f"{TENANT}-hardened-doks-{TENANT}-viewer", ("subjects[0]",)),

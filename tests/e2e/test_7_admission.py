@@ -12,8 +12,8 @@ Evaluated on two targets:
   actions are what is evaluated: the image rules warn in dev and refuse in staging and prod,
   the other rules refuse everywhere.
 
-The tenant quota is checked live too (issue 17.3), with the status the quota controller would
-write (these control planes run none), put back afterwards.
+The tenant quota is checked live too (issue 17.3), once the ResourceQuota controller these
+control planes run has computed its status.
 """
 
 from __future__ import annotations
@@ -362,16 +362,35 @@ def apply_profile(plane: LocalControlPlane, profile: str) -> int:
     return applied
 
 
+SCANNER_GRANT = "e2e-trivy-operator-jobs"
+_GRANT_PATHS = ("/apis/rbac.authorization.k8s.io/v1/clusterroles", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+
+
 def grant_scanner_jobs(plane: LocalControlPlane) -> None:
-    """What the Trivy operator's chart grants its ServiceAccount (ClusterRole trivy-operator): Jobs everywhere."""
-    name = "e2e-trivy-operator-jobs"
+    """Jobs everywhere for the Trivy operator's ServiceAccount: what the upstream chart's own
+    ClusterRole grants. The stack replaces that role with one writing Jobs in trivy-system only
+    (components/scanners.py), so RBAC alone already refuses; this grant shows that the admission
+    rule refuses too, should RBAC ever be widened (defence in depth)."""
     rule = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]}
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": [rule]}
-    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": SCANNER_GRANT}, "rules": [rule]}
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SCANNER_GRANT}
     subjects = [{"kind": "ServiceAccount", "name": "trivy-operator", "namespace": TRIVY_NAMESPACE}]
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name}, "roleRef": ref, "subjects": subjects}
-    for path, body in (("/apis/rbac.authorization.k8s.io/v1/clusterroles", role), ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)):
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": SCANNER_GRANT}, "roleRef": ref, "subjects": subjects}
+    for path, body in zip(_GRANT_PATHS, (role, binding)):
         assert plane.request("POST", path, json=body).status_code in (201, 409)
+
+
+def revoke_scanner_jobs(plane: LocalControlPlane) -> None:
+    for path in reversed(_GRANT_PATHS):
+        assert plane.request("DELETE", f"{path}/{SCANNER_GRANT}").status_code in (200, 404)
+
+
+@pytest.fixture(scope="module")
+def deployed_scanner_grant(control_plane: LocalControlPlane) -> Iterator[None]:
+    """The grant on the deployed stack's cluster, removed again (the cluster is left as found)."""
+    grant_scanner_jobs(control_plane)
+    yield
+    revoke_scanner_jobs(control_plane)
 
 
 def wait_until_in_force(target: Target) -> None:
@@ -405,6 +424,7 @@ def target(request: pytest.FixtureRequest, live_checks: Counter[str]) -> Target:
     if request.param == "deployed":
         plane = request.getfixturevalue("control_plane")
         request.getfixturevalue("project")
+        request.getfixturevalue("deployed_scanner_grant")
         return Target("deployed (prod)", plane, request.getfixturevalue("e2e_config"), live_checks)
     plane = request.getfixturevalue("profile_plane")
     # Every object of the profile's render is admitted under that profile's own policies.
@@ -438,11 +458,17 @@ def test_ephemeral_containers_are_held_to_the_registry_allowlist(target: Target)
     assert created.status_code == 201, created.text[:300]
     try:
         for image, refused_by in (("ghcr.io/acme/debug:1.0", (REGISTRY_POLICY,)), (GOOD, ())):
-            live = created.json()
             debug = container(image, "debug")
             debug.pop("resources")  # ephemeral containers take none
-            live["spec"]["ephemeralContainers"] = [debug]
-            response = target.send("PUT", f"{path}/e2e-debug-target/ephemeralcontainers", "admin", live)
+            for _ in range(10):
+                # The scheduler and kwok update a new pod on a plane with nodes: a stale copy is a
+                # 409 Conflict (no admission decision), so read it again and retry.
+                live = target.plane.get(f"{path}/e2e-debug-target").json()
+                live["spec"]["ephemeralContainers"] = [debug]
+                response = target.send("PUT", f"{path}/e2e-debug-target/ephemeralcontainers", "admin", live)
+                if response.status_code != 409:
+                    break
+                time.sleep(0.5)
             target.expect(response, refused_by, f"ephemeral container {image}")
     finally:
         target.send("DELETE", f"{path}/e2e-debug-target", "admin", {"gracePeriodSeconds": 0}, dry_run=False)
@@ -510,20 +536,13 @@ def test_the_quota_admits_the_configured_load_balancers_and_bounds_their_node_po
 
 @contextlib.contextmanager
 def quota_in_force(plane: LocalControlPlane, namespace: str) -> Iterator[None]:
-    """The tenant quota with the status the quota controller writes for an empty namespace.
-
-    The e2e control planes run no quota controller, and a quota without status limits nothing;
-    the status found is put back afterwards (quota admission records real creates in it)."""
+    """The tenant quota once the ResourceQuota controller (which every e2e control plane runs) has
+    computed its status: a quota without status limits nothing."""
     path = f"/api/v1/namespaces/{namespace}/resourcequotas/tenant-quota"
-    quota = plane.get(path).json()
-    found = copy.deepcopy(quota.get("status", {}))
-    hard = quota["spec"]["hard"]
-    quota["status"] = {"hard": hard, "used": {key: "0" for key in hard}}
-    response = plane.request("PUT", f"{path}/status", json=quota)
-    assert response.status_code == 200, response.text[:300]
-    try:
-        yield
-    finally:
-        current = plane.get(path).json()
-        current["status"] = found
-        plane.request("PUT", f"{path}/status", json=current)
+
+    def computed() -> bool:
+        quota = plane.get(path).json()
+        return (quota.get("status") or {}).get("hard") == quota["spec"]["hard"]
+
+    plane.wait_for(computed, f"the status of {namespace}/tenant-quota")
+    yield

@@ -84,3 +84,76 @@ def test_the_readme_shows_the_current_figures_of_every_profile() -> None:
     for stack in ("dev", "staging", "prod"):
         report = budget.check(stack)
         assert f"{report.cpu_share:.1%} CPU, {report.memory_share:.1%} memory" in readme, f"update the README budget table ({stack})"
+
+
+# -- the scheduler's measurement: nodes shaped like a pool, one pod per counted replica ---------
+
+
+def _config(stack: str = "dev", **pool: object):
+    raw, secrets = read_stack_file(stack)
+    if pool:
+        raw[f"{NAMESPACE}:system_pool"] = json.dumps({**PROFILES[stack]["system_pool"], **pool})
+    return parse_stack_config(raw, stack=stack, secret_keys=secrets)
+
+
+def test_a_node_has_the_allocatable_capacity_of_its_droplet_size_and_the_pools_labels_and_taints() -> None:
+    config = _config(labels={"tier": "system"}, taints=[{"key": "dedicated", "value": "system", "effect": "NoSchedule"}])
+    node = budget.node_manifest(config, config.system_pool, 1, doks_version="1.34.4-do.0")
+    labels = node["metadata"]["labels"]
+    assert node["metadata"]["name"] == "system-00001" == labels["kubernetes.io/hostname"]
+    assert labels["doks.digitalocean.com/node-pool"] == "system" and labels["doks.digitalocean.com/version"] == "1.34.4-do.0"
+    assert labels["node.kubernetes.io/instance-type"] == "s-4vcpu-8gb" and labels["topology.kubernetes.io/region"] == config.region
+    # The pool's labels and taints as the stack gives them to DOKS.
+    assert labels["tier"] == "system" and labels[f"{NAMESPACE}/pool"] == "system"
+    assert node["spec"]["taints"] == [{"key": "dedicated", "value": "system", "effect": "NoSchedule"}]
+    cpu_m, memory = budget.allocatable("s-4vcpu-8gb")
+    assert node["status"]["capacity"] == {"cpu": "4", "memory": "8192Mi", "pods": "110", "ephemeral-storage": "160G"}
+    assert node["status"]["allocatable"]["cpu"] == f"{int(cpu_m)}m" == "3920m"
+    assert node["status"]["allocatable"]["memory"] == f"{int(memory)}Mi"
+    assert budget.memory_mib(node["status"]["allocatable"]["ephemeral-storage"]) < 160 * 1000**3 / 1024**2
+
+
+def test_pool_nodes_are_every_pool_at_its_minimum() -> None:
+    names = [n["metadata"]["name"] for n in budget.pool_nodes(_config("prod"), doks_version="1.34.4-do.0")]
+    assert names == ["system-00000", "system-00001", "system-00002", "apps-00000", "apps-00001", "apps-00002"]
+
+
+def test_the_plan_has_one_pod_per_counted_replica_requesting_exactly_the_items() -> None:
+    config = _config(taints=[{"key": "dedicated", "value": "system", "effect": "NoSchedule"}])
+    plan = budget.scheduling_plan(config, config.system_pool, scenario="s", namespace="budget-s", doks_version="1")
+    report = budget.stack_budget("dev", config)
+    assert len(plan.pods) == sum(i.count if i.kind != "DaemonSet" else len(plan.nodes) for i in report.items)
+    assert sum(budget._requests(p)[0] for p in plan.pods) == pytest.approx(sum(i.cpu_m * i.count for i in report.items), abs=len(plan.pods))
+    assert len({p["metadata"]["name"] for p in plan.pods}) == len(plan.pods)
+    for pod in plan.pods:
+        assert pod["spec"]["nodeSelector"] == {budget.SCENARIO_LABEL: "s"}
+        assert pod["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}]
+    assert all(n["metadata"]["labels"][budget.SCENARIO_LABEL] == "s" for n in plan.nodes)
+
+
+def test_a_daemonset_gets_one_pod_bound_to_each_node() -> None:
+    raw, secrets = read_stack_file("dev")
+    raw[f"{NAMESPACE}:scanners"] = json.dumps(ALL_ADDONS["scanners"])
+    raw.update({f"{NAMESPACE}:{k}": v for k, v in ALL_ADDONS_SECRETS.items()})
+    config = parse_stack_config(raw, stack="dev", secret_keys=secrets | {f"{NAMESPACE}:{k}" for k in ALL_ADDONS_SECRETS})
+    plan = budget.scheduling_plan(config, config.system_pool, scenario="d", namespace="n", doks_version="1")
+    falco = [p for p in plan.pods if p["metadata"]["labels"]["app.kubernetes.io/name"] == "falco"]
+    bound = [p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0]["values"] for p in falco]
+    assert sorted(v for (v,) in bound) == sorted(n["metadata"]["name"] for n in plan.nodes)
+
+
+def test_the_fit_report_names_unschedulable_pods_with_the_schedulers_reason() -> None:
+    config = _config()
+    plan = budget.scheduling_plan(config, config.system_pool, scenario="s", namespace="n", doks_version="1")
+    first, second, *rest = plan.pods
+    live = [
+        {**first, "spec": {**first["spec"], "nodeName": "system-s-00000"}},
+        {**second, "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: 2 Insufficient memory."}]}},
+    ]
+    report = budget.fit_report(plan, live, plan.nodes)
+    assert not report.fits and [p.pod for p in report.unschedulable] == [second["metadata"]["name"]]
+    text = budget.fit_human(report)
+    assert f"unschedulable: {second['metadata']['name']}" in text and "2 Insufficient memory" in text
+    assert "1 of 2 pods UNSCHEDULABLE" in text
+    (used,) = [n for n in report.nodes if n.pods]
+    assert used.node == "system-s-00000" and used.cpu_m == budget._requests(first)[0]
