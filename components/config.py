@@ -1128,6 +1128,12 @@ class StackConfig(Section):
         return [p for p in self.workload_pools if not any(t.effect in ("NoSchedule", "NoExecute") for t in p.taints)]
 
     @property
+    def max_nodes(self) -> int:
+        """The most nodes the pools can reach (each pool's node_count, or its autoscaling maximum).
+        In existing-cluster mode the pools are not created: their settings then describe that cluster."""
+        return sum(p.max_nodes if p.auto_scale else (p.node_count or 0) for p in [self.system_pool, *self.workload_pools])
+
+    @property
     def system_pool_isolated(self) -> bool:
         """True when the system pool is tainted and the add-ons are placed on it: isolation is on, the
         stack creates the cluster, and tenants have a pool of their own."""

@@ -8,6 +8,7 @@ pulumi-kubernetes resource, parented to the calling component and bound to its p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -136,6 +137,22 @@ def metadata(
 def resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
     """A container's requests and limits (NSA/CISA: resource limits; CIS 5.7), as Helm values take them."""
     return {"requests": {"cpu": cpu_request, "memory": memory_request}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+
+
+_QUANTITY_SUFFIXES = {"m": 0.001, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def quantity_value(quantity: str) -> float:
+    """A Kubernetes quantity's value in base units (cores, bytes): ``500m`` → 0.5, ``1Gi`` → 1073741824."""
+    number = quantity.rstrip("mkMGKiT")
+    return float(number) * _QUANTITY_SUFFIXES[quantity[len(number):]]
+
+
+def format_quantity(value: float, resource: str) -> str:
+    """A quantity for ``resource`` (``cpu`` in millicores, memory and storage in Mi), rounded up."""
+    if resource == "cpu":
+        return f"{math.ceil(value * 1000)}m"
+    return f"{math.ceil(value / 1024**2)}Mi"
 
 
 def secret(name: str, namespace: str, string_data: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,10 +48,11 @@ from components.config import (
     SEVERITIES,
     SNYK_NAMESPACE,
     TRIVY_NAMESPACE,
+    NamespaceQuota,
     PodSecurity,
     StackConfig,
 )
-from components.kube import addon_scheduling, create, metadata, resources, secret
+from components.kube import addon_scheduling, create, format_quantity, metadata, quantity_value, resources, secret
 from components.namespaces import RESTRICTED, ManagedNamespace, baseline, network_policy, pod_security_version
 from components.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
 
@@ -245,8 +246,9 @@ def trivy_values(config: StackConfig) -> dict[str, Any]:
     settings = config.scanners.trivy
     placed = scheduling(config)
     values: dict[str, Any] = {
-        # DOKS-managed namespaces hold nothing tenants can fix; every other namespace is scanned.
-        "excludeNamespaces": "kube-system,kube-public,kube-node-lease",
+        # kube-system is DOKS-managed and holds nothing tenants can fix; every other namespace is
+        # scanned, kube-public and kube-node-lease included (the stack holds them to the baseline).
+        "excludeNamespaces": "kube-system",
         # CIS 5.1.x least privilege: the chart's ClusterRole creates and deletes Jobs in every
         # namespace (and, with private registries, creates and updates Secrets and reads nodes/proxy,
         # the kubelet's exec endpoint). The stack writes the operator's RBAC instead (trivy_rbac()):
@@ -465,7 +467,7 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
         },
         "metrics": {"enabled": False},
         # Requests and limits (NSA/CISA: resource limits), per node.
-        "resources": resources("100m", "256Mi", "1", "1Gi"),
+        "resources": FALCO_RESOURCES,
         "tolerations": [
             {"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"},
             {"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"},
@@ -495,6 +497,34 @@ def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
 # -- the objects the stack creates around the charts ------------------------------------
 
 
+#: Falco's requests and limits per pod (one pod per node).
+FALCO_RESOURCES = resources("100m", "256Mi", "1", "1Gi")
+#: The quota fields that bound compute, → (the requests/limits key, the resource).
+_COMPUTE_QUOTA = {
+    "requests_cpu": ("requests", "cpu"),
+    "requests_memory": ("requests", "memory"),
+    "limits_cpu": ("limits", "cpu"),
+    "limits_memory": ("limits", "memory"),
+}
+
+
+def node_agent_quota(config: StackConfig, per_pod: Mapping[str, Mapping[str, str]]) -> NamespaceQuota:
+    """The quota of a namespace running one pod per node: the tenants' quota, with its compute and
+    pod counts raised to what that pod takes on the most nodes the pools can reach.
+
+    The tenants' quota (4 CPUs of requests, 8 of limits…) would stop a DaemonSet's pods at 8 nodes
+    while prod's pools autoscale to 15: nodes without Falco are nodes nobody watches. The quota still
+    bounds the namespace (NSA/CISA: resource policies), to exactly what the agent needs."""
+    nodes = config.max_nodes
+    quota = config.namespace_quota
+    raised: dict[str, Any] = {"pods": max(quota.pods, nodes)}
+    for field, (kind, resource) in _COMPUTE_QUOTA.items():
+        needed = quantity_value(per_pod[kind][resource]) * nodes
+        if needed > quantity_value(getattr(quota, field)):
+            raised[field] = format_quantity(needed, resource)
+    return quota.model_copy(update=raised)
+
+
 def namespace_objects(config: StackConfig, name: str) -> list[dict[str, Any]]:
     """An add-on's managed namespace with the tenants' baseline (Pod Security, quota, LimitRange,
     default-deny, DNS): restricted, or its documented exemption (with the reason)."""
@@ -506,7 +536,8 @@ def namespace_objects(config: StackConfig, name: str) -> list[dict[str, Any]]:
     pod_security = RESTRICTED if not reason else PodSecurity(enforce=level, warn="restricted", audit="restricted")
     # The quota and LimitRange bound what an add-on can take from the cluster (NSA/CISA: resource
     # policies) and give defaults to any chart container that sets no requests.
-    objects = baseline(name, pod_security, version, labels, config.namespace_quota, config.container_defaults)
+    quota = node_agent_quota(config, FALCO_RESOURCES) if name == FALCO_NAMESPACE else config.namespace_quota
+    objects = baseline(name, pod_security, version, labels, quota, config.container_defaults)
     if reason:
         objects[0]["metadata"]["annotations"] = {BREAK_GLASS_ANNOTATION: reason}
     return objects

@@ -395,3 +395,39 @@ def test_snyk_runs_without_the_busybox_init_container_as_its_own_user() -> None:
     assert "initContainers" not in pod and not any("busybox" in c["image"] for c in pod["containers"])
     assert {pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {10001}
     assert {c["imagePullPolicy"] for c in pod["containers"]} == {"IfNotPresent"}, "a pinned tag, pulled once per node"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_falcos_quota_fits_one_pod_on_every_node_the_pools_can_reach(stack: str) -> None:
+    # The tenants' quota (8 CPUs of limits) stopped the DaemonSet at 8 nodes while prod's pools
+    # autoscale to 15: every node must get its Falco pod, within a quota that still bounds it.
+    from components.kube import quantity_value
+    from components.scanners import FALCO_RESOURCES
+    from tools.offline import read_stack_file
+    from components.config import parse_stack_config
+
+    run = all_addons_run(stack)
+    raw, secrets = read_stack_file(stack)
+    nodes = parse_stack_config(raw, stack=stack, secret_keys=secrets).max_nodes
+    falco = named(run, "ResourceQuota", "tenant-quota", FALCO_NAMESPACE)["spec"]["hard"]
+    tenant = named(run, "ResourceQuota", "tenant-quota", "storefront")["spec"]["hard"]
+    per_pod = helm_release(run, "falco")["values"]["resources"]
+    assert per_pod == FALCO_RESOURCES
+    for key in ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory"):
+        kind, resource = key.split(".")
+        assert quantity_value(falco[key]) >= nodes * quantity_value(per_pod[kind][resource]), (key, falco[key], nodes)
+        assert quantity_value(falco[key]) >= quantity_value(tenant[key])
+    assert int(falco["pods"]) >= nodes
+    # The other add-on namespaces keep the tenants' quota.
+    assert named(run, "ResourceQuota", "tenant-quota", KUBESCAPE_NAMESPACE)["spec"]["hard"] == tenant
+    if stack == "prod":
+        assert nodes == 15 and quantity_value(falco["limits.cpu"]) == 15
+
+
+def test_kubernetes_own_namespaces_are_scanned_and_policed_but_kube_system() -> None:
+    # Issue 17.9: the charts' defaults skipped kube-public and kube-node-lease, blind spots the
+    # stack now holds to the baseline.
+    run = all_addons_run()
+    assert helm_release(run, "trivy-operator")["values"]["excludeNamespaces"] == "kube-system"
+    kyverno = helm_release(run, "kyverno")["values"]["config"]
+    assert kyverno["resourceFiltersExcludeNamespaces"] == ["kube-public", "kube-node-lease"]
