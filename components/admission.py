@@ -96,6 +96,10 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
             # The webhooks never see the excluded namespaces (see EXCLUDED_NAMESPACES).
             "webhooks": {"namespaceSelector": excluded},
             "excludeKyvernoNamespace": True,
+            # The chart's default resource filters skip kube-public and kube-node-lease entirely:
+            # the stack holds them to the baseline like any namespace (issue 17.9), so the signature
+            # policy applies there too. kube-system stays filtered (see EXCLUDED_NAMESPACES).
+            "resourceFiltersExcludeNamespaces": ["kube-public", "kube-node-lease"],
         },
         "features": {
             # PolicyExceptions would let any namespace owner opt out of the policies: off.
