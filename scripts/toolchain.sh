@@ -274,6 +274,8 @@ build_pulumi() {
   run_logged pulumi go build -trimpath -tags osusergo,grpcnotrace \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
     -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  # Our own host (README: why): its tests (option parsing, plugin command, GeneratePackage, Link) run first.
+  run_logged pulumi go test -count=1 ./cmd/pulumi-language-python
   run_logged pulumi go build -trimpath -ldflags "-s -w -X main.version=$PULUMI_VERSION" \
     -o "$bin/pulumi-language-python.tmp" ./cmd/pulumi-language-python
   sdk="$(mod_dir github.com/pulumi/pulumi/sdk/v3)"
