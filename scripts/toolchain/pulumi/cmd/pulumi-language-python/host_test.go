@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/pkg/v3/codegen/schema"
@@ -336,5 +337,29 @@ func TestLinkNeedsADependencyFile(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "no pyproject.toml or requirements.txt") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestTheHostStopsWhenTheEngineGoesAway(t *testing.T) {
+	engineGone := make(chan bool)
+	engine, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{Cancel: engineGone}) // answers health checks
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := watchEngine("127.0.0.1:"+strconv.Itoa(engine.Port), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stop:
+		t.Fatal("stopped while the engine answers")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(engineGone)
+	<-engine.Done
+	select {
+	case <-stop:
+	case <-time.After(5 * time.Second):
+		t.Fatal("still serving 5 s after the engine went away")
 	}
 }

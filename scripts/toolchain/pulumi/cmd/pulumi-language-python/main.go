@@ -33,11 +33,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -80,8 +82,18 @@ func main() {
 		os.Exit(1)
 	}
 
+	// Stop serving when the engine goes away (as upstream's host does), or a failed or interrupted CLI run
+	// leaves this process behind.
+	var stop chan bool
+	if engineAddress != "" {
+		if stop, err = watchEngine(engineAddress, engineHealthInterval); err != nil {
+			fmt.Fprintln(os.Stderr, "pulumi-language-python: could not start health check of the engine:", err)
+			os.Exit(1)
+		}
+	}
 	host := &pythonHost{exec: executor, engineAddress: engineAddress, flagOptions: flags}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stop,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil
@@ -97,6 +109,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pulumi-language-python: RPC server stopped:", err)
 		os.Exit(1)
 	}
+}
+
+// engineHealthInterval is how often the host checks that the engine still answers (upstream: 5 minutes).
+var engineHealthInterval = 5 * time.Minute
+
+// watchEngine returns a channel that is closed when the engine at address stops answering health checks
+// (polled every interval) or the host gets SIGINT: the cue for the RPC server to stop.
+func watchEngine(address string, interval time.Duration) (chan bool, error) {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	stop := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		cancel()
+		close(stop)
+	}()
+	if err := rpcutil.Healthcheck(ctx, address, interval, cancel); err != nil {
+		cancel()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // findExecutor locates pulumi-language-python-exec next to this binary (like upstream), then on PATH.
