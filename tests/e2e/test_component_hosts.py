@@ -33,6 +33,8 @@ YAML_HOST_VERSION = "1.38.0"  # scripts/toolchain.sh PULUMI_YAML_VERSION
 def hosts_env(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, control_plane: LocalControlPlane) -> dict[str, str]:
     """The engine's environment: the toolchain, a Pulumi home holding the Kubernetes plugin (the plugin
     installer only counts plugins installed there, not ones on PATH), a file backend, the API server."""
+    if not (toolchain_bin / "pulumi-language-yaml").exists():
+        pytest.fail(f"no pulumi-language-yaml in {toolchain_bin}: run scripts/toolchain.sh (component pulumi-yaml)")
     root = tmp_path_factory.mktemp("component-hosts")
     (root / "state").mkdir()
     env = engine_env(root, toolchain_bin)
