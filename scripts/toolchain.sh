@@ -10,7 +10,8 @@
 #   scripts/toolchain.sh --trim           delete the Go build cache and build folders (~9 GB; keeps the
 #                                         binaries and the module cache; a later rebuild recompiles)
 #
-# COMPONENT: pulumi (CLI + Python language host + executor scripts), kubernetes-provider, etcd,
+# COMPONENT: pulumi (CLI + Python language host + executor scripts), pulumi-yaml (the YAML language host:
+#            YAML programs, and YAML consumers of component packages), kubernetes-provider, etcd,
 #            kube-apiserver, kube-controller-manager (in the default set: the e2e tier runs its garbage
 #            collector and workload controllers; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it), kube-scheduler and
 #            kwok (the kwok controller and its default stages: simulated kubelets, so pods are scheduled
@@ -33,6 +34,8 @@ K8S_PROVIDER_VERSION="${TOOLCHAIN_K8S_PROVIDER_VERSION:-4.25.0}" # stamped plugi
 KUBE_VERSION=1.34.4                         # k8s.io/kubernetes
 ETCD_VERSION=3.6.16                         # go.etcd.io/etcd/server/v3
 KWOK_VERSION=0.8.0                          # sigs.k8s.io/kwok (cmd/kwok: the controller, not kwokctl)
+PULUMI_YAML_VERSION=v1.38.0                 # github.com/pulumi/pulumi-yaml, built against pkg/sdk v$PULUMI_VERSION
+                                            # (in its stamp, not in the key below; README: why this release)
 # ------------------------------------------------------------------------------------------------------------
 
 # ---- supply-chain tools (README "Supply chain"): Go programs built as upstream ships them -------------------
@@ -61,8 +64,9 @@ bin="$tc_dir/bin"
 stamps="$tc_dir/stamps"
 logs="$tc_dir/logs"
 
-known_components=(pulumi kubernetes-provider etcd kube-apiserver kube-controller-manager kube-scheduler kwok "${GO_TOOL_NAMES[@]}")
-all_components=(pulumi kubernetes-provider etcd kube-apiserver)
+known_components=(pulumi pulumi-yaml kubernetes-provider etcd kube-apiserver kube-controller-manager kube-scheduler kwok
+  "${GO_TOOL_NAMES[@]}")
+all_components=(pulumi pulumi-yaml kubernetes-provider etcd kube-apiserver)
 if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-1}" != 0 ]; then all_components+=(kube-controller-manager); fi
 all_components+=(kube-scheduler kwok "${GO_TOOL_NAMES[@]}")
 
@@ -74,6 +78,7 @@ component_wrapper() {
   if go_tool_entry "$1" >/dev/null; then echo "$1"; return 0; fi  # supply-chain tool: its own wrapper folder
   case "$1" in
     pulumi) echo pulumi ;;
+    pulumi-yaml) echo pulumi-yaml ;;
     kubernetes-provider) echo kubernetes-provider ;;
     etcd) echo etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) echo kubernetes ;;
@@ -85,6 +90,7 @@ component_version() {
   if go_tool_entry "$1" >/dev/null; then go_tool_field "$1" 3; return 0; fi
   case "$1" in
     pulumi) echo "$PULUMI_VERSION" ;;
+    pulumi-yaml) echo "$PULUMI_YAML_VERSION" ;;
     kubernetes-provider) echo "$K8S_PROVIDER_VERSION ($K8S_PROVIDER_MODULE_VERSION)" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) echo "v$KUBE_VERSION" ;;
@@ -95,6 +101,7 @@ component_bins() {
   if go_tool_entry "$1" >/dev/null; then go_tool_field "$1" 5; return 0; fi
   case "$1" in
     pulumi) echo "pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python" ;;
+    pulumi-yaml) echo "pulumi-language-yaml" ;;
     kubernetes-provider) echo "pulumi-resource-kubernetes" ;;
     *) echo "$1" ;;
   esac
@@ -202,13 +209,16 @@ export GOWORK=off
 unset GOOS GOARCH
 
 # Is a binary on PATH (outside our own bin dir) of a fitting version? Prints its path.
+# vflag is the binary's version option; --go-buildinfo reads the module versions Go recorded in the binary
+# instead (`go version -m`), for programs without a version option.
 find_existing() {
   local name="$1" pattern="$2" vflag="$3" p out
   [ "${TOOLCHAIN_USE_EXISTING:-1}" = 1 ] || return 1
   while IFS= read -r p; do
     [ -n "$p" ] || continue
     case "$(readlink -f "$p")" in "$tc_root"/*) continue ;; esac
-    out="$("$p" $vflag 2>/dev/null | head -n3 || true)"
+    if [ "$vflag" = --go-buildinfo ]; then out="$(go version -m "$p" 2>/dev/null || true)"
+    else out="$("$p" $vflag 2>/dev/null | head -n3 || true)"; fi
     if printf '%s\n' "$out" | grep -Eq "$pattern"; then echo "$p"; return 0; fi
   done < <(type -ap "$name" 2>/dev/null | awk '!seen[$0]++')
   return 1
@@ -264,6 +274,8 @@ build_pulumi() {
   run_logged pulumi go build -trimpath -tags osusergo,grpcnotrace \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
     -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  # Our own host (README: why): its tests (option parsing, plugin command, GeneratePackage, Link) run first.
+  run_logged pulumi go test -count=1 ./cmd/pulumi-language-python
   run_logged pulumi go build -trimpath -ldflags "-s -w -X main.version=$PULUMI_VERSION" \
     -o "$bin/pulumi-language-python.tmp" ./cmd/pulumi-language-python
   sdk="$(mod_dir github.com/pulumi/pulumi/sdk/v3)"
@@ -274,6 +286,45 @@ build_pulumi() {
   mv -f "$bin/pulumi-language-python.tmp" "$bin/pulumi-language-python"
   "$bin/pulumi" version >/dev/null || die "built pulumi does not run"
   { stamp_want pulumi; echo "built: $("$bin/pulumi" version)"; } > "$stamps/pulumi"
+}
+
+# The version of github.com/pulumi/pulumi-yaml a YAML language host binary was built from (its Go build information).
+yaml_host_version() {
+  go version -m "$1" 2>/dev/null | awk '($1 == "mod" || $1 == "dep") && $2 == "github.com/pulumi/pulumi-yaml" { print $3; exit }'
+}
+
+build_pulumi_yaml() {
+  local existing dir
+  # An official install keeps the YAML language host beside the CLI (released together, so it fits that CLI).
+  if existing="$(find_existing pulumi "^v?${PULUMI_VERSION%.*}\.[0-9]+" version)"; then
+    dir="$(dirname "$(readlink -f "$existing")")"
+    if [ -x "$dir/pulumi-language-yaml" ]; then
+      link_existing pulumi-yaml "pulumi-language-yaml=$dir/pulumi-language-yaml"; return 0
+    fi
+  fi
+  # Otherwise one on PATH built from the pinned minor release (the host has no version option).
+  if existing="$(find_existing pulumi-language-yaml \
+      "^[[:space:]]*(mod|dep)[[:space:]]+github\.com/pulumi/pulumi-yaml[[:space:]]+${PULUMI_YAML_VERSION%.*}\.[0-9]+" \
+      --go-buildinfo)"; then
+    link_existing pulumi-yaml "pulumi-language-yaml=$existing"; return 0
+  fi
+  local src got
+  src="$(prepare_src pulumi-yaml)"
+  cd "$src"
+  got="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi-yaml)"
+  [ "$got" = "$PULUMI_YAML_VERSION" ] \
+    || die "pulumi-yaml: scripts/toolchain/pulumi-yaml/go.mod requires $got, the pin is $PULUMI_YAML_VERSION"
+  got="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)"
+  [ "$got" = "v$PULUMI_VERSION" ] \
+    || die "pulumi-yaml: scripts/toolchain/pulumi-yaml/go.mod builds against pkg/v3 $got, the CLI is v$PULUMI_VERSION"
+  run_logged pulumi-yaml go build -trimpath \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=$PULUMI_YAML_VERSION" \
+    -o "$bin/pulumi-language-yaml.tmp" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
+  got="$(yaml_host_version "$bin/pulumi-language-yaml.tmp")"
+  [ "$got" = "$PULUMI_YAML_VERSION" ] || die "built pulumi-language-yaml records pulumi-yaml '$got', not $PULUMI_YAML_VERSION"
+  mv -f "$bin/pulumi-language-yaml.tmp" "$bin/pulumi-language-yaml"
+  { stamp_want pulumi-yaml; echo "built: github.com/pulumi/pulumi-yaml@$PULUMI_YAML_VERSION against pkg/sdk v$PULUMI_VERSION"; } \
+    > "$stamps/pulumi-yaml"
 }
 
 build_kubernetes_provider() {
@@ -397,6 +448,7 @@ for c in "${todo[@]}"; do
   : > "$logs/$c.log"
   case "$c" in
     pulumi) build_pulumi ;;
+    pulumi-yaml) build_pulumi_yaml ;;
     kubernetes-provider) build_kubernetes_provider ;;
     etcd) build_etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$c" ;;

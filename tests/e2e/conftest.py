@@ -241,6 +241,24 @@ def e2e_stack_config(charts: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def engine_env(root: Path, toolchain_bin: Path) -> dict[str, str]:
+    """The environment the engine runs in: the toolchain and this venv, a Pulumi home, a file state
+    backend (root/state, which must exist) and the passphrase secrets provider below root."""
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
+        "HOME": str(root),
+        "PULUMI_HOME": str(root / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, control_plane: LocalControlPlane) -> Project:
     """The project deployed once with `pulumi up` against the local API server."""
@@ -257,20 +275,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     charts.update({key: shared_chart(key) for key in ("kubescape", "snyk", "falco", "falcosidekick")})
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(charts)}, sort_keys=False))
     (root / "state").mkdir()
-    env = {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
-        "HOME": str(root),
-        "PULUMI_HOME": str(root / "pulumi-home"),
-        "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_SKIP_CONFIRMATIONS": "true",
-        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LANG": "C.UTF-8",
-    }
-    project = Project(workdir, env)
+    project = Project(workdir, engine_env(root, toolchain_bin))
     project.run("pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive")
     project.pulumi("config", "set", "--secret", "existing_cluster_kubeconfig", input=control_plane.kubeconfig_path.read_text())
     # A (fake) Slack webhook: the alerts notifier and its Secret are deployed too.

@@ -2,20 +2,26 @@
 //
 // Why this exists: upstream's language host lives in its own Go module
 // (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) which the Go module proxy
-// reachable from our build machines does not serve at any version. This host covers what a
-// `pulumi preview/up/destroy/refresh` of a Python project needs, using the Python toolchain helpers
-// published in github.com/pulumi/pulumi/sdk/v3 (pip / virtualenv / poetry / uv handling):
+// reachable from our build machines does not serve at any version. This host covers what the CLI asks of a
+// Python host for `pulumi preview/up/destroy/refresh`, policy packs, Python component providers and
+// `pulumi package add`, using the public packages upstream's host uses (sdk/v3 python/toolchain for
+// pip / virtualenv / poetry / uv; pkg/v3 codegen for SDK generation):
 //
 //   - Run: starts `python -u pulumi-language-python-exec ...` (the executor script shipped in the
 //     sdk/v3 module, which must sit in the same folder as this binary) with the same arguments and
 //     PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS environment the upstream host uses;
-//   - RunPlugin: runs Python plugins (policy packs, Python component providers) from their folder;
-//   - InstallDependencies, About, GetProgramDependencies: delegated to the sdk/v3 toolchain package;
+//   - RunPlugin: runs policy packs and Python plugins such as component providers, from their folder
+//     (__main__.py) or, for a pip-installable package without one, with `python -m pulumi.run.plugin`;
+//   - InstallDependencies (which also installs such a package into its plugin virtualenv), About,
+//     GetProgramDependencies: delegated to the sdk/v3 toolchain package;
 //   - GetRequiredPackages: reads pulumi-plugin.json of the installed Pulumi packages, so the engine
-//     knows which provider plugins (and versions) the program will need.
+//     knows which provider plugins (and versions) the program will need;
+//   - GeneratePackage, Link (packages.go): the Python SDK of a package and its entry in the program's
+//     dependencies, for `pulumi package add` / `pulumi install`.
 //
-// Not implemented (the engine falls back or reports "unimplemented"): type checking with
-// mypy/pyright, code generation (pulumi convert / package gen-sdk), templates, Pack/Link.
+// Runtime options are parsed as upstream parses them (parseOptions). Not implemented (the engine reports
+// "unimplemented"): running mypy/pyright for the typechecker option, pulumi convert (GenerateProgram,
+// GenerateProject), Pack (`package pack-sdk`), templates, debugger attachment.
 package main
 
 import (
@@ -27,11 +33,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -74,8 +82,18 @@ func main() {
 		os.Exit(1)
 	}
 
+	// Stop serving when the engine goes away (as upstream's host does), or a failed or interrupted CLI run
+	// leaves this process behind.
+	var stop chan bool
+	if engineAddress != "" {
+		if stop, err = watchEngine(engineAddress, engineHealthInterval); err != nil {
+			fmt.Fprintln(os.Stderr, "pulumi-language-python: could not start health check of the engine:", err)
+			os.Exit(1)
+		}
+	}
 	host := &pythonHost{exec: executor, engineAddress: engineAddress, flagOptions: flags}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stop,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil
@@ -91,6 +109,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pulumi-language-python: RPC server stopped:", err)
 		os.Exit(1)
 	}
+}
+
+// engineHealthInterval is how often the host checks that the engine still answers (upstream: 5 minutes).
+var engineHealthInterval = 5 * time.Minute
+
+// watchEngine returns a channel that is closed when the engine at address stops answering health checks
+// (polled every interval) or the host gets SIGINT: the cue for the RPC server to stop.
+func watchEngine(address string, interval time.Duration) (chan bool, error) {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	stop := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		cancel()
+		close(stop)
+	}()
+	if err := rpcutil.Healthcheck(ctx, address, interval, cancel); err != nil {
+		cancel()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // findExecutor locates pulumi-language-python-exec next to this binary (like upstream), then on PATH.
@@ -121,68 +159,92 @@ type pythonHost struct {
 	mu sync.Mutex
 }
 
-type runtimeOptions struct {
-	virtualenv  string
-	toolchain   string
-	typechecker string
-}
-
-func (h *pythonHost) options(info *pulumirpc.ProgramInfo) runtimeOptions {
-	o := runtimeOptions{
-		virtualenv:  h.flagOptions["virtualenv"],
-		toolchain:   h.flagOptions["toolchain"],
-		typechecker: h.flagOptions["typechecker"],
-	}
-	if info != nil && info.GetOptions() != nil {
-		m := info.GetOptions().AsMap()
-		if v, ok := m["virtualenv"].(string); ok {
-			o.virtualenv = v
-		}
-		if v, ok := m["toolchain"].(string); ok {
-			o.toolchain = v
-		}
-		if v, ok := m["typechecker"].(string); ok {
-			o.typechecker = v
+// parseOptions reads the runtime options of Pulumi.yaml / PulumiPlugin.yaml (virtualenv, toolchain,
+// typechecker), falling back to the legacy command-line flags, exactly as upstream's host does: unknown
+// values are an error, and a plugin (a component provider; not a policy pack) run with pip or the
+// auto-detected toolchain gets the virtualenv "venv" (in its folder) when it names none, since plugins
+// never run in the ambient Python environment.
+func (h *pythonHost) parseOptions(info *pulumirpc.ProgramInfo, isPlugin bool) (toolchain.PythonOptions, error) {
+	opts := toolchain.PythonOptions{}
+	values := map[string]any{}
+	for _, k := range []string{"virtualenv", "toolchain", "typechecker"} {
+		if v, ok := h.flagOptions[k]; ok && v != "" {
+			values[k] = v
 		}
 	}
-	return o
-}
-
-func (h *pythonHost) toolchainFor(info *pulumirpc.ProgramInfo) (toolchain.Toolchain, runtimeOptions, error) {
-	o := h.options(info)
-	opts := toolchain.PythonOptions{Virtualenv: o.virtualenv}
 	if info != nil {
 		opts.Root = info.GetRootDirectory()
 		opts.ProgramDir = info.GetProgramDirectory()
-	}
-	switch strings.ToLower(o.toolchain) {
-	case "", "auto":
-		opts.Toolchain = toolchain.Auto
-		if o.virtualenv != "" {
-			opts.Toolchain = toolchain.Pip
+		if info.GetOptions() != nil {
+			for k, v := range info.GetOptions().AsMap() {
+				values[k] = v
+			}
 		}
-	case "pip":
+	}
+	str := func(k string) (string, error) {
+		v, ok := values[k]
+		if !ok {
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("%s option must be a string", k)
+		}
+		return s, nil
+	}
+	venv, err := str("virtualenv")
+	if err != nil {
+		return opts, err
+	}
+	opts.Virtualenv = venv
+	switch tc, err := str("typechecker"); {
+	case err != nil:
+		return opts, err
+	case tc == "":
+	case tc == "mypy":
+		opts.Typechecker = toolchain.TypeCheckerMypy
+	case tc == "pyright":
+		opts.Typechecker = toolchain.TypeCheckerPyright
+	default:
+		return opts, fmt.Errorf("unsupported typechecker option: %s", tc)
+	}
+	switch tc, err := str("toolchain"); {
+	case err != nil:
+		return opts, err
+	case tc == "":
+		opts.Toolchain = toolchain.Auto
+	case tc == "pip":
 		opts.Toolchain = toolchain.Pip
-	case "poetry":
+	case tc == "poetry":
 		opts.Toolchain = toolchain.Poetry
-	case "uv":
+	case tc == "uv":
 		opts.Toolchain = toolchain.Uv
 	default:
-		return nil, o, fmt.Errorf("unsupported python toolchain %q", o.toolchain)
+		return opts, fmt.Errorf("unsupported toolchain option: %s", tc)
 	}
-	tc, err := toolchain.ResolveToolchain(opts)
-	return tc, o, err
+	if isPlugin && (opts.Toolchain == toolchain.Pip || opts.Toolchain == toolchain.Auto) && opts.Virtualenv == "" {
+		opts.Virtualenv = "venv"
+	}
+	return opts, nil
 }
 
-// virtualenvAbs returns the absolute virtualenv path named in the options, or "".
-func virtualenvAbs(info *pulumirpc.ProgramInfo, venv string) string {
-	if venv == "" {
-		return ""
+func (h *pythonHost) toolchainFor(info *pulumirpc.ProgramInfo,
+	isPlugin bool,
+) (toolchain.Toolchain, toolchain.PythonOptions, error) {
+	opts, err := h.parseOptions(info, isPlugin)
+	if err != nil {
+		return nil, opts, err
 	}
-	if filepath.IsAbs(venv) || info == nil {
-		return venv
+	tc, err := toolchain.ResolveToolchain(opts)
+	return tc, opts, err
+}
+
+// virtualenvAbs returns the absolute path of the virtualenv the options name (relative to the root), or "".
+func virtualenvAbs(opts toolchain.PythonOptions) string {
+	if opts.Virtualenv == "" || filepath.IsAbs(opts.Virtualenv) {
+		return opts.Virtualenv
 	}
-	return filepath.Join(info.GetRootDirectory(), venv)
+	return filepath.Join(opts.Root, opts.Virtualenv)
 }
 
 func (h *pythonHost) Handshake(ctx context.Context,
@@ -246,7 +308,7 @@ print(json.dumps(out))
 func (h *pythonHost) requiredPackages(ctx context.Context,
 	info *pulumirpc.ProgramInfo,
 ) ([]*pulumirpc.PackageDependency, error) {
-	tc, _, err := h.toolchainFor(info)
+	tc, _, err := h.toolchainFor(info, false)
 	if err != nil {
 		return nil, err
 	}
@@ -295,15 +357,15 @@ func (h *pythonHost) requiredPackages(ctx context.Context,
 
 func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
 	info := req.GetInfo()
-	tc, opts, err := h.toolchainFor(info)
+	tc, opts, err := h.toolchainFor(info, false)
 	if err != nil {
 		return &pulumirpc.RunResponse{Error: err.Error()}, nil
 	}
-	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+	if venv := virtualenvAbs(opts); venv != "" {
 		if _, err := os.Stat(filepath.Join(venv, "bin", "python")); err != nil {
 			return &pulumirpc.RunResponse{Error: fmt.Sprintf(
 				"the 'virtualenv' option in Pulumi.yaml is set to %q, but %q is not a virtual environment "+
-					"(create it with python3 -m venv and install the requirements)", opts.virtualenv, venv)}, nil
+					"(create it with python3 -m venv and install the requirements)", opts.Virtualenv, venv)}, nil
 		}
 	}
 
@@ -365,11 +427,11 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 		env = append(env, "PULUMI_CONFIG_SECRET_KEYS="+string(b))
 	}
 	// Dynamic providers (pulumi-resource-pulumi-python) find the program's environment through these.
-	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+	if venv := virtualenvAbs(opts); venv != "" {
 		env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+venv)
 	}
-	if opts.toolchain != "" {
-		env = append(env, "PULUMI_RUNTIME_TOOLCHAIN="+strings.ToLower(opts.toolchain))
+	if opts.Toolchain != toolchain.Auto {
+		env = append(env, "PULUMI_RUNTIME_TOOLCHAIN="+strings.ToLower(toolchain.Name(opts.Toolchain)))
 	}
 	cmd.Env = env
 	cmd.Dir = req.GetPwd()
@@ -412,23 +474,20 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// analyzerKind is the plugin kind of policy packs (apitype.AnalyzerPlugin).
+const analyzerKind = "analyzer"
+
+// RunPlugin runs a Python plugin: a policy pack (kind "analyzer") or a provider such as a component provider
+// (a folder with PulumiPlugin.yaml). The command is chosen as upstream's host chooses it (pluginCommand).
 func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest,
 	server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse],
 ) error {
 	info := req.GetInfo()
-	tc, opts, err := h.toolchainFor(info)
+	tc, opts, err := h.toolchainFor(info, req.GetKind() != analyzerKind)
 	if err != nil {
 		return err
 	}
-	program := req.GetProgram()
-	if info != nil && info.GetProgramDirectory() != "" {
-		program = info.GetProgramDirectory()
-		if ep := info.GetEntryPoint(); ep != "" && ep != "." {
-			program = filepath.Join(program, ep)
-		}
-	}
-	args := append([]string{"-u", program}, req.GetArgs()...)
-	cmd, err := tc.Command(server.Context(), args...)
+	cmd, err := pluginCommand(server.Context(), tc, opts, req)
 	if err != nil {
 		return err
 	}
@@ -437,7 +496,7 @@ func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest,
 		env = os.Environ()
 	}
 	env = append(env, req.GetEnv()...)
-	if venv := virtualenvAbs(info, opts.virtualenv); venv != "" {
+	if venv := virtualenvAbs(opts); venv != "" {
 		env = append(env, "PULUMI_RUNTIME_VIRTUALENV="+venv)
 	}
 	cmd.Env = env
@@ -460,10 +519,74 @@ func (h *pythonHost) RunPlugin(req *pulumirpc.RunPluginRequest,
 	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
 }
 
+// pluginCommand is the command that runs a plugin:
+//   - a folder with __main__.py (or a pulumi SDK too old to have pulumi.run.plugin): `python -u <folder>`;
+//   - otherwise the bootstrap-less mode for a pip-installable package (a pyproject.toml with a [project] name
+//     and a [build-system]): `python -m pulumi.run.plugin <project name>`, which hosts the components the
+//     module of that name exports (or runs the module). InstallDependencies has `pip install`ed the folder.
+//
+// Policy packs always have __main__.py and keep the first form.
+func pluginCommand(ctx context.Context, tc toolchain.Toolchain, opts toolchain.PythonOptions,
+	req *pulumirpc.RunPluginRequest,
+) (*exec.Cmd, error) {
+	info := req.GetInfo()
+	program := req.GetProgram()
+	if info != nil && info.GetProgramDirectory() != "" {
+		program = info.GetProgramDirectory()
+		if ep := info.GetEntryPoint(); ep != "" && ep != "." {
+			program = filepath.Join(program, ep)
+		}
+	}
+	if req.GetKind() != analyzerKind && opts.Root != "" {
+		bootstrapless, err := isBootstrapless(ctx, tc, opts.Root)
+		if err != nil {
+			return nil, err
+		}
+		if bootstrapless {
+			pyproject, err := toolchain.LoadPyproject(opts.Root)
+			if err != nil {
+				return nil, fmt.Errorf("loading pyproject.toml: %w", err)
+			}
+			args := append([]string{pyproject.Project.Name}, req.GetArgs()...)
+			return tc.ModuleCommand(ctx, "pulumi.run.plugin", args...)
+		}
+	}
+	return tc.Command(ctx, append([]string{"-u", program}, req.GetArgs()...)...)
+}
+
+// isBootstrapless tells whether the plugin folder root runs in the bootstrap-less mode: it has no
+// __main__.py and its environment's pulumi SDK has pulumi.run.plugin. Such a folder must then be a
+// buildable package (same error as upstream otherwise).
+func isBootstrapless(ctx context.Context, tc toolchain.Toolchain, root string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(root, "__main__.py")); err == nil {
+		return false, nil
+	} else if !os.IsNotExist(err) {
+		return false, fmt.Errorf("looking for __main__.py: %w", err)
+	}
+	check, err := tc.Command(ctx, "-c", "import pulumi.run.plugin")
+	if err != nil {
+		return false, err
+	}
+	if out, err := check.CombinedOutput(); err != nil && strings.Contains(string(out), "ModuleNotFoundError") {
+		return false, nil // an older SDK: fall back to running the folder
+	}
+	buildable, err := toolchain.IsBuildablePackage(root)
+	if err != nil {
+		return false, fmt.Errorf("checking if plugin is a buildable package: %w", err)
+	}
+	if !buildable {
+		return false, errors.New("plugin is not runnable, it provides neither __main__.py nor a buildable pyproject.toml")
+	}
+	return true, nil
+}
+
+// InstallDependencies installs a program's or plugin's dependencies (`pulumi install`, and the CLI before it
+// runs a plugin folder). A plugin that is a buildable package (bootstrap-less mode) is also `pip install`ed
+// itself into its virtualenv, as upstream does.
 func (h *pythonHost) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
 	server grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse],
 ) error {
-	tc, _, err := h.toolchainFor(req.GetInfo())
+	tc, _, err := h.toolchainFor(req.GetInfo(), req.GetIsPlugin())
 	if err != nil {
 		return err
 	}
@@ -478,12 +601,33 @@ func (h *pythonHost) InstallDependencies(req *pulumirpc.InstallDependenciesReque
 	if req.GetInfo() != nil {
 		dir = req.GetInfo().GetProgramDirectory()
 	}
-	return tc.InstallDependencies(server.Context(), dir, req.GetUseLanguageVersionTools(),
+	ctx := server.Context()
+	if req.GetIsPlugin() {
+		buildable, err := toolchain.IsBuildablePackage(dir)
+		if err != nil {
+			return fmt.Errorf("checking if plugin is a buildable package: %w", err)
+		}
+		if buildable {
+			if err := tc.EnsureVenv(ctx, dir, req.GetUseLanguageVersionTools(), true /*showOutput*/, stdout,
+				stderr); err != nil {
+				return fmt.Errorf("creating virtual environment: %w", err)
+			}
+			cmd, err := tc.ModuleCommand(ctx, "pip", "install", dir)
+			if err != nil {
+				return fmt.Errorf("preparing pip install command: %w", err)
+			}
+			cmd.Stdout, cmd.Stderr = stdout, stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("installing package: %w", err)
+			}
+		}
+	}
+	return tc.InstallDependencies(ctx, dir, req.GetUseLanguageVersionTools(),
 		true /*showOutput*/, io.Writer(stdout), io.Writer(stderr))
 }
 
 func (h *pythonHost) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
-	tc, _, err := h.toolchainFor(req.GetInfo())
+	tc, _, err := h.toolchainFor(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +644,7 @@ func (h *pythonHost) About(ctx context.Context, req *pulumirpc.AboutRequest) (*p
 func (h *pythonHost) GetProgramDependencies(ctx context.Context,
 	req *pulumirpc.GetProgramDependenciesRequest,
 ) (*pulumirpc.GetProgramDependenciesResponse, error) {
-	tc, _, err := h.toolchainFor(req.GetInfo())
+	tc, _, err := h.toolchainFor(req.GetInfo(), false)
 	if err != nil {
 		return nil, err
 	}
