@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi_policy
 import pytest
+import yaml
 from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
@@ -295,7 +296,9 @@ def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) 
     assert built["name"] == PACK_NAME
     assert [p.name for p in built["policies"]] == list(POLICIES)
     assert all(isinstance(p, (ResourceValidationPolicy, StackValidationPolicy)) for p in built["policies"])
-    assert (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text().count("runtime: python") == 1
+    runtime = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]
+    # The pack runs in the project's virtualenv (pulumi-policy, hardened_doks_policy), as the program does.
+    assert runtime == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "../.venv"}}
 
 
 def test_example_policy_config_names_real_policies_and_properties() -> None:
