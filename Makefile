@@ -1,9 +1,20 @@
-# Entry points; the logic lives in scripts/ and tools/.
+# Entry points; the logic lives in scripts/ and tools/. `make` alone prints the help below, generated
+# from the `##` comments. Every target is a convenience over what README "Direct Pulumi use" does by hand.
 STACK ?= dev
-.PHONY: up test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
+.DEFAULT_GOAL := help
+.PHONY: help setup up destroy test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
 
-up:            ## pulumi up of $(STACK) (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN and PULUMI_CONFIG_PASSPHRASE)
-	scripts/up.sh $(STACK)
+help:          ## this list (the default goal)
+	@awk 'BEGIN {FS = ":[^#]*## "; print "usage: make <target> [STACK=dev|staging|prod] [ARGS=...]\n"} /^[A-Za-z0-9_-]+:[^#]*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup:         ## once per checkout: the virtualenv (outside the repository, linked as .venv) and the local state directory
+	scripts/setup.sh
+
+up:            ## pulumi up of $(STACK), preflight first (needs DIGITALOCEAN_TOKEN, HARDENED_DOKS_CLUSTER_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE)
+	scripts/up.sh $(STACK) $(ARGS)
+
+destroy:       ## tear $(STACK) down (asks for its name; ARGS=--yes); refuses prod, whose cluster and VPC are protected
+	scripts/destroy.sh $(STACK) $(ARGS)
 
 test:          ## every test tier, offline
 	scripts/test.sh
@@ -17,7 +28,7 @@ e2e:           ## the end-to-end tier alone (builds the offline toolchain on fir
 render:        ## offline render of $(STACK) to build/render/$(STACK), each chart's objects beside its Release (needs helm: scripts/helm.sh)
 	$$(scripts/venv.sh)/bin/python -m tools.render --stack $(STACK) $(ARGS)
 
-render-all:
+render-all:    ## offline render of every stack in stacks/
 	$$(scripts/venv.sh)/bin/python -m tools.render --all $(ARGS)
 
 check-pins:    ## every pinned chart against its repository's live index.yaml (needs internet)
@@ -29,13 +40,13 @@ image-digests: ## resolve the add-on charts' image and artifact digests from the
 kubescape-exceptions:  ## the Kubescape exceptions file CI scans with, from tests/checkov-exceptions.yaml
 	$$(scripts/venv.sh)/bin/python -m tools.kubescape_exceptions --out build/kubescape-exceptions.json
 
-config-doc:    ## regenerate the README's configuration reference
+config-doc:    ## regenerate the configuration reference (docs/configuration.md)
 	$$(scripts/venv.sh)/bin/python -m tools.config_doc --write
 
 lock:          ## re-pin transitive dependencies after changing pyproject.toml
 	scripts/lock.sh
 
-# Day-2 operations (README "Operating the stack"). ARGS passes flags through, e.g. ARGS=--json.
+# Day-2 operations (docs/operations.md). ARGS passes flags through, e.g. ARGS=--json.
 preflight:     ## DigitalOcean account checks of $(STACK)'s config (needs DIGITALOCEAN_TOKEN)
 	$$(scripts/venv.sh)/bin/python -m tools.preflight --stack $(STACK) $(ARGS)
 
@@ -45,7 +56,7 @@ verify:        ## post-deploy checks of $(STACK)'s cluster: firewalls, control p
 drift:         ## drift report of $(STACK): preview --refresh --expect-no-changes, classified
 	$$(scripts/venv.sh)/bin/python -m tools.drift --stack $(STACK) $(ARGS)
 
-drift-all:
+drift-all:     ## drift report of every stack
 	$$(scripts/venv.sh)/bin/python -m tools.drift --all $(ARGS)
 
 preview:       ## pulumi preview of $(STACK) with the policy pack
@@ -60,5 +71,5 @@ budget:        ## requests of the security add-ons vs the node pools' allocatabl
 budget-fit:    ## the same add-ons placed by kube-scheduler on simulated nodes of dev's pool, and of a too-small one (e2e toolchain)
 	scripts/e2e.sh -k budget_fit -s -q
 
-policy-doc:    ## regenerate the README's control matrix from the policy pack
+policy-doc:    ## regenerate the control matrix from the policy pack (docs/policy-pack.md)
 	$$(scripts/venv.sh)/bin/python -m tools.policy_doc --write

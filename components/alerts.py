@@ -211,7 +211,7 @@ class Alerts(pulumi.ComponentResource):
         if not enabled(config):
             if config.slack_webhook_url is None:
                 pulumi.log.warn(
-                    f"{NAMESPACE}:slack_webhook_url is not set: scanner findings stay in the cluster (README "
+                    f"{NAMESPACE}:slack_webhook_url is not set: scanner findings stay in the cluster (docs/scanners.md, "
                     "\"Where findings appear\"); set it with `pulumi config set --secret slack_webhook_url https://hooks.slack.com/...`",
                     self,
                 )

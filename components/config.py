@@ -229,7 +229,7 @@ class WorkerFirewall(Section):
         list(DIGITALOCEAN_RESOLVERS),
         description=(
             "The only addresses outside the VPC the workers may send DNS (TCP/UDP 53) to: the resolvers in their "
-            "/etc/resolv.conf (DigitalOcean's by default; confirm with the metadata API, README worker firewall)."
+            "/etc/resolv.conf (DigitalOcean's by default; confirm with the metadata API, docs/architecture.md worker firewall)."
         ),
         allowed="IPv4/IPv6 addresses or CIDRs no wider than /24 (IPv6 /64)",
     )
@@ -881,7 +881,7 @@ class FalcoScanner(Section):
     """Falco runtime detection (a privileged node agent) and falcosidekick, its alert forwarder."""
 
     enabled: bool = setting(
-        False, description="Install Falco and falcosidekick (opt-in: the node agent needs host access, see README exemptions).", allowed="true, false"
+        False, description="Install Falco and falcosidekick (opt-in: the node agent needs host access, see docs/scanners.md exemptions).", allowed="true, false"
     )
     chart_path: Optional[str] = _chart_path_field("falco", "")
     sidekick_chart_path: Optional[str] = _chart_path_field("falcosidekick", "")
@@ -1517,7 +1517,7 @@ def _format_error(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown setting (see the config reference in README.md)"
+        message = "unknown setting (see the configuration reference, docs/configuration.md)"
     elif error["type"] == "missing":
         message = "required: no default in this environment profile; set it in the stack file"
     elif error["type"] == "literal_error" and loc and loc[-1] == "environment":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end tier on its own (README "Tests"): the real Pulumi engine against a local
+# The end-to-end tier on its own (docs/testing.md): the real Pulumi engine against a local
 # etcd + kube-apiserver + kube-controller-manager + kube-scheduler, with kwok simulating the
 # nodes, all built from the Go module proxy by scripts/toolchain.sh on first use (cached outside
 # the repository; ~25-40 min cold on 2 cores, seconds when present). Extra arguments go to pytest.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README "Tests"; .ci/run calls it): unit tier, then the end-to-end tier.
+# The project's test command (README "Quick start", docs/testing.md; .ci/run calls it): unit tier, then the end-to-end tier.
 #   scripts/test.sh [--unit] [PYTEST-ARGS...]   --unit: the unit tier alone (make unit)
 set -euo pipefail
 unit_only=0

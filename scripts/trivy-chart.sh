@@ -14,7 +14,7 @@
 # The other scanner charts (kubescape-operator, snyk-monitor, falco, falcosidekick) live in
 # repositories the Go module proxy does not serve here (every version, branch and commit query
 # answers 403): their archives are in the shared charts folder, outside the repository
-# (../shared/charts or $HARDENED_DOKS_CHARTS; README "Where the charts come from").
+# (../shared/charts or $HARDENED_DOKS_CHARTS; docs/scanners.md "Where the charts come from").
 #
 #   scripts/trivy-chart.sh            # prints the chart path (fetches on first run)
 set -euo pipefail

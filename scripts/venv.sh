@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Create (once) the project's virtualenv outside the repository and print its path.
+# Create (once) the project's virtualenv outside the repository, link it as .venv (the virtualenv
+# Pulumi.yaml and policy/PulumiPolicy.yaml name), and print its path.
 # Keyed by the dependency files and this checkout's path: a change of pins builds a fresh one, and
 # each checkout gets its own (the project is installed editable, so a virtualenv shared by two
-# clones would run the code of whichever created it). A second run does nothing.
+# clones would run the code of whichever created it). A second run does nothing but check the link.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${HARDENED_DOKS_CACHE:-$HOME/.cache/hardened-doks}"
@@ -23,5 +24,17 @@ if [ ! -f "$venv/.ready" ]; then
     touch "$venv/.ready"
   fi
   flock -u 9
+fi
+# .venv -> the virtualenv, so that `pulumi` run directly uses it too. Replaced atomically (rename)
+# when it points elsewhere (new pins); a real folder there (e.g. one an official Pulumi language host
+# created because `pulumi` ran before this script) is not ours to delete: say so and stop.
+link="$root/.venv"
+if [ -e "$link" ] && [ ! -L "$link" ]; then
+  echo "$link is a folder, not the link to this checkout's virtualenv: remove it (rm -rf .venv) and run make setup again" >&2
+  exit 1
+fi
+if [ "$(readlink "$link" 2>/dev/null)" != "$venv" ]; then
+  ln -sfn "$venv" "$link.$$"
+  mv -fT "$link.$$" "$link"
 fi
 echo "$venv"

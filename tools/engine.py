@@ -12,20 +12,23 @@ calls (``get_config``/``get_all_config``), which honour it.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
 
+import yaml
 from pulumi import automation as auto
 
 from components.config import NAMESPACE
 from tools import do_api
 from tools.offline import PROJECT_DIR, stack_names
 
-#: The state backend `scripts/up.sh` uses when PULUMI_BACKEND_URL is not set.
-DEFAULT_BACKEND = f"file://{Path.home()}/.pulumi-local/hardened-doks"
+#: Where the project names its default state backend (``backend.url``; the CLI uses it when
+#: PULUMI_BACKEND_URL is not set, before any backend stored by `pulumi login`).
+PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
@@ -40,7 +43,12 @@ def check_stack_name(stack: str) -> None:
 
 
 def backend_url() -> str:
-    return os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
+    """The backend the CLI uses here: PULUMI_BACKEND_URL, else Pulumi.yaml's ``backend.url``, with a
+    leading ``file://~`` expanded as the CLI expands it (the account's home directory)."""
+    url = os.environ.get("PULUMI_BACKEND_URL") or yaml.safe_load(PROJECT_FILE.read_text())["backend"]["url"]
+    if url.startswith("file://~"):
+        url = "file://" + pwd.getpwuid(os.getuid()).pw_dir + url.removeprefix("file://~")
+    return url
 
 
 def uses_digitalocean(stack: str) -> bool:
@@ -92,8 +100,8 @@ def pulumi_command() -> auto.PulumiCommand:
 
 def environment() -> dict[str, str]:
     """Variables for the CLI: the backend, no update check, and on PATH this virtualenv's python
-    (Pulumi.yaml names no virtualenv, so the language host runs the `python` it finds) and the
-    CLI's folder (plugins built next to it)."""
+    (for Helm's post-renderer; the program itself runs in Pulumi.yaml's virtualenv) and the CLI's
+    folder (plugins built next to it)."""
     return {
         "PULUMI_BACKEND_URL": backend_url(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",

@@ -1,5 +1,14 @@
-#!/usr/bin/env python3
-"""Helm post-renderer: complete the security contexts a chart hard-codes and no value can change.
+#!/bin/sh
+""":"
+# Helm executes this file; it is Python. Up to the exec, a shell preamble (to Python, the start of
+# this docstring) runs it with the project's virtualenv (.venv, which has PyYAML), whoever started
+# Helm: `make`, or `pulumi` run directly, whose PATH need not hold a python3 with PyYAML. Without a
+# .venv (the file copied elsewhere), the python3 on PATH.
+case "$0" in */*) here="${0%/*}" ;; *) here=. ;; esac
+if [ -x "$here/../.venv/bin/python" ]; then exec "$here/../.venv/bin/python" "$0" "$@"; fi
+exec python3 "$0" "$@"
+"
+Helm post-renderer: complete the security contexts a chart hard-codes and no value can change.
 
 Helm runs it (``helm install|template --post-renderer tools/helm_postrender.py``; the Release's
 ``postrender`` input, see ``components/scanners.py``) with the chart's rendered manifests on
@@ -19,9 +28,9 @@ The same holds for workload templates a chart ships inside a ConfigMap for its o
 objects from (kubescape's ``*-cronjob-template``: the scheduled scans' CronJobs), so the pods the
 operator creates later are admitted as well.
 
-Standalone on purpose: the Pulumi Kubernetes provider runs it from the project folder with the
-``python3`` on PATH, the same one that runs the program (PyYAML is a dependency of the Pulumi
-SDK), and nothing of the project is imported.
+Standalone on purpose: the Pulumi Kubernetes provider runs it from the project folder, with the
+project's virtualenv (the preamble above; PyYAML is a dependency of the Pulumi SDK), and nothing of
+the project is imported.
 """
 
 from __future__ import annotations

@@ -241,6 +241,28 @@ def e2e_stack_config(charts: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def copy_project(workdir: Path) -> Path:
+    """A scratch copy of the project, set up as `make setup` sets up a checkout: .venv, the virtualenv
+    Pulumi.yaml and the policy pack name, links to the project's virtualenv (the one running the tests)."""
+    workdir.mkdir()
+    for entry in PROJECT_ENTRIES:
+        source = PROJECT_DIR / entry
+        if source.is_dir():
+            shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, workdir / entry)
+    (workdir / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    return workdir
+
+
+def local_charts() -> dict[str, str]:
+    """Every add-on's chart as a local copy: Kyverno's and Trivy's from the Go module proxy (the
+    project's scripts), the others from the shared charts folder."""
+    charts = {"kyverno": _script_output("kyverno-chart.sh"), "trivy": _script_output("trivy-chart.sh")}
+    charts.update({key: shared_chart(key) for key in ("kubescape", "snyk", "falco", "falcosidekick")})
+    return charts
+
+
 def engine_env(root: Path, toolchain_bin: Path) -> dict[str, str]:
     """The environment the engine runs in: the toolchain and this venv, a Pulumi home, a file state
     backend (root/state, which must exist) and the passphrase secrets provider below root."""
@@ -263,17 +285,8 @@ def engine_env(root: Path, toolchain_bin: Path) -> dict[str, str]:
 def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, control_plane: LocalControlPlane) -> Project:
     """The project deployed once with `pulumi up` against the local API server."""
     root = tmp_path_factory.mktemp("project")
-    workdir = root / "hardened-doks"
-    workdir.mkdir()
-    for entry in PROJECT_ENTRIES:
-        source = PROJECT_DIR / entry
-        if source.is_dir():
-            shutil.copytree(source, workdir / entry, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, workdir / entry)
-    charts = {"kyverno": _script_output("kyverno-chart.sh"), "trivy": _script_output("trivy-chart.sh")}
-    charts.update({key: shared_chart(key) for key in ("kubescape", "snyk", "falco", "falcosidekick")})
-    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(charts)}, sort_keys=False))
+    workdir = copy_project(root / "hardened-doks")
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": e2e_stack_config(local_charts())}, sort_keys=False))
     (root / "state").mkdir()
     project = Project(workdir, engine_env(root, toolchain_bin))
     project.run("pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive")

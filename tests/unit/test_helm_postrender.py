@@ -50,3 +50,14 @@ def test_runs_as_helm_runs_it_stdin_to_stdout() -> None:
     deployment, config_map = yaml.safe_load_all(result.stdout)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert config_map["metadata"]["name"] == "x"
+
+
+def test_runs_with_the_project_virtualenv_whatever_the_path() -> None:
+    # Helm is started by the Kubernetes provider with the CLI's environment: with `pulumi` run
+    # directly that PATH need not hold a python3 with PyYAML. The script finds the project's .venv.
+    script = PROJECT_DIR / "tools" / "helm_postrender.py"
+    assert (PROJECT_DIR / ".venv" / "bin" / "python").exists(), "scripts/venv.sh links .venv"
+    manifests = yaml.safe_dump(_deployment({"name": "c"}))
+    result = subprocess.run([str(script)], input=manifests, capture_output=True, text=True, env={"PATH": "/nonexistent"}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}

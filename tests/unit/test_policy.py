@@ -1,5 +1,5 @@
 """The CrossGuard policy pack: each policy on a passing and a violating resource, the whole pack
-on the mocked resources of every stack, the pack entry point and the README's control matrix."""
+on the mocked resources of every stack, the pack entry point and the generated control matrix."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi_policy
 import pytest
+import yaml
 from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
@@ -295,7 +296,9 @@ def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) 
     assert built["name"] == PACK_NAME
     assert [p.name for p in built["policies"]] == list(POLICIES)
     assert all(isinstance(p, (ResourceValidationPolicy, StackValidationPolicy)) for p in built["policies"])
-    assert (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text().count("runtime: python") == 1
+    runtime = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]
+    # The pack runs in the project's virtualenv (pulumi-policy, hardened_doks_policy), as the program does.
+    assert runtime == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "../.venv"}}
 
 
 def test_example_policy_config_names_real_policies_and_properties() -> None:
@@ -309,9 +312,9 @@ def test_example_policy_config_names_real_policies_and_properties() -> None:
         assert settings.get("enforcementLevel", "advisory") in {level.value for level in EnforcementLevel}
 
 
-def test_readme_control_matrix_is_generated_from_the_pack() -> None:
-    readme = (PROJECT_DIR / "README.md").read_text()
-    assert policy_doc.section(readme) == policy_doc.render_matrix(), "run `make policy-doc` and commit README.md"
+def test_the_control_matrix_is_generated_from_the_pack() -> None:
+    page = policy_doc.DOC.read_text()
+    assert policy_doc.section(page) == policy_doc.render_matrix(), "run `make policy-doc` and commit docs/policy-pack.md"
     policy: Policy
     for policy in all_policies():
-        assert f"`{policy.name}`" in readme
+        assert f"`{policy.name}`" in page

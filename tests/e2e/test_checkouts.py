@@ -1,0 +1,90 @@
+"""One virtualenv per checkout (scripts/venv.sh): two clones of the project, each set up on its own,
+run their own code — here the credential plugin's entry point, `hardened-doks-kube-credentials`.
+
+A virtualenv keyed only by the dependency pins was shared by every clone, and its editable install
+pointed at whichever clone created it: the other clone's plugin and tools ran that clone's code.
+
+Each clone's virtualenv is made by the real scripts/venv.sh, in a cache folder of the test's own.
+To keep it to seconds, pip installs the project alone (``PIP_NO_DEPS``; its build backend comes from
+PyPI, as in any first set-up) and the clones' virtualenvs read the third-party packages from the
+virtualenv running the tests (a ``.pth`` file): what is under test is where the project's own code
+comes from.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tools.offline import PROJECT_DIR
+
+#: What `pip install -e .` of a clone needs (pyproject names README.md as the long description).
+CLONE_ENTRIES = ("pyproject.toml", "constraints.txt", "README.md", "tools", "components", "policy")
+PLUGIN = "hardened-doks-kube-credentials"
+
+
+def make_clone(path: Path, name: str) -> Path:
+    path.mkdir()
+    for entry in CLONE_ENTRIES:
+        source = PROJECT_DIR / entry
+        if source.is_dir():
+            subprocess.run(["cp", "-r", str(source), str(path / entry)], check=True)
+        else:
+            subprocess.run(["cp", str(source), str(path / entry)], check=True)
+    (path / "scripts").mkdir()
+    subprocess.run(["cp", "-p", str(PROJECT_DIR / "scripts" / "venv.sh"), str(path / "scripts" / "venv.sh")], check=True)
+    # Tell the clones apart: the plugin's --help prints its docstring's first line.
+    plugin = path / "tools" / "kube_credentials.py"
+    plugin.write_text(plugin.read_text().replace('"""A kubectl/client-go exec credential plugin', f'"""[clone {name}] A kubectl/client-go exec credential plugin', 1))
+    return path
+
+
+def set_up(clone: Path, env: dict[str, str]) -> Path:
+    result = subprocess.run([str(clone / "scripts" / "venv.sh")], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    venv = Path(result.stdout.strip())
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "test-third-party.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return venv
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "HARDENED_DOKS_CACHE": str(tmp_path / "cache"), "PIP_NO_DEPS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_two_clones_each_run_their_own_code(tmp_path: Path, env: dict[str, str]) -> None:
+    clones = {name: make_clone(tmp_path / name, name) for name in ("a", "b")}
+    venvs = {name: set_up(clone, env) for name, clone in clones.items()}
+    assert venvs["a"] != venvs["b"], "one virtualenv per checkout"
+    for name, clone in clones.items():
+        assert (clone / ".venv").resolve() == venvs[name].resolve(), "the .venv link Pulumi.yaml names"
+        other = "b" if name == "a" else "a"
+        helped = subprocess.run([str(clone / ".venv" / "bin" / PLUGIN), "--help"], cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert helped.returncode == 0, helped.stderr
+        assert f"[clone {name}]" in helped.stdout and f"[clone {other}]" not in helped.stdout
+    # A second set-up changes nothing: same virtualenv, no re-install.
+    again = subprocess.run([str(clones["a"] / "scripts" / "venv.sh")], env=env, capture_output=True, text=True, check=True)
+    assert Path(again.stdout.strip()) == venvs["a"] and "setting up" not in again.stderr
+
+
+def test_the_link_is_repaired_and_a_folder_in_its_place_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    clone = make_clone(tmp_path / "c", "c")
+    venv = set_up(clone, env)
+    link = clone / ".venv"
+    link.unlink()
+    link.symlink_to(tmp_path)  # e.g. left by an older set-up
+    assert Path(subprocess.run([str(clone / "scripts" / "venv.sh")], env=env, capture_output=True, text=True, check=True).stdout.strip()) == venv
+    assert link.resolve() == venv.resolve()
+    # A real folder there (an official language host creates one when `pulumi` runs before the set-up)
+    # is not deleted: the set-up stops and says what to do.
+    link.unlink()
+    link.mkdir()
+    refused = subprocess.run([str(clone / "scripts" / "venv.sh")], env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert "is a folder, not the link to this checkout's virtualenv: remove it (rm -rf .venv)" in refused.stderr
+    assert link.is_dir() and not link.is_symlink()
