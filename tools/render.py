@@ -21,7 +21,6 @@ Secret values are never written: they appear as ``[secret]``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -36,7 +35,8 @@ import yaml
 
 from components.config import ConfigError
 from tools.charts import ChartError, kube_minor, parse_documents, release_manifests
-from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack, stack_names
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -265,47 +265,43 @@ def _rendered(stack: str, out: Path, offline: bool) -> Path:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.render", description="Render a stack offline to files.")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--stack", help="stack name (a stacks/Pulumi.<stack>.yaml file)")
-    target.add_argument("--all", action="store_true", help="render every stack in stacks/")
+    parser = stack_parser("render", "Render a stack offline to files.")
     parser.add_argument("--out", type=Path, help="output folder (default: build/render/<stack>)")
     parser.add_argument("--no-charts", action="store_true", help="do not render the Helm charts' objects (no helm needed)")
     parser.add_argument("--offline", action="store_true", help="never fetch a chart from its repository (local copies only)")
     parser.add_argument("--golden", action="store_true", help="rewrite the committed golden renders (tests/golden/<stack>; `make golden`)")
     args = parser.parse_args(argv)
-    stacks = stack_names() if args.all else [args.stack]
+    stacks = selected_stacks(args)
     if args.all and args.out:
         parser.error("--out applies to a single --stack")
     if args.golden and (args.out or args.no_charts):
         parser.error("--golden writes tests/golden/<stack>, charts included: no --out, no --no-charts")
-    if args.golden:
-        return _golden(stacks, args.all, args.offline)
+    entries: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    lines: list[str] = []
     for stack in stacks:
-        out = args.out or PROJECT_DIR / "build" / "render" / stack
+        out = GOLDEN_DIR / stack if args.golden else args.out or PROJECT_DIR / "build" / "render" / stack
         try:
+            if args.golden:
+                files = write_golden(stack, offline=args.offline)
+                entries.append(stack_entry(stack, "rendered", 0, out=str(out), files=len(files)))
+                lines.append(f"{stack}: {len(files)} golden files → {out.relative_to(PROJECT_DIR)}")
+                continue
             index = render(run_stack(stack), out, charts=not args.no_charts, offline=args.offline)
         except (ConfigError, FileNotFoundError, ChartError, RenderError) as exc:
-            print(f"render {stack}: {exc}", file=sys.stderr)
-            return 2
-        charts = "" if args.no_charts else f", {len(list((out / 'helm').glob('*/*/*.yaml')))} chart objects"
-        print(f"{stack}: {len(index)} resources{charts} → {out}")
-    return 0
-
-
-def _golden(stacks: list[str], every: bool, offline: bool) -> int:
-    for stack in stacks:
-        try:
-            files = write_golden(stack, offline=offline)
-        except (ConfigError, FileNotFoundError, ChartError, RenderError) as exc:
-            print(f"render {stack}: {exc}", file=sys.stderr)
-            return 2
-        print(f"{stack}: {len(files)} golden files → {(GOLDEN_DIR / stack).relative_to(PROJECT_DIR)}")
-    if every and GOLDEN_DIR.is_dir():
+            entries.append(stack_entry(stack, "error", 2, error=str(exc)))
+            findings.append({"stack": stack, "finding": "error", "message": str(exc)})
+            if not args.json:
+                print(f"render {stack}: {exc}", file=sys.stderr)
+            break
+        chart_objects = 0 if args.no_charts else len(list((out / "helm").glob("*/*/*.yaml")))
+        entries.append(stack_entry(stack, "rendered", 0, out=str(out), resources=len(index), chart_objects=chart_objects))
+        lines.append(f"{stack}: {len(index)} resources" + ("" if args.no_charts else f", {chart_objects} chart objects") + f" → {out}")
+    if args.golden and args.all and not findings and GOLDEN_DIR.is_dir():
         for gone in sorted(d for d in GOLDEN_DIR.iterdir() if d.is_dir() and d.name not in stacks):
             shutil.rmtree(gone)
-            print(f"{gone.name}: no stack file any more, its golden render removed")
-    return 0
+            lines.append(f"{gone.name}: no stack file any more, its golden render removed")
+    return emit(args, envelope("render", {0: "rendered", 2: "error"}, entries, findings), lambda: "\n".join(lines))
 
 
 if __name__ == "__main__":
