@@ -1,22 +1,25 @@
 """Render a stack offline: every resource the program would create, written to a folder.
 
     python -m tools.render --stack dev            # → build/render/dev/
-    python -m tools.render --all                  # every stack in stacks/
+    python -m tools.render --all [--json]         # every stack in stacks/
+    python -m tools.render --all --golden         # rewrite tests/golden/<stack> (`make golden`)
 
 No credentials, no network, no engine: the real program runs under Pulumi's mocks
-(tools/offline.py). Output layout:
+(tools/offline.py). Output layout (docs/render.md), every name from what the object is, never from
+its position, keys sorted:
 
-- ``kubernetes/NNN-<kind>-<namespace>-<name>.yaml``: one Kubernetes object per file, as
-  ``kubectl apply -f`` and scanners expect;
-- ``helm/<name>.json``: Helm releases (chart, version, repository, values), and beside each
-  ``helm/<name>/NNN-<kind>-<namespace>-<name>.yaml``: the objects its chart installs with those values
+- ``kubernetes/<namespace or _cluster>/<kind>-<name>.yaml``: one Kubernetes object per file, as
+  ``kubectl apply -R -f`` and scanners expect;
+- ``helm/<release>.json``: Helm releases (chart, version, repository, values), and beside each
+  ``helm/<release>/<namespace or _cluster>/<kind>-<name>.yaml``: the objects its chart installs with those values
   (``helm template`` of the pinned chart: CRDs and hooks included, post-renderer applied; the chart
   comes from its local copy — ``../shared/charts``, the Go module zips — or, with internet, its
   repository; tools/charts.py). ``--no-charts`` leaves them out (no helm needed);
 - ``digitalocean/<type>-<name>.json``: DigitalOcean resources with their inputs and options;
-- ``index.json``: every file above with its resource type and name.
+- ``index.json``: every stack resource's file, type and name, in apply order.
 
-Secret values are never written: they appear as ``[secret]``.
+Secret values are never written: they appear as ``[secret]``. The golden form of a render
+(:func:`golden_files`) keeps the stack's own files and summarises each chart's objects.
 """
 
 from __future__ import annotations
