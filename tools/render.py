@@ -67,7 +67,7 @@ def _slug(text: str) -> str:
 
 
 def kubernetes_object(resource: RecordedResource) -> dict[str, Any]:
-    """The Kubernetes object a resource would apply (its inputs, in manifest key order)."""
+    """The Kubernetes object a resource would apply (its inputs; apiVersion, kind, metadata first)."""
     inputs = clean_inputs(resource)
     ordered = {key: inputs.pop(key) for key in ("apiVersion", "kind", "metadata") if key in inputs}
     return {**ordered, **inputs}
@@ -115,7 +115,7 @@ def unique_files(objects: list[tuple[str, str, str, str]]) -> list[str]:
         object_file(kind, namespace, name, _group(api)) if file in shared else file
         for file, (api, kind, namespace, name) in zip(plain, objects)
     ]
-    for file in set(files):
+    for file in sorted(set(files)):
         if files.count(file) > 1:
             same = [f"{api} {kind} {namespace or CLUSTER}/{name}" for f, (api, kind, namespace, name) in zip(files, objects) if f == file]
             raise RenderError(f"{len(same)} objects would be written to {file}: {'; '.join(same)}")
@@ -125,11 +125,11 @@ def unique_files(objects: list[tuple[str, str, str, str]]) -> list[str]:
 def chart_files(release: RecordedResource, folder: Path, kube_version: str, offline: bool = True) -> list[Path]:
     """Write the objects a Release's chart installs, one per file named by what it is; return the files."""
     manifests = release_manifests(clean_inputs(release), kube_version, offline=offline)
-    # The apiVersion only matters when two objects share kind, namespace and name (rare): parsed then.
-    keys = [(kind, namespace, name) for kind, namespace, name, _ in manifests]
+    # The apiVersion only matters when two objects would share a file (rare): parsed then.
+    plain = [object_file(kind, namespace, name) for kind, namespace, name, _ in manifests]
     objects = [
-        (str(yaml.safe_load(text).get("apiVersion", "")) if keys.count((kind, namespace, name)) > 1 else "", kind, namespace, name)
-        for kind, namespace, name, text in manifests
+        (str(yaml.safe_load(text).get("apiVersion", "")) if plain.count(file) > 1 else "", kind, namespace, name)
+        for file, (kind, namespace, name, text) in zip(plain, manifests)
     ]
     files = []
     for file, (*_, text) in zip(unique_files(objects), manifests):

@@ -140,3 +140,18 @@ def test_render_json_envelope(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     report = json.loads(capsys.readouterr().out)
     check_envelope(report, "render", ["qa"], 2, "error")
     assert "known stacks: dev, prod, staging" in report["findings"][0]["message"]
+
+
+def test_a_charts_objects_that_would_share_a_file_get_their_api_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_of) -> None:
+    manifests = [
+        ("Policy", "kyverno", "p", "apiVersion: kyverno.io/v1\nkind: Policy\nmetadata: {name: p, namespace: kyverno}\n"),
+        ("Policy", "kyverno", "p", "apiVersion: wgpolicyk8s.io/v1alpha2\nkind: Policy\nmetadata: {name: p, namespace: kyverno}\n"),
+        ("ConfigMap", "kyverno", "c", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: kyverno}\n"),
+    ]
+    monkeypatch.setattr(render, "release_manifests", lambda *args, **kwargs: manifests)
+    release = next(iter(run_of("dev").of_type(render.HELM_RELEASE)))
+    files = render.chart_files(release, tmp_path, "1.34.0")
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == [
+        "kyverno/configmap-c.yaml", "kyverno/policy.kyverno.io-p.yaml", "kyverno/policy.wgpolicyk8s.io-p.yaml",
+    ]
+    assert "wgpolicyk8s.io" in (tmp_path / "kyverno" / "policy.wgpolicyk8s.io-p.yaml").read_text()
