@@ -39,10 +39,15 @@ def stack_entry(stack: str, status: str, exit_code: int, **details: Any) -> dict
 
 
 def envelope(
-    command: str, statuses: Mapping[int, str], stacks: list[dict[str, Any]], findings: Iterable[Mapping[str, Any]]
+    command: str,
+    statuses: Mapping[int, str],
+    stacks: list[dict[str, Any]],
+    findings: Iterable[Mapping[str, Any]],
+    exit_code: int | None = None,
 ) -> dict[str, Any]:
-    """The one JSON shape of every stack command: the exit code is the worst stack's."""
-    code = max((s["exit_code"] for s in stacks), default=0)
+    """The one JSON shape of every command: the exit code is the worst stack's (or, for a command
+    about no stack, e.g. check_pins, its own, and ``stacks`` is empty)."""
+    code = max((s["exit_code"] for s in stacks), default=0) if exit_code is None else exit_code
     return {"command": command, "status": statuses[code], "exit_code": code, "stacks": stacks, "findings": [dict(f) for f in findings]}
 
 
