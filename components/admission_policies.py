@@ -16,8 +16,8 @@ there rather than in Kyverno, which keeps only image signature verification
 - CEL sees who is asking (``request.userInfo``) and can ask the authorizer, which the rules on
   developers' credentials and the scanners' ServiceAccounts need.
 
-The rules, each one policy and one binding of the same name (:func:`policies`; the README's
-*Admission* section has them as a table):
+The rules, each one policy and one binding of the same name (:func:`policies`; docs/admission.md
+has them as a table):
 
 - ``restrict-image-registries``: images outside ``admission.allowed_registries`` (every namespace
   but kube-system and the add-on namespaces);
@@ -287,7 +287,7 @@ def addon_image_policy(images_by_namespace: Mapping[str, Sequence[str]]) -> dict
 
 def node_port_policy() -> dict[str, Any]:
     """No NodePort Services: a NodePort opens a port on every worker through DOKS's own firewall,
-    which this stack cannot subtract from (NSA/CISA: network separation; README, worker firewall).
+    which this stack cannot subtract from (NSA/CISA: network separation; docs/architecture.md, "What the worker firewall can and cannot do").
     LoadBalancer Services still get the node ports their DigitalOcean load balancer forwards to."""
     return policy(
         NODE_PORT_POLICY,

@@ -313,8 +313,8 @@ class ChartPin:
 
 #: Kyverno's chart as a pin (the KYVERNO_CHART* constants above are its fields).
 KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
-#: The scanners layer's charts, pinned to versions their repositories published (README "Security
-#: scanners and alerts": where each comes from, how to bump it). tests/unit/test_chart_pins.py checks
+#: The scanners layer's charts, pinned to versions their repositories published (docs/scanners.md,
+#: "Where the charts come from, what the tests render, and how to bump a pin"). tests/unit/test_chart_pins.py checks
 #: every pin against the repositories' index snapshots in ../shared/charts/index (Kyverno's and
 #: Trivy's against the chart in their Go module zip); `make check-pins` against the live indexes.
 SCANNER_CHARTS: dict[str, ChartPin] = {

@@ -57,7 +57,7 @@ def outbound_rules(config: StackConfig) -> list[dict[str, Any]]:
     certificates valid. DNS goes only to the resolvers the nodes use (CoreDNS forwards to them):
     port 53 to anywhere would be a channel to any host that listens there (NSA/CISA hardening
     guide: restrict egress to what is needed). Queries the resolvers recurse for are not limited
-    by this; see README "What the worker firewall can and cannot do".
+    by this; see docs/architecture.md, "What the worker firewall can and cannot do".
     """
     internal = [config.vpc_ip_range, config.cluster_subnet, config.service_subnet]
     rules: list[dict[str, Any]] = [

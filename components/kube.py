@@ -59,7 +59,7 @@ FORCE_CONFLICTS: dict[str, str] = {
 #: Kinds the engine must never delete (``protect``): deleting a Namespace deletes every workload,
 #: Secret and volume in it, and deleting the kyverno namespace leaves its fail-closed webhooks with
 #: no server. No remedy, replacement or config mistake may do that; removing one on purpose is a
-#: `pulumi state unprotect` first (README, Drift detection: tearing a stack down).
+#: `pulumi state unprotect` first (docs/operations.md, "Teardown").
 PROTECTED_KINDS = frozenset({"Namespace"})
 
 #: (apiVersion, kind) → pulumi-kubernetes class; anything else is a CustomResource.

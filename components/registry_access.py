@@ -19,7 +19,7 @@ Rotation, before expiry: the credential carries a ``replacement_trigger``, the s
 current rotation period (``admission.registry_credentials_rotation_days``, default 30). The first
 `pulumi up` of a new period replaces it: the new credential is created, the Secret updated, then
 the old credential deleted, which revokes its token. A credential lives three periods, so one
-`pulumi up` at least every two periods keeps Kyverno's credential valid (README, "Registry
+`pulumi up` at least every two periods keeps Kyverno's credential valid (docs/admission.md, "Registry
 credentials for signature checks"). The provider itself only regenerates a credential that has
 already expired, and only when refreshed (`pulumi up --refresh`): too late for admission.
 

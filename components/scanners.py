@@ -448,7 +448,7 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
                 "artifact": {
                     "install": {
                         # An exact rules release instead of the chart's floating `falco-rules:5`
-                        # (the README's "rules fixed"; digest: addon_image_digests), and exactly
+                        # (docs/scanners.md, Falco's pinned rules; digest: addon_image_digests), and exactly
                         # the listed artifacts: no dependency resolution to newer plugin versions.
                         "refs": [FALCO_RULES],
                         "resolveDeps": False,

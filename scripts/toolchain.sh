@@ -35,10 +35,12 @@ KUBE_VERSION=1.34.4                         # k8s.io/kubernetes
 ETCD_VERSION=3.6.16                         # go.etcd.io/etcd/server/v3
 KWOK_VERSION=0.8.0                          # sigs.k8s.io/kwok (cmd/kwok: the controller, not kwokctl)
 PULUMI_YAML_VERSION=v1.38.0                 # github.com/pulumi/pulumi-yaml, built against pkg/sdk v$PULUMI_VERSION
-                                            # (in its stamp, not in the key below; README: why this release)
+                                            # (in its stamp, not in the key below; scripts/toolchain/README.md, "What is built, and why these versions")
 # ------------------------------------------------------------------------------------------------------------
 
-# ---- supply-chain tools (README "Supply chain"): Go programs built as upstream ships them -------------------
+# ---- supply-chain tools: Go programs built as upstream ships them ------------------------------------------
+# (scripts/toolchain/README.md, "Supply-chain tools (actionlint, crane, cosign, Kyverno CLI)"; what the cluster
+# admits: docs/admission.md, "Supply chain: images the cluster admits").
 # One wrapper module each (scripts/toolchain/<component>/: a `tool` directive and a complete go.sum, so the
 # dependency versions are upstream's own). The e2e tier pushes, signs and verifies images with crane, cosign and
 # the Kyverno CLI (tests/e2e/test_9_supply_chain.py); the unit tier lints every workflow with actionlint.
@@ -274,7 +276,7 @@ build_pulumi() {
   run_logged pulumi go build -trimpath -tags osusergo,grpcnotrace \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
     -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-  # Our own host (README: why): its tests (option parsing, plugin command, GeneratePackage, Link) run first.
+  # Our own host (scripts/toolchain/README.md, "What is built, and why these versions"): its tests (option parsing, plugin command, GeneratePackage, Link) run first.
   run_logged pulumi go test -count=1 ./cmd/pulumi-language-python
   run_logged pulumi go build -trimpath -ldflags "-s -w -X main.version=$PULUMI_VERSION" \
     -o "$bin/pulumi-language-python.tmp" ./cmd/pulumi-language-python

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional
 
 from components import admission, alerts, cluster, scanners
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
-from tools.cli import selected_stacks, stack_parser
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import read_stack_file
 
 EXIT_OK, EXIT_OVER, EXIT_ERROR = 0, 1, 2
@@ -543,21 +543,31 @@ def as_json(report: StackBudget) -> dict[str, Any]:
 def main(argv: Optional[list[str]] = None) -> int:
     args = stack_parser("budget", __doc__.splitlines()[0]).parse_args(argv)
     reports: list[StackBudget] = []
-    errors: list[str] = []
+    errors: dict[str, str] = {}
     for stack in selected_stacks(args):
         try:
             reports.append(check(stack))
         except (FileNotFoundError, ConfigError, BudgetError) as exc:
-            errors.append(f"{stack}: {exc}")
-    if args.json:
-        print(json.dumps({"stacks": [as_json(r) for r in reports], "errors": errors}, indent=2))
-    else:
-        print("\n\n".join(human(r) for r in reports))
-        for error in errors:
-            print(f"budget: {error}", file=sys.stderr)
-    if errors:
-        return EXIT_ERROR
-    return EXIT_OK if all(r.within for r in reports) else EXIT_OVER
+            errors[stack] = str(exc)
+    if errors and not args.json:
+        for stack, error in errors.items():
+            print(f"budget: {stack}: {error}", file=sys.stderr)
+    return emit(args, envelope_of(reports, errors), lambda: "\n\n".join(human(r) for r in reports))
+
+
+def envelope_of(reports: list[StackBudget], errors: dict[str, str]) -> dict[str, Any]:
+    """The shared envelope (tools/cli.py): each stack's figures; as findings, a stack over its
+    budget (its largest requests first) and a stack that could not be checked."""
+    stacks = [
+        stack_entry(r.stack, "within" if r.within else "over", EXIT_OK if r.within else EXIT_OVER, **{k: v for k, v in as_json(r).items() if k != "stack"})
+        for r in reports
+    ]
+    stacks = sorted(stacks + [stack_entry(stack, "error", EXIT_ERROR, error=error) for stack, error in errors.items()], key=lambda s: s["stack"])
+    findings: list[dict[str, Any]] = [
+        {"stack": r.stack, "finding": "over_budget", "budget": r.budget, "share": as_json(r)["share"]} for r in reports if not r.within
+    ]
+    findings += [{"stack": stack, "finding": "error", "message": error} for stack, error in errors.items()]
+    return envelope("budget", {EXIT_OK: "within", EXIT_OVER: "over", EXIT_ERROR: "error"}, stacks, findings)
 
 
 if __name__ == "__main__":

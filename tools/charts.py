@@ -34,7 +34,8 @@ from tools.offline import PROJECT_DIR, read_stack_file
 #: Overrides where the shared third-party charts are (default ``<project>/../shared/charts``).
 CHARTS_ENV = "HARDENED_DOKS_CHARTS"
 CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE", Path.home() / ".cache" / "hardened-doks"))
-#: Each chart repository's index snapshot in ``<shared charts>/index`` (see its README).
+#: Each chart repository's index snapshot in ``<shared charts>/index`` (see that folder's README.md;
+#: docs/scanners.md, "Where the charts come from, what the tests render, and how to bump a pin").
 INDEX_SNAPSHOTS: dict[str, str] = {
     "https://kubescape.github.io/helm-charts/": "kubescape.index.yaml",
     "https://falcosecurity.github.io/charts": "falcosecurity.index.yaml",

@@ -14,7 +14,6 @@ could not be read. The unit tier runs the same check on the snapshots in ``../sh
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ import yaml
 
 from components.config import CHART_PINS, ChartPin
 from tools.charts import INDEX_SNAPSHOTS, pin_problems
+from tools.cli import emit, envelope
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 # Repository indexes list every version ever published (hundreds of kilobytes): libyaml when present.
@@ -91,8 +91,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     findings, errors = check(CHART_PINS, fetch)
     code = EXIT_ERROR if errors else (EXIT_FAILED if any(not f["ok"] for f in findings) else EXIT_OK)
     if args.json:
-        print(json.dumps({"command": "check-pins", "exit_code": code, "findings": findings, "errors": errors}, indent=2))
-        return code
+        every = [*findings, *({"finding": "error", "ok": False, "message": f"could not read {e}"} for e in errors)]
+        return emit(args, envelope("check_pins", {EXIT_OK: "passed", EXIT_FAILED: "failed", EXIT_ERROR: "error"}, [], every, code), lambda: "")
     for finding in findings:
         status = "-- " if finding.get("skipped") else ("ok " if finding["ok"] else "BAD")
         print(f"{status} {finding['chart']} {finding['version']} ({finding['repository']})")

@@ -9,8 +9,6 @@ checks could not run (unknown stack, missing token, the API unreachable or answe
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
@@ -19,7 +17,7 @@ import pydo
 
 from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from tools import do_api
-from tools.cli import stack_parser
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import read_stack_file
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -76,15 +74,8 @@ class Report:
         return {EXIT_OK: "passed", EXIT_FAILED: "failed", EXIT_ERROR: "error"}[self.exit_code]
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "command": self.command,
-            "stack": self.stack,
-            "status": self.status(),
-            "exit_code": self.exit_code,
-            "error": self.error,
-            "findings": [asdict(f) for f in self.findings],
-            **self.details,
-        }
+        """This stack's element of the envelope's ``stacks`` (tools/cli.py)."""
+        return stack_entry(self.stack, self.status(), self.exit_code, error=self.error, findings=[asdict(f) for f in self.findings], **self.details)
 
     def human(self) -> str:
         lines = [f"{self.command} {self.stack}:"]
@@ -111,15 +102,30 @@ def main(
     run: Run,
     argv: Optional[list[str]] = None,
     add_arguments: Optional[Callable[[argparse.ArgumentParser], None]] = None,
+    check_arguments: Optional[Callable[[argparse.ArgumentParser, argparse.Namespace], None]] = None,
 ) -> int:
-    """The CLI shared by the checks: parse, load the stack config, run, print, exit code."""
-    parser = stack_parser(command, description, all_stacks=False)
+    """The CLI shared by the checks: parse, load each stack's config, run, print, exit code."""
+    parser = stack_parser(command, description)
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    report = Report(command, args.stack)
+    if check_arguments:
+        check_arguments(parser, args)
+    reports = [_check(command, stack, run, args) for stack in selected_stacks(args)]
+    return emit(args, as_json(command, reports), lambda: "\n\n".join(r.human() for r in reports))
+
+
+def as_json(command: str, reports: list[Report]) -> dict[str, Any]:
+    """The shared envelope: each stack's report; as findings, every finding that did not pass."""
+    findings = [{"stack": r.stack, **asdict(f)} for r in reports for f in r.findings if not f.ok]
+    findings += [{"stack": r.stack, "check": "error", "ok": False, "message": r.error, "fix": None, "severity": "error"} for r in reports if r.error]
+    return envelope(command, {EXIT_OK: "passed", EXIT_FAILED: "failed", EXIT_ERROR: "error"}, [r.as_json() for r in reports], findings)
+
+
+def _check(command: str, stack: str, run: Run, args: argparse.Namespace) -> Report:
+    report = Report(command, stack)
     try:
-        config = load_config(args.stack)
+        config = load_config(stack)
     except FileNotFoundError as exc:
         report.error = str(exc)
     except ConfigError as exc:
@@ -128,7 +134,7 @@ def main(
             report.add("config", False, message, fix)
     else:
         try:
-            run(do_api.client(), args.stack, config, args, report)
+            run(do_api.client(), stack, config, args, report)
         except do_api.CredentialError as exc:  # no token, or an API-URL override (refused)
             report.error = str(exc)
         except do_api.ApiError as exc:
@@ -136,9 +142,4 @@ def main(
                 report.add("token", False, str(exc), do_api.TOKEN_ENV_VARS[0])
             else:
                 report.error = str(exc)
-    if args.json:
-        json.dump(report.as_json(), sys.stdout, indent=2)
-        print()
-    else:
-        print(report.human())
-    return report.exit_code
+    return report

@@ -55,7 +55,7 @@ from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
 from tools import engine, object_diff, out_of_band, policy_check
-from tools.cli import selected_stacks, stack_parser
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import ProgramRun, RecordedResource, read_stack_file, run_program
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -644,12 +644,15 @@ def human(reports: list[StackDrift]) -> str:
 
 
 def as_json(reports: list[StackDrift]) -> dict[str, Any]:
-    code = max((r.exit_code for r in reports), default=EXIT_CLEAN)
-    return {
-        "status": {EXIT_CLEAN: "clean", EXIT_DRIFT: "drift", EXIT_ERROR: "error"}[code],
-        "exit_code": code,
-        "stacks": [{**asdict(r), "exit_code": r.exit_code} for r in reports],
-    }
+    """The shared envelope (tools/cli.py): each stack's report, and as findings every drifted
+    resource, stack-wide policy violation and error, each with its stack."""
+    findings: list[dict[str, Any]] = []
+    for report in reports:
+        findings += [{"stack": report.stack, "finding": "drift", **asdict(r)} for r in report.resources]
+        findings += [{"stack": report.stack, "finding": "policy", "message": p} for p in report.policies]
+        findings += [{"stack": report.stack, "finding": "error", "message": e} for e in report.errors]
+    stacks = [stack_entry(r.stack, r.status, r.exit_code, **{k: v for k, v in asdict(r).items() if k not in ("stack", "status")}) for r in reports]
+    return envelope("drift", {EXIT_CLEAN: "clean", EXIT_DRIFT: "drift", EXIT_ERROR: "error"}, stacks, findings)
 
 
 def slack_webhook(stack: str) -> Optional[str]:
@@ -715,8 +718,7 @@ def main(argv: Optional[list[str]] = None, preview: Preview = engine_preview, sc
     if args.slack:
         for report in reports:
             notify(report)
-    print(json.dumps(as_json(reports), indent=2) if args.json else human(reports))
-    return max(r.exit_code for r in reports)
+    return emit(args, as_json(reports), lambda: human(reports))
 
 
 if __name__ == "__main__":

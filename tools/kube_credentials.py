@@ -11,7 +11,7 @@ custom-scoped token that may only fetch cluster credentials (``kubernetes:access
 read scopes it requires). There is no fallback to ``DIGITALOCEAN_TOKEN``, the write-capable token
 ``pulumi up`` uses, which can also change the cluster's control-plane allowlist: a process that
 only needs to talk to the cluster never holds it. The credential it mints acts as the token's
-owner, with that person's team-role access to the cluster (README "Threat model").
+owner, with that person's team-role access to the cluster (docs/threat-model.md).
 
 Output: an ``ExecCredential`` (client.authentication.k8s.io/v1beta1) on stdout.
 """

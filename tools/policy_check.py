@@ -32,7 +32,7 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from components.config import ConfigError
 from hardened_doks_policy import all_policies
-from tools.cli import selected_stacks, stack_parser
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import ProgramRun, RecordedResource, run_stack
 
 
@@ -118,24 +118,25 @@ def blocking(violations: list[Violation]) -> list[Violation]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = stack_parser("policy_check", __doc__.splitlines()[0]).parse_args(argv)
-    report: dict[str, list[dict[str, Any]]] = {}
-    code = 0
+    stacks: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    lines: list[str] = []
     for stack in selected_stacks(args):
         try:
             violations = check(run_stack(stack))
         except (ConfigError, FileNotFoundError) as exc:
-            print(f"policy_check {stack}: {exc}", file=sys.stderr)
-            return 2
-        report[stack] = [asdict(v) for v in violations]
-        code = max(code, 1 if blocking(violations) else 0)
-        if not args.json:
-            print(f"{stack}: {len(blocking(violations))} mandatory, {len(violations) - len(blocking(violations))} advisory violations")
-            for v in violations:
-                print(f"  [{v.enforcement}/{v.severity}] {v.policy}: {v.type} {v.name}: {v.message}")
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
-    return code
+            stacks.append(stack_entry(stack, "error", 2, error=str(exc)))
+            findings.append({"stack": stack, "finding": "error", "message": str(exc)})
+            if not args.json:
+                print(f"policy_check {stack}: {exc}", file=sys.stderr)
+            continue
+        mandatory = len(blocking(violations))
+        stacks.append(stack_entry(stack, "failed" if mandatory else "passed", 1 if mandatory else 0, mandatory=mandatory, advisory=len(violations) - mandatory))
+        findings += [{"stack": stack, "finding": "violation", **asdict(v)} for v in violations]
+        lines.append(f"{stack}: {mandatory} mandatory, {len(violations) - mandatory} advisory violations")
+        lines += [f"  [{v.enforcement}/{v.severity}] {v.policy}: {v.type} {v.name}: {v.message}" for v in violations]
+    report = envelope("policy_check", {0: "passed", 1: "failed", 2: "error"}, stacks, findings)
+    return emit(args, report, lambda: "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,29 @@
 """Render a stack offline: every resource the program would create, written to a folder.
 
     python -m tools.render --stack dev            # → build/render/dev/
-    python -m tools.render --all                  # every stack in stacks/
+    python -m tools.render --all [--json]         # every stack in stacks/
+    python -m tools.render --all --golden         # rewrite tests/golden/<stack> (`make golden`)
 
 No credentials, no network, no engine: the real program runs under Pulumi's mocks
-(tools/offline.py). Output layout:
+(tools/offline.py). Output layout (docs/render.md), every name from what the object is, never from
+its position, keys sorted:
 
-- ``kubernetes/NNN-<kind>-<namespace>-<name>.yaml``: one Kubernetes object per file, as
-  ``kubectl apply -f`` and scanners expect;
-- ``helm/<name>.json``: Helm releases (chart, version, repository, values), and beside each
-  ``helm/<name>/NNN-<kind>-<namespace>-<name>.yaml``: the objects its chart installs with those values
+- ``kubernetes/<namespace or _cluster>/<kind>-<name>.yaml``: one Kubernetes object per file, as
+  ``kubectl apply -R -f`` and scanners expect;
+- ``helm/<release>.json``: Helm releases (chart, version, repository, values), and beside each
+  ``helm/<release>/<namespace or _cluster>/<kind>-<name>.yaml``: the objects its chart installs with those values
   (``helm template`` of the pinned chart: CRDs and hooks included, post-renderer applied; the chart
   comes from its local copy — ``../shared/charts``, the Go module zips — or, with internet, its
   repository; tools/charts.py). ``--no-charts`` leaves them out (no helm needed);
 - ``digitalocean/<type>-<name>.json``: DigitalOcean resources with their inputs and options;
-- ``index.json``: every file above with its resource type and name.
+- ``index.json``: every stack resource's file, type and name, in apply order.
 
-Secret values are never written: they appear as ``[secret]``.
+Secret values are never written: they appear as ``[secret]``. The golden form of a render
+(:func:`golden_files`) keeps the stack's own files and summarises each chart's objects.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -36,7 +38,8 @@ import yaml
 
 from components.config import ConfigError
 from tools.charts import ChartError, kube_minor, parse_documents, release_manifests
-from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack, stack_names
+from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -64,7 +67,7 @@ def _slug(text: str) -> str:
 
 
 def kubernetes_object(resource: RecordedResource) -> dict[str, Any]:
-    """The Kubernetes object a resource would apply (its inputs, in manifest key order)."""
+    """The Kubernetes object a resource would apply (its inputs; apiVersion, kind, metadata first)."""
     inputs = clean_inputs(resource)
     ordered = {key: inputs.pop(key) for key in ("apiVersion", "kind", "metadata") if key in inputs}
     return {**ordered, **inputs}
@@ -112,7 +115,7 @@ def unique_files(objects: list[tuple[str, str, str, str]]) -> list[str]:
         object_file(kind, namespace, name, _group(api)) if file in shared else file
         for file, (api, kind, namespace, name) in zip(plain, objects)
     ]
-    for file in set(files):
+    for file in sorted(set(files)):
         if files.count(file) > 1:
             same = [f"{api} {kind} {namespace or CLUSTER}/{name}" for f, (api, kind, namespace, name) in zip(files, objects) if f == file]
             raise RenderError(f"{len(same)} objects would be written to {file}: {'; '.join(same)}")
@@ -122,11 +125,11 @@ def unique_files(objects: list[tuple[str, str, str, str]]) -> list[str]:
 def chart_files(release: RecordedResource, folder: Path, kube_version: str, offline: bool = True) -> list[Path]:
     """Write the objects a Release's chart installs, one per file named by what it is; return the files."""
     manifests = release_manifests(clean_inputs(release), kube_version, offline=offline)
-    # The apiVersion only matters when two objects share kind, namespace and name (rare): parsed then.
-    keys = [(kind, namespace, name) for kind, namespace, name, _ in manifests]
+    # The apiVersion only matters when two objects would share a file (rare): parsed then.
+    plain = [object_file(kind, namespace, name) for kind, namespace, name, _ in manifests]
     objects = [
-        (str(yaml.safe_load(text).get("apiVersion", "")) if keys.count((kind, namespace, name)) > 1 else "", kind, namespace, name)
-        for kind, namespace, name, text in manifests
+        (str(yaml.safe_load(text).get("apiVersion", "")) if plain.count(file) > 1 else "", kind, namespace, name)
+        for file, (kind, namespace, name, text) in zip(plain, manifests)
     ]
     files = []
     for file, (*_, text) in zip(unique_files(objects), manifests):
@@ -265,47 +268,43 @@ def _rendered(stack: str, out: Path, offline: bool) -> Path:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.render", description="Render a stack offline to files.")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--stack", help="stack name (a stacks/Pulumi.<stack>.yaml file)")
-    target.add_argument("--all", action="store_true", help="render every stack in stacks/")
+    parser = stack_parser("render", "Render a stack offline to files.")
     parser.add_argument("--out", type=Path, help="output folder (default: build/render/<stack>)")
     parser.add_argument("--no-charts", action="store_true", help="do not render the Helm charts' objects (no helm needed)")
     parser.add_argument("--offline", action="store_true", help="never fetch a chart from its repository (local copies only)")
     parser.add_argument("--golden", action="store_true", help="rewrite the committed golden renders (tests/golden/<stack>; `make golden`)")
     args = parser.parse_args(argv)
-    stacks = stack_names() if args.all else [args.stack]
+    stacks = selected_stacks(args)
     if args.all and args.out:
         parser.error("--out applies to a single --stack")
     if args.golden and (args.out or args.no_charts):
         parser.error("--golden writes tests/golden/<stack>, charts included: no --out, no --no-charts")
-    if args.golden:
-        return _golden(stacks, args.all, args.offline)
+    entries: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    lines: list[str] = []
     for stack in stacks:
-        out = args.out or PROJECT_DIR / "build" / "render" / stack
+        out = GOLDEN_DIR / stack if args.golden else args.out or PROJECT_DIR / "build" / "render" / stack
         try:
+            if args.golden:
+                files = write_golden(stack, offline=args.offline)
+                entries.append(stack_entry(stack, "rendered", 0, out=str(out), files=len(files)))
+                lines.append(f"{stack}: {len(files)} golden files → {out.relative_to(PROJECT_DIR)}")
+                continue
             index = render(run_stack(stack), out, charts=not args.no_charts, offline=args.offline)
         except (ConfigError, FileNotFoundError, ChartError, RenderError) as exc:
-            print(f"render {stack}: {exc}", file=sys.stderr)
-            return 2
-        charts = "" if args.no_charts else f", {len(list((out / 'helm').glob('*/*/*.yaml')))} chart objects"
-        print(f"{stack}: {len(index)} resources{charts} → {out}")
-    return 0
-
-
-def _golden(stacks: list[str], every: bool, offline: bool) -> int:
-    for stack in stacks:
-        try:
-            files = write_golden(stack, offline=offline)
-        except (ConfigError, FileNotFoundError, ChartError, RenderError) as exc:
-            print(f"render {stack}: {exc}", file=sys.stderr)
-            return 2
-        print(f"{stack}: {len(files)} golden files → {(GOLDEN_DIR / stack).relative_to(PROJECT_DIR)}")
-    if every and GOLDEN_DIR.is_dir():
+            entries.append(stack_entry(stack, "error", 2, error=str(exc)))
+            findings.append({"stack": stack, "finding": "error", "message": str(exc)})
+            if not args.json:
+                print(f"render {stack}: {exc}", file=sys.stderr)
+            break
+        chart_objects = 0 if args.no_charts else len(list((out / "helm").glob("*/*/*.yaml")))
+        entries.append(stack_entry(stack, "rendered", 0, out=str(out), resources=len(index), chart_objects=chart_objects))
+        lines.append(f"{stack}: {len(index)} resources" + ("" if args.no_charts else f", {chart_objects} chart objects") + f" → {out}")
+    if args.golden and args.all and not findings and GOLDEN_DIR.is_dir():
         for gone in sorted(d for d in GOLDEN_DIR.iterdir() if d.is_dir() and d.name not in stacks):
             shutil.rmtree(gone)
-            print(f"{gone.name}: no stack file any more, its golden render removed")
-    return 0
+            lines.append(f"{gone.name}: no stack file any more, its golden render removed")
+    return emit(args, envelope("render", {0: "rendered", 2: "error"}, entries, findings), lambda: "\n".join(lines))
 
 
 if __name__ == "__main__":

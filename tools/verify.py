@@ -235,8 +235,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _refuse(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.cluster_id and args.all:
+        parser.error("--cluster-id names one cluster: use it with --stack, not --all")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    return checks_main("verify", __doc__.splitlines()[0], run, argv, add_arguments=_arguments)
+    return checks_main("verify", __doc__.splitlines()[0], run, argv, add_arguments=_arguments, check_arguments=_refuse)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ SLACK_WEBHOOK = "https://hooks.slack.com/services/T0E2E0000/B0E2E0000/e2eSecretW
 #: Fake Snyk credentials (the monitor is installed; nothing reaches Snyk: no container runs).
 SNYK_INTEGRATION_ID = "e2e00000-0000-4000-8000-000000000e2e"
 SNYK_TOKEN = "e2e-snyk-service-account-token-secret"
-#: Where the shared third-party charts are (README "Security scanners and alerts").
+#: Where the shared third-party charts are (docs/scanners.md, "Where the charts come from, what the tests render, and how to bump a pin").
 SHARED_CHARTS = Path(os.environ.get("HARDENED_DOKS_CHARTS") or PROJECT_DIR.parent / "shared" / "charts")
 CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE") or Path.home() / ".cache" / "hardened-doks")
 
@@ -317,7 +317,7 @@ def managed_namespaces(project: Project, control_plane: LocalControlPlane) -> di
 
 
 #: Live checks made against the API server, by kind; printed at the end and written to
-#: build/e2e-summary.json for the README's figures.
+#: build/e2e-summary.json for the figures in docs/testing.md.
 LIVE_CHECKS: Counter[str] = Counter()
 
 

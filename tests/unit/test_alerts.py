@@ -216,7 +216,7 @@ def test_the_notifier_may_reach_https_on_public_addresses_only_a_stated_limitati
     # toFQDNs rule needs Cilium's DNS proxy, unverified on DOKS: without it the rule learns no
     # address and every post would be dropped. So the notifier's egress is TCP 443 to public
     # addresses (never the VPC, pods, Services or the metadata address), for its own pods only;
-    # this test pins that limit (README "Threat model").
+    # this test pins that limit (docs/threat-model.md).
     run = all_addons_run()
     egress = named(run, "NetworkPolicy", "notifier-https-egress", ALERTS_NAMESPACE)["spec"]
     assert egress["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": NOTIFIER}}

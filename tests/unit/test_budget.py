@@ -9,6 +9,7 @@ import pytest
 
 from components.config import NAMESPACE, PROFILES, parse_stack_config
 from tests.conftest import ALL_ADDONS, ALL_ADDONS_SECRETS
+from tests.unit.envelope import check_envelope
 from tests.unit.manifests import helm_release
 from tools import budget
 from tools.offline import ProgramRun, read_stack_file
@@ -30,7 +31,7 @@ def test_the_report_prints_the_figures_of_every_profile(capsys: pytest.CaptureFi
         assert f"budget {stack} ({stack};" in out
     assert "share of allocatable" in out and "budget 25%: ok" in out
     assert budget.main(["--stack", "prod", "--json"]) == budget.EXIT_OK
-    (report,) = json.loads(capsys.readouterr().out)["stacks"]
+    (report,) = check_envelope(json.loads(capsys.readouterr().out), "budget", ["prod"], 0, "within").values()
     # prod isolates its system pool: the add-ons' capacity is the system pool's alone.
     assert report["pools"] == ["system: 3 × s-8vcpu-16gb"] and report["nodes"] == 3
     assert report["within_budget"] is True and 0 < report["share"]["cpu"] < 1
@@ -157,3 +158,13 @@ def test_the_fit_report_names_unschedulable_pods_with_the_schedulers_reason() ->
     assert "1 of 2 pods UNSCHEDULABLE" in text
     (used,) = [n for n in report.nodes if n.pods]
     assert used.node == "system-s-00000" and used.cpu_m == budget._requests(first)[0]
+
+
+def test_the_json_envelope_of_every_stack_and_of_one_that_cannot_be_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget.main(["--all", "--json"]) == budget.EXIT_OK
+    check_envelope(json.loads(capsys.readouterr().out), "budget", ["dev", "prod", "staging"], 0, "within")
+    assert budget.main(["--stack", "qa", "--json"]) == budget.EXIT_ERROR
+    report = json.loads(capsys.readouterr().out)
+    check_envelope(report, "budget", ["qa"], 2, "error")
+    (finding,) = report["findings"]
+    assert finding["finding"] == "error" and "known stacks: dev, prod, staging" in finding["message"]

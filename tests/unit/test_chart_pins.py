@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -155,3 +156,11 @@ def test_check_pins_command_on_the_snapshots(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "ok  falco 9.1.0 (https://falcosecurity.github.io/charts)" in out
     assert "--  kyverno 3.9.1" in out and "not checked: no index snapshot" in out
+
+
+def test_check_pins_json_is_the_tools_envelope(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_pins.main(["--index-dir", str(charts.shared_charts_dir() / "index"), "--json"]) == check_pins.EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert list(report) == ["command", "status", "exit_code", "stacks", "findings"]
+    assert (report["command"], report["status"], report["exit_code"], report["stacks"]) == ("check_pins", "passed", 0, [])
+    assert {f["chart"] for f in report["findings"]} >= {"falco", "kyverno"} and all(f["ok"] for f in report["findings"])

@@ -19,6 +19,7 @@ from pulumi.automation import ConfigValue, EngineEvent
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError
 
+from tests.unit.envelope import check_envelope
 from tools import drift, engine
 from tools.object_diff import Difference
 from tools.out_of_band import ChangedObject, KubeObject, ObjectKey, OutOfBand
@@ -206,7 +207,10 @@ def test_json_report_for_all_stacks(capsys: pytest.CaptureFixture[str]) -> None:
     code = drift.main(["--all", "--json"], preview=replay({"dev": "outside", "staging": "clean", "prod": "doks_managed"}))
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and (report["status"], report["exit_code"]) == ("drift", 1)
+    check_envelope(report, "drift", ["dev", "prod", "staging"], 1, "drift")
     assert {s["stack"]: s["status"] for s in report["stacks"]} == {"dev": "drift", "prod": "clean", "staging": "clean"}
+    assert {f["stack"] for f in report["findings"]} == {"dev"} and {f["finding"] for f in report["findings"]} == {"drift"}
+    assert sorted(f["name"] for f in report["findings"]) == sorted(r["name"] for r in next(s for s in report["stacks"] if s["stack"] == "dev")["resources"])
     dev = next(s for s in report["stacks"] if s["stack"] == "dev")
     firewall = next(r for r in dev["resources"] if r["name"] == "workers-firewall")
     assert firewall["properties"][0] == {

@@ -238,3 +238,38 @@ def test_pulumi_yaml_names_the_virtualenv_and_backend_the_tools_use(monkeypatch:
     assert engine.backend_url() == f"file://{pwd.getpwuid(os.getuid()).pw_dir}/.pulumi-local/hardened-doks"
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket?endpoint=fra1.digitaloceanspaces.com")
     assert engine.backend_url() == "s3://bucket?endpoint=fra1.digitaloceanspaces.com"
+
+
+#: The documented commands (docs/operations.md, "Command-line tools"): the only modules with a
+#: ``__main__`` block. Everything else under tools/, components/ and policy/ is a library.
+ENTRY_POINTS = {
+    "tools/budget.py", "tools/check_pins.py", "tools/config_doc.py", "tools/drift.py", "tools/helm_postrender.py",
+    "tools/image_digests.py", "tools/kube_credentials.py", "tools/kubescape_exceptions.py", "tools/policy_check.py",
+    "tools/policy_doc.py", "tools/preflight.py", "tools/preview.py", "tools/render.py", "tools/verify.py",
+    "components/notifier.py",
+}  # fmt: skip
+#: The stack commands: the shared flags and envelope of tools/cli.py.
+STACK_COMMANDS = {"tools/budget.py", "tools/drift.py", "tools/policy_check.py", "tools/preflight.py", "tools/preview.py", "tools/render.py", "tools/verify.py"}
+
+
+def _modules() -> dict[str, str]:
+    roots = [PROJECT_DIR / "tools", PROJECT_DIR / "components", PROJECT_DIR / "policy"]
+    return {p.relative_to(PROJECT_DIR).as_posix(): p.read_text() for root in roots for p in sorted(root.rglob("*.py"))}
+
+
+def test_only_the_documented_commands_are_runnable() -> None:
+    runnable = {name for name, text in _modules().items() if re.search(r"^if __name__ == .__main__.:", text, re.M) or name.endswith("__main__.py")}
+    assert runnable - {"policy/__main__.py"} == ENTRY_POINTS, "a library module must not be a command (docs/operations.md)"
+    parsing = {name for name, text in _modules().items() if "argparse.ArgumentParser(" in text or "sys.argv" in text}
+    assert parsing <= ENTRY_POINTS | {"tools/cli.py"}, f"argument parsing outside the commands: {sorted(parsing - ENTRY_POINTS)}"
+    operations = (PROJECT_DIR / "docs" / "operations.md").read_text()
+    for name in ENTRY_POINTS - {"components/notifier.py"}:
+        assert f"`tools.{Path(name).stem}`" in operations, f"{name} is a command: docs/operations.md names it"
+
+
+def test_every_stack_command_uses_the_shared_flags_and_envelope() -> None:
+    modules = _modules()
+    for name in STACK_COMMANDS:
+        text = modules[name] + (modules["tools/checks.py"] if "checks_main" in modules[name] else "")
+        assert "stack_parser(" in text and "emit(" in text and "envelope(" in text, name
+        assert "argparse.ArgumentParser(" not in modules[name], f"{name} builds its parser with tools.cli.stack_parser"

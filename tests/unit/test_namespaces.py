@@ -11,7 +11,7 @@ from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, name
 from tools.offline import ProgramRun, iter_kubernetes, run_stack
 
 SHIPPED_TENANTS = {"storefront": "storefront", "storefront-jobs": "storefront", "payments": "payments"}
-#: enforce, warn, audit per profile (Pod Security Standards; README "In-cluster hardening").
+#: enforce, warn, audit per profile (Pod Security Standards; docs/in-cluster-hardening.md, "Namespaces and Pod Security").
 EXPECTED_PSA = {
     "dev": ("baseline", "restricted", "restricted"),
     "staging": ("restricted", "restricted", "restricted"),

@@ -4,17 +4,20 @@ on the mocked resources of every stack, the pack entry point and the generated c
 from __future__ import annotations
 
 import copy
+import json
 import runpy
 from typing import Any
 
 import pulumi_policy
 import pytest
 import yaml
+
 from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from hardened_doks_policy import BREAK_GLASS_ANNOTATION, PACK_NAME, all_policies
+from tests.unit.envelope import check_envelope
 from tools import policy_check, policy_doc
 from tools.offline import PROJECT_DIR, ProgramRun, RecordedResource
 
@@ -283,6 +286,22 @@ def test_policy_check_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert policy_check.main(["--stack", "dev"]) == 0
     assert "dev: 0 mandatory, 0 advisory violations" in capsys.readouterr().out
     assert policy_check.main(["--stack", "nope"]) == 2
+
+
+def test_policy_check_json_envelope(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, run_of) -> None:
+    assert policy_check.main(["--all", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    stacks = check_envelope(report, "policy_check", ["dev", "prod", "staging"], 0, "passed")
+    assert stacks["dev"]["mandatory"] == 0 and report["findings"] == []
+    violating = _mutated(run_of("prod"), CLUSTER, lambda i: i.update(ha=False))
+    monkeypatch.setattr(policy_check, "run_stack", lambda stack: violating)
+    assert policy_check.main(["--stack", "prod", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert check_envelope(report, "policy_check", ["prod"], 1, "failed")["prod"]["mandatory"] == 1
+    assert [(f["finding"], f["policy"]) for f in report["findings"]] == [("violation", "doks-prod-ha-control-plane")]
+    monkeypatch.undo()
+    assert policy_check.main(["--stack", "nope", "--json"]) == 2
+    check_envelope(json.loads(capsys.readouterr().out), "policy_check", ["nope"], 2, "error")
 
 
 def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) -> None:

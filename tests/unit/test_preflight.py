@@ -9,6 +9,7 @@ import responses
 
 from components.config import ConfigError
 from tests.unit import do_fakes as do
+from tests.unit.envelope import check_envelope
 from tests.unit.do_fakes import api  # noqa: F401 - fixture
 from tools import checks, do_api, preflight
 
@@ -169,11 +170,20 @@ def test_json_report(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     responses.replace(responses.GET, f"{api}/v2/sizes", json=do.page("sizes", [do.size("s-4vcpu-8gb", ("nyc3",))]))
     assert preflight.main(["--stack", "staging", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert (report["command"], report["stack"], report["status"], report["exit_code"]) == ("preflight", "staging", "failed", 1)
-    failed = [f for f in report["findings"] if not f["ok"]]
+    staging = check_envelope(report, "preflight", ["staging"], 1, "failed")["staging"]
+    failed = [f for f in staging["findings"] if not f["ok"]]
     # staging's system pool and its workload pool (tenants' own, the system pool being isolated).
     assert failed == [{"check": "size", "ok": False, "message": "s-4vcpu-8gb is not available in fra1",
                        "fix": f"hardened-doks:{pool}.size", "severity": "error"} for pool in ("system_pool", "workload_pools[0]")]
+    assert report["findings"] == [{"stack": "staging", **f} for f in failed], "the envelope's findings: what did not pass"
+
+
+@responses.activate
+def test_all_stacks_in_one_envelope(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    healthy(api)
+    assert preflight.main(["--all", "--json"]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    check_envelope(report, "preflight", ["dev", "prod", "staging"], report["exit_code"], report["status"])
 
 
 def test_missing_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

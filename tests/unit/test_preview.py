@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from pulumi.automation import EngineEvent
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError
 
+from tests.unit.envelope import check_envelope
 from tools import engine, preview
 
 
@@ -81,3 +83,15 @@ def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "no DigitalOcean API token" in capsys.readouterr().err
     assert preview.main(["--stack", "qa"]) == 2
     assert "unknown stack 'qa'" in capsys.readouterr().err
+
+
+def test_json_envelope_of_every_stack(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    use(monkeypatch, FakeStack([VIOLATION], "error: preview failed\n", 255))
+    assert preview.main(["--all", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    check_envelope(report, "preview", ["dev", "prod", "staging"], 1, "failed")
+    assert {(f["stack"], f["finding"]) for f in report["findings"]} == {(s, "violation") for s in ("dev", "prod", "staging")}
+    assert report["findings"][0]["message"].startswith("k8s-namespace-pod-security: namespace has no")
+    use(monkeypatch, FakeStack([]))
+    assert preview.main(["--stack", "dev", "--json"]) == 0
+    check_envelope(json.loads(capsys.readouterr().out), "preview", ["dev"], 0, "passed")

@@ -58,3 +58,29 @@ def test_every_page_is_on_the_map_and_every_link_resolves() -> None:
             assert resolved.exists(), f"{page.relative_to(PROJECT_DIR)}: link to a missing {target}"
             if anchor:
                 assert anchor in anchors(resolved), f"{page.relative_to(PROJECT_DIR)}: no heading for {target}"
+
+
+#: A reference from code or scripts to a documentation page's section: ``docs/x.md, "Heading"``,
+#: ``README "Heading"``, ``README.md, 'Heading'`` (a heading's start is enough).
+SECTION_REFERENCE = re.compile(r"""((?:docs/[\w-]+|scripts/toolchain/README|README)(?:\.md)?),?\s+["'“](\w[^"'”\n]*)["'”]""")
+
+
+def _headings(page: Path) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(r"^#+ (.*)$", page.read_text(), re.M)]
+
+
+def test_every_section_named_in_code_exists() -> None:
+    """Comments and messages that send a reader to a section of the README or docs/ (which moved
+    from one README into docs/ pages) name a section that is there."""
+    sources = [p for d in ("components", "tools", "scripts", "tests", "policy") for p in sorted((PROJECT_DIR / d).rglob("*")) if p.suffix in (".py", ".sh")]
+    sources += [PROJECT_DIR / "Makefile"]
+    checked = 0
+    for source in (s for s in sources if s != Path(__file__).resolve()):
+        joined = re.sub(r"\n[ \t]*(?:#:?)?[ \t]*", " ", source.read_text())  # a reference may wrap in a comment
+        for page, section in SECTION_REFERENCE.findall(joined):
+            target = PROJECT_DIR / (page if page.endswith(".md") else f"{page}.md")
+            assert target.is_file(), f"{source.relative_to(PROJECT_DIR)}: no page {page}"
+            section = section.rstrip(".,:;")
+            assert any(h.startswith(section) for h in _headings(target)), f"{source.relative_to(PROJECT_DIR)}: no section {section!r} in {page}"
+            checked += 1
+    assert checked >= 10, "the references are found"

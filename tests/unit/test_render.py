@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit.envelope import check_envelope
 from tests.unit.rendered import documents
 from tools import render
 from tools.offline import SECRET_PLACEHOLDER, run_stack
@@ -57,7 +58,7 @@ def test_render_bad_config_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp
     stacks.mkdir()
     (stacks / "Pulumi.prod.yaml").write_text("config:\n  hardened-doks:api_allowlist: ['0.0.0.0/0']\n")
     monkeypatch.setattr("tools.offline.STACKS_DIR", stacks)
-    monkeypatch.setattr("tools.render.stack_names", lambda: ["prod"])
+    monkeypatch.setattr("tools.cli.stack_names", lambda: ["prod"])
     import tools.offline
 
     monkeypatch.setattr(tools.offline.read_stack_file, "__defaults__", (stacks,))
@@ -128,3 +129,29 @@ def test_a_chart_without_a_local_copy_offline_is_a_clear_error(tmp_path: Path, m
     monkeypatch.setenv("HARDENED_DOKS_CHARTS", str(tmp_path / "empty"))
     assert render.main(["--stack", "dev", "--out", str(tmp_path / "out"), "--offline"]) == 2
     assert "no local copy of chart kubescape-operator 1.40.3" in capsys.readouterr().err
+
+
+def test_render_json_envelope(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert render.main(["--stack", "dev", "--out", str(tmp_path / "dev"), "--no-charts", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    dev = check_envelope(report, "render", ["dev"], 0, "rendered")["dev"]
+    assert dev["resources"] == len(json.loads((tmp_path / "dev" / "index.json").read_text())) and report["findings"] == []
+    assert render.main(["--stack", "qa", "--out", str(tmp_path / "qa"), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    check_envelope(report, "render", ["qa"], 2, "error")
+    assert "known stacks: dev, prod, staging" in report["findings"][0]["message"]
+
+
+def test_a_charts_objects_that_would_share_a_file_get_their_api_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_of) -> None:
+    manifests = [
+        ("Policy", "kyverno", "p", "apiVersion: kyverno.io/v1\nkind: Policy\nmetadata: {name: p, namespace: kyverno}\n"),
+        ("Policy", "kyverno", "p", "apiVersion: wgpolicyk8s.io/v1alpha2\nkind: Policy\nmetadata: {name: p, namespace: kyverno}\n"),
+        ("ConfigMap", "kyverno", "c", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: kyverno}\n"),
+    ]
+    monkeypatch.setattr(render, "release_manifests", lambda *args, **kwargs: manifests)
+    release = next(iter(run_of("dev").of_type(render.HELM_RELEASE)))
+    files = render.chart_files(release, tmp_path, "1.34.0")
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == [
+        "kyverno/configmap-c.yaml", "kyverno/policy.kyverno.io-p.yaml", "kyverno/policy.wgpolicyk8s.io-p.yaml",
+    ]
+    assert "wgpolicyk8s.io" in (tmp_path / "kyverno" / "policy.wgpolicyk8s.io-p.yaml").read_text()

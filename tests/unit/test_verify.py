@@ -10,6 +10,7 @@ import pytest
 import responses
 
 from tests.unit import do_fakes as do
+from tests.unit.envelope import check_envelope
 from tests.unit.do_fakes import CLUSTER_ID, DROPLETS, api  # noqa: F401 - fixture
 from tools import verify
 
@@ -180,7 +181,7 @@ def test_clusterlint_timeout_is_an_error(api: str, monkeypatch: pytest.MonkeyPat
 def test_json_report_by_severity(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     deployed(api, diagnostics=[do.diagnostic("bare-pods", "warning", "Avoid using bare pods")])
     assert verify.main(["--stack", "dev", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = check_envelope(json.loads(capsys.readouterr().out), "verify", ["dev"], 0, "passed")["dev"]
     assert report["status"] == "passed" and report["cluster"]["id"] == CLUSTER_ID
     assert report["clusterlint"]["by_severity"] == {"error": 0, "warning": 1, "suggestion": 0}
     assert report["control_plane_firewall"] == {"enabled": True, "allowed_addresses": ["0.0.0.0/0"]}
@@ -224,3 +225,18 @@ def test_server_error_on_firewalls(api: str, capsys: pytest.CaptureFixture[str])
     responses.replace(responses.GET, f"{api}/v2/droplets/{DROPLETS[0]}/firewalls", status=502, body="<html>Bad gateway</html>")
     assert verify.main(["--stack", "dev"]) == 2
     assert f"ERROR GET /v2/droplets/{DROPLETS[0]}/firewalls: HTTP 502 after 5 retries" in capsys.readouterr().out
+
+
+def test_a_cluster_id_with_all_stacks_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        verify.main(["--all", "--cluster-id", CLUSTER_ID, "--json"])
+    assert exited.value.code == 2
+    assert "--cluster-id names one cluster: use it with --stack, not --all" in capsys.readouterr().err
+
+
+@responses.activate
+def test_all_stacks_in_one_envelope(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    deployed(api)
+    code = verify.main(["--all", "--json", "--lint-fail-on", "skip"])
+    report = json.loads(capsys.readouterr().out)
+    check_envelope(report, "verify", ["dev", "prod", "staging"], code, report["status"])
