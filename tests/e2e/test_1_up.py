@@ -10,7 +10,7 @@ from typing import Any
 from components.admission import SIGNATURE_POLICY
 from components.namespaces import ALLOW_DNS, DEFAULT_DENY
 from components.rbac import PERMISSIONS, role_name
-from components.scanners import POD_SECURITY_EXEMPTIONS
+from components.addons import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 

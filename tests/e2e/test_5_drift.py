@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import pytest
 
-from components.alerts import NOTIFIER
+from components.addons.notifier import NOTIFIER
 from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE
 from components.namespaces import DEFAULT_DENY
 from components.rbac import role_name

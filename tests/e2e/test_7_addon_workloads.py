@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
-from components import alerts, scanners
-from components.config import KYVERNO_NAMESPACE, StackConfig
-from components.scanners import POD_SECURITY_EXEMPTIONS
+from components.addons import ADDONS
+from components.addons.notifier import NOTIFIER
+from components.config import StackConfig
+from components.addons import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 
@@ -34,10 +35,7 @@ JOB_TIMEOUT_SECONDS = 120
 
 def addon_namespaces(config: StackConfig) -> list[str]:
     """The namespaces of the add-ons the stack installs: Kyverno's, each scanner's, the notifier's."""
-    found = [KYVERNO_NAMESPACE, *(a.namespace for a in scanners.addons(config))]
-    if alerts.enabled(config):
-        found.append(alerts.ALERTS_NAMESPACE)
-    return found
+    return [addon.namespace for addon in ADDONS if addon.enabled(config)]
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +198,7 @@ def test_every_cronjob_runs_through_a_triggered_job(
 ) -> None:
     cronjobs = [(ns, c) for ns in namespaces for c in items(control_plane, f"/apis/batch/v1/namespaces/{ns}/cronjobs")]
     # Kubescape's two scan schedulers and the Slack notifier at least.
-    assert {c["metadata"]["name"] for _, c in cronjobs} >= {"kubescape-scheduler", "kubevuln-scheduler", alerts.NOTIFIER}
+    assert {c["metadata"]["name"] for _, c in cronjobs} >= {"kubescape-scheduler", "kubevuln-scheduler", NOTIFIER}
     for namespace, cronjob in cronjobs:
         job = trigger(control_plane, namespace, cronjob)
         triggered_jobs.append((namespace, job["metadata"]["name"]))
