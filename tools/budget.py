@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 from components import cluster
-from components.addons import ADDONS
+from components.addons import installed
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
 from tools.cli import selected_stacks, stack_parser
 from tools.offline import read_stack_file
@@ -216,10 +216,9 @@ def _item(addon: str, component: str, kind: str, count: int, requests: Mapping[s
 def items(config: StackConfig, nodes: int) -> list[Item]:
     """Every add-on component the config installs, with requests read from the values it sets."""
     found: list[Item] = []
-    for addon in ADDONS:
-        if addon.enabled(config):
-            values = addon.values(config) if addon.values is not None else {}
-            found += [_item(addon.key, w.component, w.kind, w.count, w.requests) for w in addon.workloads(config, values, nodes)]
+    for addon in installed(config):
+        values = addon.values(config) if addon.values is not None else {}
+        found += [_item(addon.key, w.component, w.kind, w.count, w.requests) for w in addon.workloads(config, values, nodes)]
     return found
 
 

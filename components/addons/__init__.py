@@ -29,9 +29,9 @@ def enabled(config: StackConfig, layer: str) -> list[Addon]:
     return sorted(found, key=lambda addon: addon.order if addon.install_order is None else addon.install_order)
 
 
-def get(key: str) -> Addon:
-    """The add-on of ``key``."""
-    return next(addon for addon in ADDONS if addon.key == key)
+def installed(config: StackConfig) -> list[Addon]:
+    """Every add-on the config enables, by ``order`` (reports and the budget list them so)."""
+    return [addon for addon in ADDONS if addon.enabled(config)]
 
 
 def addon_images(config: StackConfig) -> dict[str, tuple[str, ...]]:
