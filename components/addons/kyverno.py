@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.addon import Addon, Workload, scheduling, with_digests
+from components.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
 from components.admission_policies import KYVERNO_IMAGES
 from components.config import CHART_PINS, KYVERNO_NAMESPACE, StackConfig
 from components.kube import resources
@@ -37,7 +37,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
     small = resources("10m", "64Mi", "100m", "256Mi")
     # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
     # RuntimeDefault seccomp; the chart already drops all capabilities per container).
-    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    pod_security = POD_SECURITY
     # Registry credentials for signature checks (--imagePullSecrets): a private DOCR refuses
     # anonymous reads, so without them every signed image is refused (components/registry_access.py).
     secret = pull_secret_name(config)

@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 
 from components import notifier
-from components.addon import Addon, Workload
+from components.addon import CONTAINER_SECURITY, Addon, Workload
 from components.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
 from components.kube import metadata, pod_scheduling, resources, secret
 from components.network_policies import kube_apiserver_access, public_https_egress
@@ -134,13 +134,7 @@ def cronjob(config: StackConfig) -> dict[str, Any]:
         # Requests and limits (NSA/CISA: resource limits).
         "resources": resources("10m", "64Mi", "200m", "128Mi"),
         # Pod Security Standards restricted; NSA/CISA: immutable root filesystem, non-root.
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-        },
+        "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [
             {"name": "script", "mountPath": "/opt/notifier", "readOnly": True},
             # The webhook as a file from its Secret, not an environment variable (not in `env` dumps).
