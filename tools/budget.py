@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 from components import cluster
+from components.stack import cluster_args
 from components.addons import installed
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
 from tools.cli import selected_stacks, stack_parser
@@ -261,7 +262,7 @@ def pool_args(config: StackConfig, pool: NodePool) -> dict[str, Any]:
     """The inputs the stack gives DOKS for ``pool`` (components.cluster.node_pool_args): the one
     source of a simulated node's pool labels and taints, so the nodes carry exactly what DOKS puts
     on the real ones."""
-    return cluster.node_pool_args(pool, config, system=pool.name == config.system_pool.name)
+    return cluster.node_pool_args(pool, cluster_args(config), system=pool.name == config.system_pool.name)
 
 
 def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_version: str) -> dict[str, str]:
