@@ -203,18 +203,21 @@ def run_program(
     config: Mapping[str, str],
     secret_keys: frozenset[str] = frozenset(),
     monitor: Optional[RecordingMonitor] = None,
+    program: Path = PROGRAM,
+    project: str = NAMESPACE,
 ) -> ProgramRun:
-    """Run __main__.py for ``stack`` with ``config`` under mocks; raise what the program raises.
+    """Run __main__.py (or another ``program`` of ``project``) for ``stack`` with ``config`` under
+    mocks; raise what the program raises.
 
     Pass a ``monitor`` to inspect what was registered even when the program fails.
     """
     monitor = monitor or RecordingMonitor(OfflineMocks())
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project=NAMESPACE, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), sorted(secret_keys))
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
     outputs, secret_outputs = _stack_outputs()
     return ProgramRun(stack, monitor.recorded, outputs, secret_outputs)
 
