@@ -1566,16 +1566,15 @@ def parse_stack_config(
 
 def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config from the Pulumi runtime."""
-    from pulumi.runtime import config as runtime_config
+    from components.do_endpoint import endpoint_override_problem
+    from components.sdk_internals import all_config
 
-    from tools import do_api
-
-    raw = dict(runtime_config.CONFIG.get())
-    secret_keys = frozenset(runtime_config._SECRET_KEYS.get())  # noqa: SLF001 - the SDK exposes no public getter
+    raw = all_config()
+    secret_keys = frozenset(key for key in raw if pulumi.runtime.is_config_secret(key))
     config = parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
     # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
     # refused before any DigitalOcean resource (and so the provider) is registered.
-    override = None if config.existing_cluster else do_api.endpoint_override_problem()
+    override = None if config.existing_cluster else endpoint_override_problem()
     if override:
         raise ConfigError([override])
     if config.environment == "dev" and any(ipaddress.ip_network(c).prefixlen == 0 for c in config.api_allowlist):

@@ -21,9 +21,9 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from components.sdk_internals import SECRET_SIG as _SECRET_SIG, SECRET_VALUE as _SECRET_VALUE
+from components.sdk_internals import run_pulumi_func, settings, sync_await as _sync_await
 
 from components.config import NAMESPACE, SECRET_PLACEHOLDER  # secret config values, which cannot be decrypted offline
 
@@ -35,8 +35,6 @@ PROGRAM = PROJECT_DIR / "__main__.py"
 OFFLINE_DOKS_VERSIONS: tuple[str, ...] = ("1.33.9-do.0", "1.34.4-do.0", "1.35.3-do.0")
 
 
-_SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the wire marker of a secret value
-_SECRET_VALUE = rpc._special_secret_sig  # noqa: SLF001
 
 
 @dataclass
