@@ -177,7 +177,7 @@ class Admission(pulumi.ComponentResource):
         pairs = admission_policies.policies(config.admission, addon_images(config))
         self.validating_policies = [create(p, self, provider, skip_await=config.skip_await) for p, _ in pairs]
         self.validating_bindings = [
-            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs)
+            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs, strict=True)
         ]
         # Kyverno's pods run as non-root with all capabilities dropped: its namespace enforces
         # restricted in every profile (Pod Security Standards).

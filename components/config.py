@@ -788,7 +788,7 @@ def cron_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), e.g. 0 3 * * *")
-    for text, (what, low, high) in zip(fields, _CRON_FIELDS):
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         for item in text.split(","):
             match = _CRON_ITEM.match(item)
             if not match:

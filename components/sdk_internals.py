@@ -11,8 +11,9 @@ from pulumi.runtime import rpc as _rpc
 from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await as sync_await
+from pulumi_policy.policy import _NotApplicableError as NotApplicableError
 
-__all__ = ["SECRET_SIG", "SECRET_VALUE", "all_config", "run_pulumi_func", "settings", "sync_await"]
+__all__ = ["SECRET_SIG", "SECRET_VALUE", "NotApplicableError", "all_config", "run_pulumi_func", "settings", "sync_await"]
 
 
 def all_config() -> dict[str, str]:
@@ -33,5 +34,8 @@ def all_config() -> dict[str, str]:
 # - settings: the root stack resource and the per-run RPC state it resets between runs;
 # - sync_await: awaits an Output's future from synchronous code;
 # - the wire markers of a secret value in a recorded resource's inputs (pulumi.runtime.rpc).
-SECRET_SIG = _rpc._special_sig_key  # noqa: SLF001
-SECRET_VALUE = _rpc._special_secret_sig  # noqa: SLF001
+SECRET_SIG = _rpc._special_sig_key
+SECRET_VALUE = _rpc._special_secret_sig
+
+# The offline policy check (tools/policy_check.py) runs the pack's validators in-process: a policy's
+# ``args.not_applicable()`` raises this, and the policy SDK exports no public name for it.

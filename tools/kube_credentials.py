@@ -105,7 +105,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             # pydo does not raise on 404: the body carries {"id": "not_found", "message": ...}.
             raise ValueError(f"cluster {args.cluster_id}: {response.get('message', response)}")
         credential = exec_credential(response)
-    except Exception as exc:  # noqa: BLE001 - client-go shows stderr to the user; keep it one line
+    except Exception as exc:  # any failure: client-go shows stderr to the user; keep it one line
         print(f"{CREDENTIALS_COMMAND}: {exc}", file=sys.stderr)
         return 1
     json.dump(credential, sys.stdout)

@@ -187,7 +187,7 @@ def triggered_jobs(control_plane: LocalControlPlane) -> Iterator[list[tuple[str,
         control_plane.request("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", json={"propagationPolicy": "Foreground"})
     for namespace, name in created:
         control_plane.wait_for(
-            lambda: control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}").status_code == 404
+            lambda namespace=namespace, name=name: control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}").status_code == 404
             and not items(control_plane, f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"job-name={name}"),
             f"job {namespace}/{name} and its pods deleted",
         )
@@ -205,7 +205,7 @@ def test_every_cronjob_runs_through_a_triggered_job(
     for namespace, name in triggered_jobs:
         path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
 
-        def complete() -> bool:
+        def complete(path: str = path, name: str = name) -> bool:
             conditions = {c["type"]: c["status"] for c in (control_plane.get(path).json().get("status") or {}).get("conditions") or []}
             assert conditions.get("Failed") != "True", (name, conditions)
             return conditions.get("Complete") == "True"

@@ -376,7 +376,7 @@ def grant_scanner_jobs(plane: LocalControlPlane) -> None:
     ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SCANNER_GRANT}
     subjects = [{"kind": "ServiceAccount", "name": "trivy-operator", "namespace": TRIVY_NAMESPACE}]
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": SCANNER_GRANT}, "roleRef": ref, "subjects": subjects}
-    for path, body in zip(_GRANT_PATHS, (role, binding)):
+    for path, body in zip(_GRANT_PATHS, (role, binding), strict=True):
         assert plane.request("POST", path, json=body).status_code in (201, 409)
 
 
