@@ -103,7 +103,7 @@ def attestor(settings: AdmissionSettings) -> dict[str, Any]:
         if not settings.cosign_key_transparency_log:
             # Signed with --tlog-upload=false: no Rekor entry to check, and a key has no certificate (so no SCT).
             # Without these Kyverno fetches Sigstore's Rekor and CT log keys and refuses every such signature
-            # (shown by the Kyverno CLI in tests/e2e/test_9_supply_chain.py).
+            # (shown by the Kyverno CLI in tests/e2e/test_supply_chain.py).
             keys["rekor"] = {"ignoreTlog": True}
             keys["ctlog"] = {"ignoreSCT": True}
         return {"keys": keys}

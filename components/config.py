@@ -291,7 +291,6 @@ ADDON_NAMESPACES: tuple[str, ...] = (
 #: module zip of github.com/kyverno/kyverno@v1.19.1 under charts/kyverno (scripts/kyverno-chart.sh).
 KYVERNO_CHART = "kyverno"
 KYVERNO_CHART_VERSION = "3.9.1"
-KYVERNO_APP_VERSION = "v1.19.1"
 KYVERNO_CHART_REPO = "https://kyverno.github.io/kyverno/"
 
 
@@ -312,7 +311,7 @@ class ChartPin:
 
 
 #: Kyverno's chart as a pin (the KYVERNO_CHART* constants above are its fields).
-KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
+KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, "v1.19.1", KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
 #: The scanners layer's charts, pinned to versions their repositories published (README "Security
 #: scanners and alerts": where each comes from, how to bump it). tests/unit/test_chart_pins.py checks
 #: every pin against the repositories' index snapshots in ../shared/charts/index (Kyverno's and
@@ -1288,11 +1287,6 @@ def cross_field_problems(config: StackConfig) -> list[str]:
     if config.existing_cluster and config.existing_cluster_name is None:
         problems.append(f"{NAMESPACE}:existing_cluster_name: required with existing_cluster_kubeconfig (a DNS label naming that cluster)")
     return problems
-
-
-def tenant_namespaces(config: StackConfig) -> dict[str, str]:
-    """Every tenant namespace of the config → the team that owns it, in config order."""
-    return {namespace: team.name for team in config.teams for namespace in team.namespaces}
 
 
 #: Settings of the in-cluster layer that staging and prod may not loosen: (section, field) → value.

@@ -24,7 +24,7 @@ A sum cannot tell whether the pods fit node by node. :func:`scheduling_plan` tur
 into Node objects shaped like a pool's Droplets (:func:`node_manifest`: DOKS's labels, the pool's
 labels and taints, the allocatable capacity of the model) and one Pod per counted replica, and
 :func:`fit_report` reads back what the real kube-scheduler did with them: the e2e tier runs it
-against simulated nodes (tests/e2e/test_8_budget_fit.py, ``make budget-fit``).
+against simulated nodes (tests/e2e/test_budget_fit.py, ``make budget-fit``).
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _fake_id(name: str) -> str:
+def fake_id(name: str) -> str:
+    """The id the mocks give the resource ``name`` (stable across runs)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hardened-doks/{name}"))
 
 
@@ -149,7 +150,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         outputs = dict(args.inputs)
-        resource_id = _fake_id(args.name)
+        resource_id = fake_id(args.name)
         if args.typ == "digitalocean:index/kubernetesCluster:KubernetesCluster":
             ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\noffline\n-----END CERTIFICATE-----\n").decode()
             outputs.update(

@@ -1,6 +1,6 @@
 """The API server's admission policies as the stack registers them, per profile (under mocks).
 
-What they decide is evaluated by the real kube-apiserver in tests/e2e/test_7_admission.py; here:
+What they decide is evaluated by the real kube-apiserver in tests/e2e/test_admission.py; here:
 which policies and bindings exist, their actions per profile, what they match and where, the
 values they take from the config and the scanners layer, and the order they are applied in.
 """

@@ -49,6 +49,9 @@ from tests.e2e.controlplane import LocalControlPlane
 from tests.unit.manifests import objects
 from tools.offline import read_stack_file, run_stack
 
+#: This module changes the cluster: the stack is as declared before it and after it (conftest.py no_drift).
+pytestmark = pytest.mark.usefixtures("no_drift")
+
 PROFILES = ("dev", "staging", "prod")
 TARGETS = ("deployed", *PROFILES)
 ALL_POLICIES = (

@@ -29,6 +29,9 @@ from components.addons import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 
+#: This module changes the cluster: the stack is as declared before it and after it (conftest.py no_drift).
+pytestmark = pytest.mark.usefixtures("no_drift")
+
 WORKLOAD_KINDS = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}
 JOB_TIMEOUT_SECONDS = 120
 
