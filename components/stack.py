@@ -17,7 +17,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import NAMESPACE, StackConfig
 from components.firewall import WorkerFirewall, WorkerFirewallArgs
 from components.kube_access import KubernetesAccess
-from components.namespaces import SystemNamespaces, TenantNamespaces
+from components.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
 from components.network import Network, NetworkArgs
 from components.network_policies import NetworkPolicies
 from components.project import Project, ProjectArgs
@@ -72,6 +72,21 @@ def project_args(config: StackConfig) -> ProjectArgs:
     return ProjectArgs(name=project.name or config.cluster_name, environment=config.environment, purpose=project.purpose, description=project.description)
 
 
+def tenant_namespaces_args(config: StackConfig) -> TenantNamespacesArgs:
+    return TenantNamespacesArgs(
+        namespaces={namespace: team.name for team in config.teams for namespace in team.namespaces},
+        pod_security=config.pod_security,
+        pod_security_version=pod_security_version(config),
+        quota=config.namespace_quota,
+        container_defaults=config.container_defaults,
+        skip_await=config.skip_await,
+    )
+
+
+def system_namespaces_args(config: StackConfig) -> SystemNamespacesArgs:
+    return SystemNamespacesArgs(pod_security_version=pod_security_version(config), skip_await=config.skip_await)
+
+
 class HardenedCluster(pulumi.ComponentResource):
     """VPC, DOKS cluster, worker firewall, project and the in-cluster hardening layer.
 
@@ -118,8 +133,8 @@ class HardenedCluster(pulumi.ComponentResource):
             f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
         )
         after_admission = pulumi.ResourceOptions(parent=self, depends_on=[self.admission])
-        self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=after_admission)
-        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", config, provider, opts=child)
+        self.tenants = TenantNamespaces(f"{name}-tenants", tenant_namespaces_args(config), provider, opts=after_admission)
+        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", system_namespaces_args(config), provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
         self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
