@@ -19,10 +19,10 @@ from components.firewall import WorkerFirewall, WorkerFirewallArgs
 from components.kube_access import KubernetesAccess
 from components.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
 from components.network import Network, NetworkArgs
-from components.network_policies import NetworkPolicies
+from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.project import Project, ProjectArgs
 from components.registry_access import RegistryCredentials, docr_registry
-from components.rbac import Rbac
+from components.rbac import Rbac, RbacArgs
 from components.scanners import Scanners
 
 
@@ -87,6 +87,14 @@ def system_namespaces_args(config: StackConfig) -> SystemNamespacesArgs:
     return SystemNamespacesArgs(pod_security_version=pod_security_version(config), skip_await=config.skip_await)
 
 
+def network_policies_args(config: StackConfig) -> NetworkPoliciesArgs:
+    return NetworkPoliciesArgs(settings=config.network_policies, skip_await=config.skip_await)
+
+
+def rbac_args(config: StackConfig) -> RbacArgs:
+    return RbacArgs(teams=tuple(config.teams), auditors=config.rbac.auditors, skip_await=config.skip_await)
+
+
 class HardenedCluster(pulumi.ComponentResource):
     """VPC, DOKS cluster, worker firewall, project and the in-cluster hardening layer.
 
@@ -136,8 +144,8 @@ class HardenedCluster(pulumi.ComponentResource):
         self.tenants = TenantNamespaces(f"{name}-tenants", tenant_namespaces_args(config), provider, opts=after_admission)
         self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", system_namespaces_args(config), provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
-        self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
-        self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
+        self.network_policies = NetworkPolicies(f"{name}-network-policies", network_policies_args(config), provider, namespaces, opts=child)
+        self.rbac = Rbac(f"{name}-rbac", rbac_args(config), provider, namespaces, opts=child)
         self.scanners = Scanners(f"{name}-scanners", config, provider, opts=after_admission)
         self.alerts = Alerts(f"{name}-alerts", config, provider, opts=after_admission)
         self.register_outputs(self.outputs())
