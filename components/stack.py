@@ -21,7 +21,7 @@ from components.namespaces import SystemNamespaces, SystemNamespacesArgs, Tenant
 from components.network import Network, NetworkArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.project import Project, ProjectArgs
-from components.registry_access import RegistryCredentials, docr_registry
+from components.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
 from components.rbac import Rbac, RbacArgs
 from components.scanners import Scanners
 
@@ -129,7 +129,9 @@ class HardenedCluster(pulumi.ComponentResource):
             registry = docr_registry(config)
             if registry is not None:
                 # Kyverno's read-only, expiring credential for signature checks (issue 17.2).
-                self.registry = RegistryCredentials(f"{name}-registry", config, registry, opts=child)
+                self.registry = RegistryCredentials(
+                    f"{name}-registry", RegistryCredentialsArgs(registry=registry, rotation_days=config.admission.registry_credentials_rotation_days), opts=child
+                )
 
         # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
         # plug in here, each a component taking (config, provider).
