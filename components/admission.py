@@ -38,9 +38,8 @@ import pulumi_kubernetes as kubernetes
 
 from components import admission_policies
 from components.addon import namespace_objects, release_args
-from components.addons import addon_images
+from components.addons import addon_images, namespaces
 from components.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
-from components.admission_policies import SCANNER_NAMESPACES
 from components.config import Admission as AdmissionSettings, StackConfig
 from components.kube import create, metadata
 from components.namespaces import ManagedNamespace
@@ -132,7 +131,7 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
                 "name": "verify-signatures",
                 # The add-on namespaces run their charts' upstream images, not signed by the
                 # stack's identity: each is held to its chart's images (restrict-addon-images).
-                **_match_pods(EXCLUDED_NAMESPACES + SCANNER_NAMESPACES),
+                **_match_pods(EXCLUDED_NAMESPACES + tuple(ns for ns in namespaces() if ns != KYVERNO.namespace)),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),

@@ -34,6 +34,11 @@ def installed(config: StackConfig) -> list[Addon]:
     return [addon for addon in ADDONS if addon.enabled(config)]
 
 
+def namespaces() -> tuple[str, ...]:
+    """Every add-on's namespace, by ``order``."""
+    return tuple(addon.namespace for addon in ADDONS)
+
+
 def addon_images(config: StackConfig) -> dict[str, tuple[str, ...]]:
     """Every add-on namespace → the images it may run (the add-on image policy admits nothing else)."""
     return {addon.namespace: addon.images(config) for addon in ADDONS}

@@ -80,6 +80,9 @@ def test_an_addon_is_one_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
     config = _config("dev")
     assert EXAMPLE in enabled(config, "scanners")
     assert addon_images(config)["example-scanner"] == ("registry.example.com/scanner/*",)
+    # Its upstream images are not held to the stack's signing identity (restrict-addon-images instead).
+    signatures = named(run_stack("prod"), "ClusterPolicy", "verify-image-signatures")
+    assert "example-scanner" in signatures["spec"]["rules"][0]["exclude"]["any"][0]["resources"]["namespaces"]
     run = run_stack("dev")
     release = helm_release(run, "example-scanner")
     assert {k: release[k] for k in ("chart", "version", "namespace", "timeout")} == {
