@@ -37,114 +37,18 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components import admission_policies
-from components.admission_policies import SCANNER_NAMESPACES
-from components.config import (
-    KYVERNO_CHART,
-    KYVERNO_CHART_REPO,
-    KYVERNO_CHART_VERSION,
-    KYVERNO_NAMESPACE,
-    Admission as AdmissionSettings,
-    StackConfig,
-)
-from components.kube import create, metadata, resources
-from components.namespaces import RESTRICTED, ManagedNamespace, baseline, pod_security_version
-from components.network_policies import kube_apiserver_access, public_https_egress
-from components.registry_access import pull_secret, pull_secret_name
-from components.scanners import addon_images, scheduling, with_digests
+from components.addon import namespace_objects, release_args
+from components.addons import addon_images, namespaces
+from components.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
+from components.config import Admission as AdmissionSettings, StackConfig
+from components.kube import create, metadata
+from components.namespaces import ManagedNamespace
+from components.registry_access import pull_secret
 
-#: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
-#: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
-#:   and policing them could block the cluster's own recovery;
-#: - kyverno: the policy engine itself; if its pods needed its own webhook to start, a
-#:   restart with no replica running would deadlock admission. (The API server's policies
-#:   have no such loop: they hold the kyverno namespace to its chart's images.)
-EXCLUDED_NAMESPACES: tuple[str, ...] = ("kube-system", KYVERNO_NAMESPACE)
-#: Kyverno's webhook server port (admission and cleanup controllers).
-WEBHOOK_PORT = 9443
 SIGNATURE_POLICY = "verify-image-signatures"
 #: Kyverno sets this condition once the policy's webhook rules are registered and serving
 #: (api/kyverno/v1/policy_status.go); pulumi-kubernetes waits for it (``pulumi.com/waitFor``).
 READY_CONDITION = "condition=Ready"
-
-
-def chart_values(config: StackConfig) -> dict[str, Any]:
-    """The Kyverno chart values; every security-relevant one with the control it serves."""
-    replicas = config.admission.replicas
-    excluded = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXCLUDED_NAMESPACES)}]}
-    # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
-    small = resources("10m", "64Mi", "100m", "256Mi")
-    # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
-    # RuntimeDefault seccomp; the chart already drops all capabilities per container).
-    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    # Registry credentials for signature checks (--imagePullSecrets): a private DOCR refuses
-    # anonymous reads, so without them every signed image is refused (components/registry_access.py).
-    secret = pull_secret_name(config)
-    values: dict[str, Any] = {
-        **({"existingImagePullSecrets": [secret]} if secret else {}),
-        # Every Kyverno pod (controllers and hook Jobs) on the isolated system pool, away from tenant
-        # pods (NSA/CISA: isolate security-critical components); the chart's Linux pin stays.
-        "global": scheduling(config, {"kubernetes.io/os": "linux"}),
-        "crds": {
-            "install": True,
-            # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
-            # to run on; with skip_await (an API server without nodes) they would never finish.
-            "migration": {"enabled": not config.skip_await, "podResources": small, "podSecurityContext": pod_security},
-        },
-        "webhooksCleanup": {"enabled": not config.skip_await, "resources": small, "podSecurityContext": pod_security},
-        "grafana": {"enabled": False},
-        "config": {
-            # The webhooks never see the excluded namespaces (see EXCLUDED_NAMESPACES).
-            "webhooks": {"namespaceSelector": excluded},
-            "excludeKyvernoNamespace": True,
-            # The chart's default resource filters skip kube-public and kube-node-lease entirely:
-            # the stack holds them to the baseline like any namespace (issue 17.9), so the signature
-            # policy applies there too. kube-system stays filtered (see EXCLUDED_NAMESPACES).
-            "resourceFiltersExcludeNamespaces": ["kube-public", "kube-node-lease"],
-        },
-        "features": {
-            # PolicyExceptions would let any namespace owner opt out of the policies: off.
-            "policyExceptions": {"enabled": False},
-            # Kyverno-created resources cannot be edited by others.
-            "protectManagedResources": {"enabled": True},
-            # Registries are reached over TLS only (NSA/CISA: encrypt traffic).
-            "registryClient": {"allowInsecure": False},
-        },
-        "admissionController": {
-            # HA webhook in staging/prod: a Fail-closed webhook with one replica blocks deploys.
-            "replicas": replicas,
-            "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
-            "podSecurityContext": pod_security,
-            "initContainer": {"resources": small},
-            "container": {"resources": resources("100m", "128Mi", "1", "512Mi")},
-            # The stack writes its own network policies (see network_policies()).
-            "networkPolicy": {"enabled": False},
-        },
-        **{
-            controller: {"resources": resources("100m", "64Mi", "500m", "256Mi"), "podSecurityContext": pod_security, "networkPolicy": {"enabled": False}}
-            for controller in ("backgroundController", "cleanupController", "reportsController")
-        },
-    }
-    # Images by digest where configured (addon_image_digests; CIS 5.5.1).
-    return with_digests(config, "kyverno", values)
-
-
-def network_policies() -> list[dict[str, Any]]:
-    """What Kyverno needs beyond the namespace baseline (default-deny + DNS), and nothing more."""
-    return [
-        # Every controller watches and writes through the API server; the admission and cleanup
-        # controllers receive webhook calls from it.
-        kube_apiserver_access("kyverno-kube-apiserver", KYVERNO_NAMESPACE, webhook_port=WEBHOOK_PORT),
-        # Signature verification: registries and Sigstore (TUF, Rekor, Fulcio) over HTTPS.
-        public_https_egress(
-            "kyverno-registry-egress",
-            KYVERNO_NAMESPACE,
-            {
-                "matchExpressions": [
-                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller", "reports-controller", "background-controller"]}
-                ]
-            },
-        ),
-    ]
 
 
 def image_patterns(registries: list[str]) -> list[str]:
@@ -198,7 +102,7 @@ def attestor(settings: AdmissionSettings) -> dict[str, Any]:
         if not settings.cosign_key_transparency_log:
             # Signed with --tlog-upload=false: no Rekor entry to check, and a key has no certificate (so no SCT).
             # Without these Kyverno fetches Sigstore's Rekor and CT log keys and refuses every such signature
-            # (shown by the Kyverno CLI in tests/e2e/test_9_supply_chain.py).
+            # (shown by the Kyverno CLI in tests/e2e/test_supply_chain.py).
             keys["rekor"] = {"ignoreTlog": True}
             keys["ctlog"] = {"ignoreSCT": True}
         return {"keys": keys}
@@ -227,7 +131,7 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
                 "name": "verify-signatures",
                 # The add-on namespaces run their charts' upstream images, not signed by the
                 # stack's identity: each is held to its chart's images (restrict-addon-images).
-                **_match_pods(EXCLUDED_NAMESPACES + SCANNER_NAMESPACES),
+                **_match_pods(EXCLUDED_NAMESPACES + tuple(ns for ns in namespaces() if ns != KYVERNO.namespace)),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),
@@ -248,25 +152,6 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
         # signature was revoked since. Failures land in PolicyReports; nothing is evicted.
         background=True,
     )
-
-
-def release_args(config: StackConfig) -> dict[str, Any]:
-    """The Helm Release's arguments: the pinned chart from its repository, or from a local directory."""
-    chart: dict[str, Any]
-    if config.admission.chart_path is not None:
-        chart = {"chart": config.admission.chart_path}
-    else:
-        chart = {"chart": KYVERNO_CHART, "version": KYVERNO_CHART_VERSION, "repository_opts": {"repo": KYVERNO_CHART_REPO}}
-    return {
-        **chart,
-        "name": "kyverno",
-        "namespace": KYVERNO_NAMESPACE,
-        "create_namespace": False,
-        "values": chart_values(config),
-        "skip_await": config.skip_await,
-        "timeout": 600,
-        "max_history": 10,
-    }
 
 
 class Admission(pulumi.ComponentResource):
@@ -291,19 +176,13 @@ class Admission(pulumi.ComponentResource):
         pairs = admission_policies.policies(config.admission, addon_images(config))
         self.validating_policies = [create(p, self, provider, skip_await=config.skip_await) for p, _ in pairs]
         self.validating_bindings = [
-            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs)
+            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs, strict=True)
         ]
         # Kyverno's pods run as non-root with all capabilities dropped: its namespace enforces
         # restricted in every profile (Pod Security Standards).
-        self.namespace = ManagedNamespace(
-            f"{name}-namespace",
-            provider,
-            baseline(KYVERNO_NAMESPACE, RESTRICTED, pod_security_version(config), {"app.kubernetes.io/name": "kyverno"}),
-            skip_await=config.skip_await,
-            opts=child,
-        )
+        self.namespace = ManagedNamespace(f"{name}-namespace", provider, namespace_objects(config, KYVERNO), skip_await=config.skip_await, opts=child)
         depends = [self.namespace]
-        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in network_policies()]
+        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in KYVERNO.network_policies(config)]
         # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
         secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials), self, provider, depends_on=depends, skip_await=config.skip_await)]
         warning = self.policies_warning(config)
@@ -311,7 +190,7 @@ class Admission(pulumi.ComponentResource):
             pulumi.log.warn(warning, self)
         self.release = kubernetes.helm.v3.Release(
             f"{name}-kyverno",
-            **release_args(config),
+            **release_args(config, KYVERNO),
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=depends + self.network_policies + secrets + self.validating_policies + self.validating_bindings
             ),
@@ -320,7 +199,7 @@ class Admission(pulumi.ComponentResource):
         self.policies = [create(signatures, self, provider, depends_on=[self.release], skip_await=config.skip_await)] if signatures else []
         self.register_outputs(
             {
-                "namespace": KYVERNO_NAMESPACE,
+                "namespace": KYVERNO.namespace,
                 "validating_policies": [p["metadata"]["name"] for p, _ in pairs],
                 "policies": [signatures["metadata"]["name"]] if signatures else [],
             }

@@ -12,7 +12,7 @@ there rather than in Kyverno, which keeps only image signature verification
   is down, upgrading or not yet installed (the first ``pulumi up``);
 - the same engine runs in the end-to-end tier's real kube-apiserver, so every rule is checked
   live there, for every profile, with objects that must pass and objects that must fail, as
-  the users the rules are about (tests/e2e/test_7_admission.py);
+  the users the rules are about (tests/e2e/test_admission.py);
 - CEL sees who is asking (``request.userInfo``) and can ask the authorizer, which the rules on
   developers' credentials and the scanners' ServiceAccounts need.
 

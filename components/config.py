@@ -291,7 +291,6 @@ ADDON_NAMESPACES: tuple[str, ...] = (
 #: module zip of github.com/kyverno/kyverno@v1.19.1 under charts/kyverno (scripts/kyverno-chart.sh).
 KYVERNO_CHART = "kyverno"
 KYVERNO_CHART_VERSION = "3.9.1"
-KYVERNO_APP_VERSION = "v1.19.1"
 KYVERNO_CHART_REPO = "https://kyverno.github.io/kyverno/"
 
 
@@ -312,7 +311,7 @@ class ChartPin:
 
 
 #: Kyverno's chart as a pin (the KYVERNO_CHART* constants above are its fields).
-KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, KYVERNO_APP_VERSION, KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
+KYVERNO_PIN = ChartPin(KYVERNO_CHART, KYVERNO_CHART_VERSION, "v1.19.1", KYVERNO_CHART_REPO, "scripts/kyverno-chart.sh")
 #: The scanners layer's charts, pinned to versions their repositories published (docs/scanners.md,
 #: "Where the charts come from, what the tests render, and how to bump a pin"). tests/unit/test_chart_pins.py checks
 #: every pin against the repositories' index snapshots in ../shared/charts/index (Kyverno's and
@@ -788,7 +787,7 @@ def cron_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), e.g. 0 3 * * *")
-    for text, (what, low, high) in zip(fields, _CRON_FIELDS):
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         for item in text.split(","):
             match = _CRON_ITEM.match(item)
             if not match:
@@ -1290,11 +1289,6 @@ def cross_field_problems(config: StackConfig) -> list[str]:
     return problems
 
 
-def tenant_namespaces(config: StackConfig) -> dict[str, str]:
-    """Every tenant namespace of the config → the team that owns it, in config order."""
-    return {namespace: team.name for team in config.teams for namespace in team.namespaces}
-
-
 #: Settings of the in-cluster layer that staging and prod may not loosen: (section, field) → value.
 IN_CLUSTER_FLOORS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     # Pod Security Standards "restricted" (CIS 5.2.x; NSA/CISA: non-root, no privilege escalation).
@@ -1566,16 +1560,15 @@ def parse_stack_config(
 
 def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config from the Pulumi runtime."""
-    from pulumi.runtime import config as runtime_config
+    from components.do_endpoint import endpoint_override_problem
+    from components.sdk_internals import all_config
 
-    from tools import do_api
-
-    raw = dict(runtime_config.CONFIG.get())
-    secret_keys = frozenset(runtime_config._SECRET_KEYS.get())  # noqa: SLF001 - the SDK exposes no public getter
+    raw = all_config()
+    secret_keys = frozenset(key for key in raw if pulumi.runtime.is_config_secret(key))
     config = parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
     # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
     # refused before any DigitalOcean resource (and so the provider) is registered.
-    override = None if config.existing_cluster else do_api.endpoint_override_problem()
+    override = None if config.existing_cluster else endpoint_override_problem()
     if override:
         raise ConfigError([override])
     if config.environment == "dev" and any(ipaddress.ip_network(c).prefixlen == 0 for c in config.api_allowlist):

@@ -20,10 +20,7 @@ import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as kubernetes
 import yaml
 
-from tools.kube_credentials import EXEC_API_VERSION
-
-#: The console script that prints an ExecCredential (see pyproject.toml [project.scripts]).
-CREDENTIALS_COMMAND = "hardened-doks-kube-credentials"
+from components.exec_plugin import CREDENTIALS_COMMAND, EXEC_API_VERSION, plugin_args
 
 
 def exec_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, cluster_id: str) -> str:
@@ -41,7 +38,7 @@ def exec_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, cluster_id: 
                         "exec": {
                             "apiVersion": EXEC_API_VERSION,
                             "command": CREDENTIALS_COMMAND,
-                            "args": ["--cluster-id", cluster_id],
+                            "args": plugin_args(cluster_id),
                             "interactiveMode": "Never",
                             "provideClusterInfo": False,
                         }

@@ -16,6 +16,7 @@ too, at ``restricted``, as patches of the existing objects (:class:`SystemNamesp
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -218,22 +219,43 @@ class ManagedNamespace(pulumi.ComponentResource):
         self.register_outputs({"name": first["metadata"]["name"]})
 
 
+@dataclass(frozen=True)
+class TenantNamespacesArgs:
+    """What the TenantNamespaces component reads."""
+
+    #: Every tenant namespace → the team that owns it, in creation order.
+    namespaces: Mapping[str, str]
+    #: The Pod Security levels the namespaces enforce, warn and audit.
+    pod_security: PodSecurity
+    #: The Pod Security Standards version the labels pin (``v1.34``).
+    pod_security_version: str
+    quota: NamespaceQuota
+    container_defaults: ContainerDefaults
+    #: Do not wait for the objects to become ready (an API server without nodes).
+    skip_await: bool = False
+
+
 class TenantNamespaces(pulumi.ComponentResource):
     """The application teams' namespaces, each with the tenant baseline (Pod Security per profile, quota, limits)."""
 
     namespaces: dict[str, ManagedNamespace]
 
-    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: TenantNamespacesArgs, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("hardened-doks:kubernetes:TenantNamespaces", name, None, opts)
-        version = pod_security_version(config)
         self.namespaces = {}
-        for team in config.teams:
-            for ns in team.namespaces:
-                objects = baseline(ns, config.pod_security, version, {TEAM_LABEL: team.name}, config.namespace_quota, config.container_defaults)
-                self.namespaces[ns] = ManagedNamespace(
-                    f"{name}-{ns}", provider, objects, skip_await=config.skip_await, opts=pulumi.ResourceOptions(parent=self)
-                )
+        for ns, team in args.namespaces.items():
+            objects = baseline(ns, args.pod_security, args.pod_security_version, {TEAM_LABEL: team}, args.quota, args.container_defaults)
+            self.namespaces[ns] = ManagedNamespace(f"{name}-{ns}", provider, objects, skip_await=args.skip_await, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"namespaces": sorted(self.namespaces)})
+
+
+@dataclass(frozen=True)
+class SystemNamespacesArgs:
+    """What the SystemNamespaces component reads."""
+
+    #: The Pod Security Standards version the labels pin (``v1.34``).
+    pod_security_version: str
+    skip_await: bool = False
 
 
 class SystemNamespaces(pulumi.ComponentResource):
@@ -244,12 +266,16 @@ class SystemNamespaces(pulumi.ComponentResource):
 
     namespaces: dict[str, ManagedNamespace]
 
-    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SystemNamespacesArgs, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("hardened-doks:kubernetes:SystemNamespaces", name, None, opts)
-        version = pod_security_version(config)
         self.namespaces = {
             ns: ManagedNamespace(
-                f"{name}-{ns}", provider, baseline(ns, RESTRICTED, version), skip_await=config.skip_await, existing=True, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-{ns}",
+                provider,
+                baseline(ns, RESTRICTED, args.pod_security_version),
+                skip_await=args.skip_await,
+                existing=True,
+                opts=pulumi.ResourceOptions(parent=self),
             )
             for ns in SYSTEM_NAMESPACES
         }

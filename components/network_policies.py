@@ -14,11 +14,12 @@ Every managed namespace already denies all ingress and egress and allows DNS
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 
-from components.config import AllowRule, ApiServerAccess, StackConfig
+from components.config import AllowRule, ApiServerAccess, NetworkPolicies as NetworkPolicySettings
 from components.kube import create, metadata
 from components.namespaces import network_policy
 
@@ -107,9 +108,17 @@ def api_server_access(access: ApiServerAccess, index: int) -> dict[str, Any]:
     return kube_apiserver_egress(f"allow-kube-apiserver-{index}", access.namespace, access.pod_labels)
 
 
-def policies(config: StackConfig) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NetworkPoliciesArgs:
+    """What the NetworkPolicies component reads."""
+
+    #: The configured paths (intra-namespace, allow rules, API server access).
+    settings: NetworkPolicySettings
+    skip_await: bool = False
+
+
+def policies(settings: NetworkPolicySettings) -> list[dict[str, Any]]:
     """Every policy the ``network_policies`` settings ask for."""
-    settings = config.network_policies
     objects = [intra_namespace(ns) for ns in settings.intra_namespace]
     for rule in settings.allow:
         objects += allow_rule(rule)
@@ -123,13 +132,13 @@ class NetworkPolicies(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        config: StackConfig,
+        args: NetworkPoliciesArgs,
         provider: pulumi.ProviderResource,
         namespaces: Mapping[str, pulumi.Resource],
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("hardened-doks:kubernetes:NetworkPolicies", name, None, opts)
         self.resources = [
-            create(o, self, provider, depends_on=[namespaces[o["metadata"]["namespace"]]], skip_await=config.skip_await) for o in policies(config)
+            create(o, self, provider, depends_on=[namespaces[o["metadata"]["namespace"]]], skip_await=args.skip_await) for o in policies(args.settings)
         ]
         self.register_outputs({"count": len(self.resources)})

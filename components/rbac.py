@@ -16,11 +16,13 @@ admins (CIS 5.1.2), or pod creation cluster-wide (CIS 5.1.4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 
-from components.config import NAMESPACE, StackConfig, Subjects, Team
+from components.config import NAMESPACE, Subjects, Team
 from components.kube import create, metadata
 
 READ = ("get", "list", "watch")
@@ -180,14 +182,25 @@ def cluster_binding(name: str, cluster_role_name: str, who: Subjects) -> dict[st
     }
 
 
-def objects(config: StackConfig) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RbacArgs:
+    """What the Rbac component reads."""
+
+    #: The teams: their namespaces, members by role, and whether one is the break-glass team.
+    teams: Sequence[Team]
+    #: Security staff who read everything cluster-wide except Secrets.
+    auditors: Subjects = Subjects()
+    skip_await: bool = False
+
+
+def objects(args: RbacArgs) -> list[dict[str, Any]]:
     """Every RBAC object of the stack: the table's roles first, then the bindings."""
     roles = [cluster_role(role) for role in PERMISSIONS]
-    namespaced = [binding for team in config.teams for binding in team_bindings(team)]
+    namespaced = [binding for team in args.teams for binding in team_bindings(team)]
     cluster: list[dict[str, Any]] = []
-    if not config.rbac.auditors.empty:
-        cluster.append(cluster_binding(role_name("auditor"), role_name("auditor"), config.rbac.auditors))
-    for team in config.teams:
+    if not args.auditors.empty:
+        cluster.append(cluster_binding(role_name("auditor"), role_name("auditor"), args.auditors))
+    for team in args.teams:
         if team.cluster_admin:
             # CIS 5.1.1: the only cluster-admin binding the stack makes, to the break-glass group
             # (config.py refuses it without rbac.break_glass, and in prod without acknowledgement).
@@ -201,7 +214,7 @@ class Rbac(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        config: StackConfig,
+        args: RbacArgs,
         provider: pulumi.ProviderResource,
         namespaces: dict[str, pulumi.Resource],
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -209,10 +222,10 @@ class Rbac(pulumi.ComponentResource):
         super().__init__("hardened-doks:kubernetes:Rbac", name, None, opts)
         created = []
         roles: list[pulumi.Resource] = []
-        for manifest in objects(config):
+        for manifest in objects(args):
             namespace = manifest["metadata"].get("namespace")
             depends = ([namespaces[namespace]] if namespace else []) + (roles if manifest["kind"].endswith("Binding") else [])
-            resource = create(manifest, self, provider, depends_on=depends, skip_await=config.skip_await)
+            resource = create(manifest, self, provider, depends_on=depends, skip_await=args.skip_await)
             if manifest["kind"] == "ClusterRole":
                 roles.append(resource)
             created.append(resource)

@@ -30,6 +30,7 @@ Kyverno without credentials).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional
 
@@ -93,6 +94,16 @@ def pull_secret(docker_config: pulumi.Input[str]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RegistryCredentialsArgs:
+    """What the RegistryCredentials component reads."""
+
+    #: The DOCR registry (``registry.digitalocean.com/<name>``).
+    registry: str
+    #: Days between rotations (the credential lives PERIODS_VALID rotation periods).
+    rotation_days: int
+
+
 class RegistryCredentials(pulumi.ComponentResource):
     """Kyverno's read-only, expiring credential for the stack's DOCR registry (see the module docstring)."""
 
@@ -100,9 +111,9 @@ class RegistryCredentials(pulumi.ComponentResource):
     docker_config: pulumi.Output[str]
     expires_at: pulumi.Output[str]
 
-    def __init__(self, name: str, config: StackConfig, registry: str, opts: Optional[pulumi.ResourceOptions] = None, now: Optional[datetime] = None):
+    def __init__(self, name: str, args: RegistryCredentialsArgs, opts: Optional[pulumi.ResourceOptions] = None, now: Optional[datetime] = None):
         super().__init__("hardened-doks:digitalocean:RegistryCredentials", name, None, opts)
-        days = config.admission.registry_credentials_rotation_days
+        registry, days = args.registry, args.rotation_days
         period = rotation_period(now or datetime.now(timezone.utc), days)
         self.credentials = digitalocean.ContainerRegistryDockerCredentials(
             f"{name}-docr",

@@ -1,4 +1,9 @@
-"""The top-level component: the whole hardened stack of one environment."""
+"""The top-level component: the whole hardened stack of one environment.
+
+This is the one place the stack config (``StackConfig``) is mapped onto the components' own
+arguments (``NetworkArgs``, ``ClusterArgs``…), each holding only what its component reads: a
+component can be used from any Pulumi program without the stack config (examples/).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,86 @@ import pulumi
 
 from components.admission import Admission
 from components.alerts import Alerts
-from components.cluster import Cluster
+from components.cluster import Cluster, ClusterArgs
 from components.config import NAMESPACE, StackConfig
-from components.firewall import WorkerFirewall
+from components.firewall import WorkerFirewall, WorkerFirewallArgs
 from components.kube_access import KubernetesAccess
-from components.namespaces import SystemNamespaces, TenantNamespaces
-from components.network import Network
-from components.network_policies import NetworkPolicies
-from components.project import Project
-from components.registry_access import RegistryCredentials, docr_registry
-from components.rbac import Rbac
+from components.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
+from components.network import Network, NetworkArgs
+from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from components.project import Project, ProjectArgs
+from components.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
+from components.rbac import Rbac, RbacArgs
 from components.scanners import Scanners
+
+
+def network_args(config: StackConfig) -> NetworkArgs:
+    return NetworkArgs(
+        cluster_name=config.cluster_name, region=config.region, ip_range=config.vpc_ip_range, environment=config.environment, protect=config.protect
+    )
+
+
+def cluster_args(config: StackConfig) -> ClusterArgs:
+    return ClusterArgs(
+        cluster_name=config.cluster_name,
+        region=config.region,
+        kubernetes_version_prefix=config.kubernetes_version_prefix,
+        cluster_subnet=config.cluster_subnet,
+        service_subnet=config.service_subnet,
+        system_pool=config.system_pool,
+        workload_pools=tuple(config.workload_pools),
+        isolate_system_pool=config.system_pool_isolated,
+        ha_control_plane=config.ha_control_plane,
+        auto_upgrade=config.auto_upgrade,
+        kubernetes_minor_upgrade=config.kubernetes_minor_upgrade,
+        maintenance_window=config.maintenance_window,
+        surge_upgrade=config.surge_upgrade,
+        api_allowlist=tuple(config.api_allowlist),
+        registry_integration=config.registry_integration,
+        tags=tuple(config.base_tags),
+        protect=config.protect,
+    )
+
+
+def worker_firewall_args(config: StackConfig) -> WorkerFirewallArgs:
+    settings = config.worker_firewall
+    return WorkerFirewallArgs(
+        cluster_name=config.cluster_name,
+        vpc_ip_range=config.vpc_ip_range,
+        cluster_subnet=config.cluster_subnet,
+        service_subnet=config.service_subnet,
+        load_balancer_uids=tuple(settings.load_balancer_uids),
+        load_balancer_ports=tuple(settings.load_balancer_ports),
+        dns_resolvers=tuple(settings.dns_resolvers),
+    )
+
+
+def project_args(config: StackConfig) -> ProjectArgs:
+    project = config.project
+    return ProjectArgs(name=project.name or config.cluster_name, environment=config.environment, purpose=project.purpose, description=project.description)
+
+
+def tenant_namespaces_args(config: StackConfig) -> TenantNamespacesArgs:
+    return TenantNamespacesArgs(
+        namespaces={namespace: team.name for team in config.teams for namespace in team.namespaces},
+        pod_security=config.pod_security,
+        pod_security_version=pod_security_version(config),
+        quota=config.namespace_quota,
+        container_defaults=config.container_defaults,
+        skip_await=config.skip_await,
+    )
+
+
+def system_namespaces_args(config: StackConfig) -> SystemNamespacesArgs:
+    return SystemNamespacesArgs(pod_security_version=pod_security_version(config), skip_await=config.skip_await)
+
+
+def network_policies_args(config: StackConfig) -> NetworkPoliciesArgs:
+    return NetworkPoliciesArgs(settings=config.network_policies, skip_await=config.skip_await)
+
+
+def rbac_args(config: StackConfig) -> RbacArgs:
+    return RbacArgs(teams=tuple(config.teams), auditors=config.rbac.auditors, skip_await=config.skip_await)
 
 
 class HardenedCluster(pulumi.ComponentResource):
@@ -47,15 +121,17 @@ class HardenedCluster(pulumi.ComponentResource):
                 opts=child,
             )
         else:
-            self.network = Network(f"{name}-network", config, opts=child)
-            self.cluster = Cluster(f"{name}-doks", config, vpc_id=self.network.vpc_id, opts=child)
-            self.firewall = WorkerFirewall(f"{name}-workers", config, cluster_id=self.cluster.cluster.id, opts=child)
-            self.project = Project(f"{name}-project", config, resource_urns=[self.cluster.cluster.cluster_urn], opts=child)
+            self.network = Network(f"{name}-network", network_args(config), opts=child)
+            self.cluster = Cluster(f"{name}-doks", cluster_args(config), vpc_id=self.network.vpc_id, opts=child)
+            self.firewall = WorkerFirewall(f"{name}-workers", worker_firewall_args(config), cluster_id=self.cluster.cluster.id, opts=child)
+            self.project = Project(f"{name}-project", project_args(config), resource_urns=[self.cluster.cluster.cluster_urn], opts=child)
             self.access = KubernetesAccess.for_doks(f"{name}-k8s", self.cluster.cluster, opts=child)
             registry = docr_registry(config)
             if registry is not None:
                 # Kyverno's read-only, expiring credential for signature checks (issue 17.2).
-                self.registry = RegistryCredentials(f"{name}-registry", config, registry, opts=child)
+                self.registry = RegistryCredentials(
+                    f"{name}-registry", RegistryCredentialsArgs(registry=registry, rotation_days=config.admission.registry_credentials_rotation_days), opts=child
+                )
 
         # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
         # plug in here, each a component taking (config, provider).
@@ -67,11 +143,11 @@ class HardenedCluster(pulumi.ComponentResource):
             f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
         )
         after_admission = pulumi.ResourceOptions(parent=self, depends_on=[self.admission])
-        self.tenants = TenantNamespaces(f"{name}-tenants", config, provider, opts=after_admission)
-        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", config, provider, opts=child)
+        self.tenants = TenantNamespaces(f"{name}-tenants", tenant_namespaces_args(config), provider, opts=after_admission)
+        self.system_namespaces = SystemNamespaces(f"{name}-system-namespaces", system_namespaces_args(config), provider, opts=child)
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
-        self.network_policies = NetworkPolicies(f"{name}-network-policies", config, provider, namespaces, opts=child)
-        self.rbac = Rbac(f"{name}-rbac", config, provider, namespaces, opts=child)
+        self.network_policies = NetworkPolicies(f"{name}-network-policies", network_policies_args(config), provider, namespaces, opts=child)
+        self.rbac = Rbac(f"{name}-rbac", rbac_args(config), provider, namespaces, opts=child)
         self.scanners = Scanners(f"{name}-scanners", config, provider, opts=after_admission)
         self.alerts = Alerts(f"{name}-alerts", config, provider, opts=after_admission)
         self.register_outputs(self.outputs())

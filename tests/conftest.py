@@ -8,6 +8,9 @@ import pytest
 
 from tools.offline import ProgramRun, run_stack
 
+#: The DigitalOcean API fake's fixtures (``api``), for every test that asks for them by name.
+pytest_plugins = ["tests.unit.do_fakes"]
+
 STACKS = ("dev", "staging", "prod")
 
 

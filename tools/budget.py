@@ -3,9 +3,9 @@
     python -m tools.budget --stack dev [--json]
     python -m tools.budget --all [--json]
 
-Sums the CPU and memory **requests** of every security add-on the stack installs — Kyverno
-(components/admission.py), the scanners and the notifier (components/scanners.py,
-components/alerts.py) — read from the very values and manifests the stack passes to them, and
+Sums the CPU and memory **requests** of every security add-on the stack installs — Kyverno, the
+scanners and the notifier, each counting the workloads its descriptor in components/addons/ lists —
+read from the very values and manifests the stack passes to them, and
 compares them with the allocatable capacity of the configured node pools:
 
 - Deployments count their replicas; DaemonSets (Falco) count once per node; scan Jobs count at
@@ -24,7 +24,7 @@ A sum cannot tell whether the pods fit node by node. :func:`scheduling_plan` tur
 into Node objects shaped like a pool's Droplets (:func:`node_manifest`: DOKS's labels, the pool's
 labels and taints, the allocatable capacity of the model) and one Pod per counted replica, and
 :func:`fit_report` reads back what the real kube-scheduler did with them: the e2e tier runs it
-against simulated nodes (tests/e2e/test_8_budget_fit.py, ``make budget-fit``).
+against simulated nodes (tests/e2e/test_budget_fit.py, ``make budget-fit``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from components import admission, alerts, cluster, scanners
+from components import cluster
+from components.stack import cluster_args
+from components.addons import installed
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
 from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import read_stack_file
@@ -208,13 +210,6 @@ class StackBudget:
         return self.budget is None or (self.cpu_share <= self.budget and self.memory_share <= self.budget)
 
 
-def _get(values: Mapping[str, Any], path: str) -> Any:
-    value: Any = values
-    for part in path.split("."):
-        value = value[part]
-    return value
-
-
 def _item(addon: str, component: str, kind: str, count: int, requests: Mapping[str, Any]) -> Item:
     return Item(addon, component, kind, count, cpu_millicores(requests["cpu"]), memory_mib(requests["memory"]))
 
@@ -222,32 +217,9 @@ def _item(addon: str, component: str, kind: str, count: int, requests: Mapping[s
 def items(config: StackConfig, nodes: int) -> list[Item]:
     """Every add-on component the config installs, with requests read from the values it sets."""
     found: list[Item] = []
-    kyverno = admission.chart_values(config)
-    found.append(_item("kyverno", "admission-controller", "Deployment", kyverno["admissionController"]["replicas"], _get(kyverno, "admissionController.container.resources.requests")))
-    for controller in ("backgroundController", "cleanupController", "reportsController"):
-        found.append(_item("kyverno", controller.removesuffix("Controller") + "-controller", "Deployment", 1, _get(kyverno, f"{controller}.resources.requests")))
-    values = scanners.chart_values_of(config)
-    if "kubescape" in values:
-        v = values["kubescape"]
-        for component in ("kubescape", "operator", "kubevuln", "storage"):
-            found.append(_item("kubescape", component, "Deployment", 1, _get(v, f"{component}.resources.requests")))
-        for scheduler in ("kubescapeScheduler", "kubevulnScheduler"):
-            found.append(_item("kubescape", scheduler.replace("Scheduler", "-scheduler"), "CronJob", 1, _get(v, f"{scheduler}.resources.requests")))
-    if "trivy" in values:
-        v = values["trivy"]
-        found.append(_item("trivy", "operator", "Deployment", v["operator"]["replicas"], _get(v, "resources.requests")))
-        # One scanner container per scan Job (a workload's pod with one container) at the concurrency limit.
-        found.append(_item("trivy", "scan-job", "Job", v["operator"]["scanJobsConcurrentLimit"], _get(v, "trivy.resources.requests")))
-    if "snyk" in values:
-        found.append(_item("snyk", "monitor", "Deployment", 1, values["snyk"]["requests"]))
-    if "falco" in values:
-        found.append(_item("falco", "falco", "DaemonSet", nodes, _get(values["falco"], "resources.requests")))
-    if "falcosidekick" in values:
-        v = values["falcosidekick"]
-        found.append(_item("falcosidekick", "falcosidekick", "Deployment", v["replicaCount"], _get(v, "resources.requests")))
-    if alerts.enabled(config):
-        (container,) = alerts.cronjob(config)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-        found.append(_item("alerts", "security-notifier", "CronJob", 1, container["resources"]["requests"]))
+    for addon in installed(config):
+        values = addon.values(config) if addon.values is not None else {}
+        found += [_item(addon.key, w.component, w.kind, w.count, w.requests) for w in addon.workloads(config, values, nodes)]
     return found
 
 
@@ -290,7 +262,7 @@ def pool_args(config: StackConfig, pool: NodePool) -> dict[str, Any]:
     """The inputs the stack gives DOKS for ``pool`` (components.cluster.node_pool_args): the one
     source of a simulated node's pool labels and taints, so the nodes carry exactly what DOKS puts
     on the real ones."""
-    return cluster.node_pool_args(pool, config, system=pool.name == config.system_pool.name)
+    return cluster.node_pool_args(pool, cluster_args(config), system=pool.name == config.system_pool.name)
 
 
 def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_version: str) -> dict[str, str]:

@@ -33,7 +33,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def fetch_url(url: str) -> str:
     """GET a URL (TLS verified by urllib's default context)."""
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - the pins' own https repositories
+    with urllib.request.urlopen(url, timeout=60) as response:  # the pins' own https repositories
         return response.read().decode()
 
 

@@ -18,14 +18,14 @@ from typing import Any, Optional
 import pydo
 from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError, HttpResponseError
 
+from components.do_endpoint import API_ENDPOINT, endpoint_override_problem
+
 #: Environment variables that may hold the API token, in the order the
 #: DigitalOcean Pulumi provider and doctl read them.
 TOKEN_ENV_VARS = ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN")
 
 #: The one endpoint a token is sent to (tests patch this attribute; see the module docstring).
-ENDPOINT = "https://api.digitalocean.com"
-#: Variables that would send the token to another endpoint: refused whenever set.
-ENDPOINT_OVERRIDE_VARS = ("DIGITALOCEAN_API_URL",)
+ENDPOINT = API_ENDPOINT
 
 
 class CredentialError(RuntimeError):
@@ -44,18 +44,6 @@ class MissingToken(CredentialError):
 
 class UnsafeEndpoint(CredentialError):
     """An environment variable would send the token somewhere other than DigitalOcean's API."""
-
-
-def endpoint_override_problem(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-    """Why the environment is refused (an API-URL override is set), or None."""
-    environ = os.environ if environ is None else environ
-    for name in ENDPOINT_OVERRIDE_VARS:
-        if environ.get(name):
-            return (
-                f"{name} is set ({environ[name]!r}): a DigitalOcean token is only sent to {ENDPOINT}, never to an endpoint "
-                f"from the environment (the DigitalOcean provider would follow it); unset {name}"
-            )
-    return None
 
 
 def refuse_endpoint_override(environ: Optional[Mapping[str, str]] = None) -> None:

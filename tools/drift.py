@@ -474,7 +474,7 @@ def add_out_of_band(report: StackDrift, stack: str, scan: Callable[[str], out_of
     violations the drift causes."""
     try:
         found = scan(stack)
-    except Exception as exc:  # noqa: BLE001 - the cluster unreachable, credentials refused…
+    except Exception as exc:  # any failure is reported, not raised: the cluster unreachable, credentials refused…
         report.errors.append(f"checking the cluster for changes outside Pulumi failed: {type(exc).__name__}: {one_line(str(exc))}")
         report.status = "error"
         return report
@@ -550,7 +550,7 @@ def remove_added(stack: str, urn: str) -> int:
     except CommandError as exc:
         print(f"drift {stack}: the preview failed: {engine.last_error_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the cluster unreachable, the patch's test failed (changed meanwhile)…
+    except Exception as exc:  # any failure is reported, not raised: the cluster unreachable, the patch's test failed (changed meanwhile)…
         print(f"drift {stack}: removing failed: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     name = _name(urn)
@@ -589,7 +589,7 @@ def _preview_stack(stack: str, preview: Preview) -> tuple[StackDrift, out_of_ban
             report.errors.append(f"engine failure: {engine.last_error_line(exc)}")
         report.status = "error"
         return report, {}
-    except Exception as exc:  # noqa: BLE001 - the program under mocks, the CLI's version check…
+    except Exception as exc:  # any failure is reported, not raised: the program under mocks, the CLI's version check…
         return StackDrift(stack, status="error", errors=[f"{type(exc).__name__}: {exc}"]), {}
     return classify(stack, events, ignored), goal_inputs(events)
 

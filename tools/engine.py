@@ -29,7 +29,6 @@ from tools.offline import PROJECT_DIR, stack_names
 #: Where the project names its default state backend (``backend.url``; the CLI uses it when
 #: PULUMI_BACKEND_URL is not set, before any backend stored by `pulumi login`).
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
-PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
 class EngineError(RuntimeError):

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from components.exec_plugin import CLUSTER_ID_FLAG, CREDENTIALS_COMMAND, EXEC_API_VERSION
 from tools import do_api
 
-EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 #: The plugin's own token variable (no fallback to a broader one).
 TOKEN_ENV_VAR = "HARDENED_DOKS_CLUSTER_ACCESS_TOKEN"
 #: DigitalOcean's custom scopes a cluster-access token needs: fetching credentials, and the
@@ -88,11 +88,16 @@ def cluster_access_token(environ: Mapping[str, str]) -> str:
     return token
 
 
+def parser() -> argparse.ArgumentParser:
+    """The plugin's command line (its arguments are components/exec_plugin.py's contract)."""
+    found = argparse.ArgumentParser(prog=CREDENTIALS_COMMAND, description=__doc__.splitlines()[0])
+    found.add_argument(CLUSTER_ID_FLAG, required=True, help="DOKS cluster UUID")
+    found.add_argument("--expiry-seconds", type=int, default=DEFAULT_EXPIRY_SECONDS, help="token lifetime (default: 3600)")
+    return found
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="hardened-doks-kube-credentials", description=__doc__.splitlines()[0])
-    parser.add_argument("--cluster-id", required=True, help="DOKS cluster UUID")
-    parser.add_argument("--expiry-seconds", type=int, default=DEFAULT_EXPIRY_SECONDS, help="token lifetime (default: 3600)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         token = cluster_access_token(os.environ)
         response = do_api.client(token).kubernetes.get_credentials(args.cluster_id, expiry_seconds=args.expiry_seconds)
@@ -100,8 +105,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             # pydo does not raise on 404: the body carries {"id": "not_found", "message": ...}.
             raise ValueError(f"cluster {args.cluster_id}: {response.get('message', response)}")
         credential = exec_credential(response)
-    except Exception as exc:  # noqa: BLE001 - client-go shows stderr to the user; keep it one line
-        print(f"hardened-doks-kube-credentials: {exc}", file=sys.stderr)
+    except Exception as exc:  # any failure: client-go shows stderr to the user; keep it one line
+        print(f"{CREDENTIALS_COMMAND}: {exc}", file=sys.stderr)
         return 1
     json.dump(credential, sys.stdout)
     return 0

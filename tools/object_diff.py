@@ -413,7 +413,7 @@ class _Differ:
         left_d, left_l = list(range(len(declared))), list(range(len(live)))
         pairs: list[tuple[int, int]] = []
         if ordered:
-            pairs = list(zip(left_d, left_l))
+            pairs = list(zip(left_d, left_l, strict=False))  # the shorter side's length: the rest is handled below
             left_d, left_l = left_d[len(pairs):], left_l[len(pairs):]
         else:
             for i in list(left_d):  # identical elements, wherever they are

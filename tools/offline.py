@@ -21,9 +21,9 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from components.sdk_internals import SECRET_SIG as _SECRET_SIG, SECRET_VALUE as _SECRET_VALUE
+from components.sdk_internals import run_pulumi_func, settings, sync_await as _sync_await
 
 from components.config import NAMESPACE, SECRET_PLACEHOLDER  # secret config values, which cannot be decrypted offline
 
@@ -35,8 +35,6 @@ PROGRAM = PROJECT_DIR / "__main__.py"
 OFFLINE_DOKS_VERSIONS: tuple[str, ...] = ("1.33.9-do.0", "1.34.4-do.0", "1.35.3-do.0")
 
 
-_SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the wire marker of a secret value
-_SECRET_VALUE = rpc._special_secret_sig  # noqa: SLF001
 
 
 @dataclass
@@ -114,7 +112,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -139,7 +137,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _fake_id(name: str) -> str:
+def fake_id(name: str) -> str:
+    """The id the mocks give the resource ``name`` (stable across runs)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hardened-doks/{name}"))
 
 
@@ -151,7 +150,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         outputs = dict(args.inputs)
-        resource_id = _fake_id(args.name)
+        resource_id = fake_id(args.name)
         if args.typ == "digitalocean:index/kubernetesCluster:KubernetesCluster":
             ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\noffline\n-----END CERTIFICATE-----\n").decode()
             outputs.update(
@@ -203,18 +202,21 @@ def run_program(
     config: Mapping[str, str],
     secret_keys: frozenset[str] = frozenset(),
     monitor: Optional[RecordingMonitor] = None,
+    program: Path = PROGRAM,
+    project: str = NAMESPACE,
 ) -> ProgramRun:
-    """Run __main__.py for ``stack`` with ``config`` under mocks; raise what the program raises.
+    """Run __main__.py (or another ``program`` of ``project``) for ``stack`` with ``config`` under
+    mocks; raise what the program raises.
 
     Pass a ``monitor`` to inspect what was registered even when the program fails.
     """
     monitor = monitor or RecordingMonitor(OfflineMocks())
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project=NAMESPACE, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), sorted(secret_keys))
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
     outputs, secret_outputs = _stack_outputs()
     return ProgramRun(stack, monitor.recorded, outputs, secret_outputs)
 

@@ -27,7 +27,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.policy import _NotApplicableError  # noqa: PLC2701 - what args.not_applicable() raises
+from components.sdk_internals import NotApplicableError as _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from components.config import ConfigError

@@ -22,6 +22,7 @@ import pydo
 
 from components.config import NodePool, StackConfig
 from components.network import vpc_args
+from components.stack import network_args
 from tools import do_api
 from tools.checks import Report, key, main as checks_main
 
@@ -91,7 +92,7 @@ def check_options(client: pydo.Client, config: StackConfig, report: Report) -> N
 
 def check_vpc_ranges(client: pydo.Client, config: StackConfig, report: Report) -> None:
     """The stack's ranges against every VPC in the account (VPC ranges may not overlap)."""
-    own_name = vpc_args(config)["name"]
+    own_name = vpc_args(network_args(config))["name"]
     others: list[tuple[str, ipaddress.IPv4Network, dict[str, Any]]] = []
     for vpc in do_api.paginate("GET /v2/vpcs", client.vpcs.list, "vpcs"):
         if vpc.get("name") == own_name or not vpc.get("ip_range"):

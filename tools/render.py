@@ -113,11 +113,11 @@ def unique_files(objects: list[tuple[str, str, str, str]]) -> list[str]:
     shared = {f for f in plain if plain.count(f) > 1}
     files = [
         object_file(kind, namespace, name, _group(api)) if file in shared else file
-        for file, (api, kind, namespace, name) in zip(plain, objects)
+        for file, (api, kind, namespace, name) in zip(plain, objects, strict=True)
     ]
     for file in sorted(set(files)):
         if files.count(file) > 1:
-            same = [f"{api} {kind} {namespace or CLUSTER}/{name}" for f, (api, kind, namespace, name) in zip(files, objects) if f == file]
+            same = [f"{api} {kind} {namespace or CLUSTER}/{name}" for f, (api, kind, namespace, name) in zip(files, objects, strict=True) if f == file]
             raise RenderError(f"{len(same)} objects would be written to {file}: {'; '.join(same)}")
     return files
 
@@ -132,7 +132,7 @@ def chart_files(release: RecordedResource, folder: Path, kube_version: str, offl
         for file, (kind, namespace, name, text) in zip(plain, manifests)
     ]
     files = []
-    for file, (*_, text) in zip(unique_files(objects), manifests):
+    for file, (*_, text) in zip(unique_files(objects), manifests, strict=True):
         path = folder / file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -167,7 +167,7 @@ def render(run: ProgramRun, out: Path, charts: bool = False, offline: bool = Tru
     resources = [r for r in sorted(run.resources, key=_apply_order) if r.custom and not r.type.startswith("pulumi:providers:")]
     kube = [r for r in resources if r.type.startswith("kubernetes:") and r.type != HELM_RELEASE]
     rendered = {r.urn: _resource_file(r) for r in kube}
-    kube_files = dict(zip(rendered, unique_files([key for key, _ in rendered.values()])))
+    kube_files = dict(zip(rendered, unique_files([key for key, _ in rendered.values()]), strict=True))
     index: list[dict[str, str]] = []
     for resource in resources:
         if resource.type == HELM_RELEASE:

@@ -302,6 +302,42 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
     return project
 
 
+def drift(project: Project) -> tuple[int, dict[str, Any]]:
+    """The drift command's exit code and its report of the e2e stack."""
+    completed = project.tool("tools.drift", "--stack", STACK, "--json", check=False)
+    assert completed.returncode in (0, 1), f"drift failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    report = json.loads(completed.stdout)
+    assert report["exit_code"] == completed.returncode
+    return completed.returncode, report["stacks"][0]
+
+
+@dataclass
+class _DriftChecks:
+    #: The last check found the stack as declared, and no module that changes the cluster ran since.
+    clean: bool = False
+
+
+_DRIFT_CHECKS = _DriftChecks()
+
+
+@pytest.fixture(scope="module")
+def no_drift(project: Project) -> Iterator[None]:
+    """A module that changes the cluster starts from the declared stack and leaves it so: the drift
+    command reports nothing before its tests and after them (whatever order the files run in).
+
+    The check before is skipped when the last one, after the previous such module, found it clean:
+    modules without this fixture only read the cluster (or work in projects of their own).
+    """
+    if not _DRIFT_CHECKS.clean:
+        code, report = drift(project)
+        assert code == 0, f"the stack drifted before this module:\n{json.dumps(report, indent=1)[:4000]}"
+    _DRIFT_CHECKS.clean = False
+    yield
+    code, report = drift(project)
+    assert code == 0, f"this module left the stack drifted:\n{json.dumps(report, indent=1)[:4000]}"
+    _DRIFT_CHECKS.clean = True
+
+
 @pytest.fixture(scope="session")
 def e2e_config(project: Project) -> StackConfig:
     """The e2e stack's validated config (the kubeconfig, a secret, replaced by a placeholder)."""

@@ -202,7 +202,7 @@ class LocalControlPlane:
         self.stop()
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.workdir / f"{name}.log", "wb")  # closed with the process
         process = subprocess.Popen(
             [str(self.bin_dir / name), *args],
             stdout=log,

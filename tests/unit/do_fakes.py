@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from components.do_endpoint import ENDPOINT_OVERRIDE_VARS
 from tools import do_api
 
 API = "https://testing.local"  # as pydo's own tests: Client("", endpoint="https://testing.local")
@@ -19,7 +20,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> str:
     """A token in the environment, the fake's endpoint patched in-process (the only way to point the
     tools elsewhere; tools/do_api.py); retries without waiting."""
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_test")
-    for name in do_api.ENDPOINT_OVERRIDE_VARS:
+    for name in ENDPOINT_OVERRIDE_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(do_api, "ENDPOINT", API)
     monkeypatch.setattr(do_api, "RETRY", {**do_api.RETRY, "retry_backoff_factor": 0})

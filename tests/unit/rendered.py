@@ -69,7 +69,7 @@ def variant(name: str) -> Variant:
     run = run_of(name)
     out = _root() / name
     render.render(run, out, charts=True)
-    folders = {render._slug(r.name): r.inputs["name"] for r in run.of_type(render.HELM_RELEASE)}  # noqa: SLF001
+    folders = {render._slug(r.name): r.inputs["name"] for r in run.of_type(render.HELM_RELEASE)}
     charts = {folders[d.name]: sorted(d.rglob("*.yaml")) for d in (out / "helm").iterdir() if d.is_dir()}
     return Variant(name, run, out, sorted((out / "kubernetes").rglob("*.yaml")), charts)
 

@@ -14,7 +14,7 @@ import pytest
 
 from components.config import POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, parse_stack_config, system_pool_warning
 from components.kube import system_toleration
-from components.scanners import POD_SECURITY_EXEMPTIONS
+from components.addons import POD_SECURITY_EXEMPTIONS
 from tests.conftest import all_addons_run
 from tests.unit import pod_security
 from tests.unit.manifests import helm_release

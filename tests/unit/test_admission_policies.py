@@ -1,6 +1,6 @@
 """The API server's admission policies as the stack registers them, per profile (under mocks).
 
-What they decide is evaluated by the real kube-apiserver in tests/e2e/test_7_admission.py; here:
+What they decide is evaluated by the real kube-apiserver in tests/e2e/test_admission.py; here:
 which policies and bindings exist, their actions per profile, what they match and where, the
 values they take from the config and the scanners layer, and the order they are applied in.
 """
@@ -13,7 +13,7 @@ import pytest
 
 from components import admission_policies as ap
 from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
-from components.scanners import ADDON_IMAGES
+from components.addons import ADDONS, addon_images
 from tests.unit.manifests import of_kind
 from tools.offline import ProgramRun, run_stack
 
@@ -103,7 +103,7 @@ def test_namespace_scopes(run_of) -> None:
     def selector(name: str) -> dict:
         return bindings[name].get("matchResources", {}).get("namespaceSelector", {})
 
-    addon_namespaces = [KYVERNO_NAMESPACE, *ADDON_IMAGES, ALERTS_NAMESPACE]
+    addon_namespaces = [addon.namespace for addon in ADDONS]
     name_label = "kubernetes.io/metadata.name"
     # The tenants' allowlist everywhere but kube-system and the add-on namespaces (their own allowlists).
     assert selector(ap.REGISTRY_POLICY) == {"matchExpressions": [{"key": name_label, "operator": "NotIn", "values": ["kube-system", *addon_namespaces]}]}
@@ -126,7 +126,9 @@ def test_the_registry_allowlist_comes_from_the_config() -> None:
 
 def test_add_on_allowlists_come_from_the_scanners_layer_and_kyverno(run_of) -> None:
     disallowed = _variables(_policies(run_of("prod"))[ap.ADDON_POLICY])["disallowed"]
-    for namespace, patterns in {**ADDON_IMAGES, KYVERNO_NAMESPACE: ap.KYVERNO_IMAGES}.items():
+    from tests.unit.test_budget import _config
+
+    for namespace, patterns in addon_images(_config("prod")).items():
         assert f"{ap.cel_string(namespace)}: {ap.cel_list([ap.glob_regex(p) for p in patterns])}" in disallowed, namespace
     # The notifier's namespace admits exactly its pinned image.
     assert f"'{ALERTS_NAMESPACE}': ['^docker\\\\.io/library/python:3\\\\.13-alpine@sha256:" in disallowed

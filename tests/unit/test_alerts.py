@@ -11,7 +11,7 @@ from typing import Any, Optional
 import pytest
 
 from components import notifier
-from components.alerts import NOTIFIER, SCRIPT, STATE_CONFIGMAP, WEBHOOK_SECRET
+from components.addons.notifier import NOTIFIER, SCRIPT, STATE_CONFIGMAP, WEBHOOK_SECRET
 from components.config import ALERTS_NAMESPACE
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import named, of_kind

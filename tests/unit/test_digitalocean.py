@@ -8,7 +8,7 @@ import pytest
 
 from components.config import NAMESPACE
 from components.kube_access import CREDENTIALS_COMMAND
-from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, run_stack
+from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, fake_id, run_stack
 
 CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
 VPC = "digitalocean:index/vpc:Vpc"
@@ -74,7 +74,7 @@ def test_cluster_sits_in_the_dedicated_vpc(stack_run: ProgramRun) -> None:
     cluster = stack_run.one(CLUSTER)
     assert vpc.inputs["ipRange"] == EXPECTED[stack_run.stack]["vpc"]
     assert vpc.inputs["region"] == cluster.inputs["region"]
-    assert cluster.inputs["vpcUuid"]  # the VPC's id
+    assert cluster.inputs["vpcUuid"] == fake_id(vpc.name)  # the dedicated VPC's id, not another one
     subnets = [ipaddress.ip_network(cluster.inputs[k]) for k in ("clusterSubnet", "serviceSubnet")]
     assert not any(s.overlaps(ipaddress.ip_network(vpc.inputs["ipRange"])) for s in subnets)
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import pytest
 import responses
 from pulumi.automation import ConfigValue, EngineEvent
-from pulumi.automation._cmd import CommandResult
+from pulumi.automation import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tests.unit.envelope import check_envelope

@@ -29,7 +29,7 @@ def test_every_mapped_check_becomes_an_exception_with_its_reason() -> None:
     mapped = [e for e in ENTRIES if e["check"] in KUBESCAPE_CONTROLS]
     assert mapped, "the exceptions file has mapped entries (the Kyverno chart's service-account tokens at least)"
     assert len(exceptions) == len(mapped) and len({e["name"] for e in exceptions}) == len(exceptions)
-    for entry, exception in zip(mapped, exceptions):
+    for entry, exception in zip(mapped, exceptions, strict=True):
         assert exception["policyType"] == "postureExceptionPolicy" and exception["actions"] == ["alertOnly"]
         assert [p["controlID"] for p in exception["posturePolicies"]] == list(KUBESCAPE_CONTROLS[entry["check"]])
         assert exception["resources"] == [{"designatorType": "Attributes", "attributes": attributes(entry["resource"])}]

@@ -302,10 +302,11 @@ def test_the_charts_images_pass_their_namespaces_admission_allowlists(rendered, 
     # restrict-addon-images, disallow-latest-tag): a chart bump to another registry or an
     # untagged image would otherwise only fail at `pulumi up`. Same patterns, with Python's re.
     from components.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
-    from components.scanners import ADDON_IMAGES
+    from components.addons import addon_images
+    from tests.unit.test_budget import _config
 
     run = run_of(stack)
-    allowlists = addon_images_by_namespace(ADDON_IMAGES)
+    allowlists = addon_images_by_namespace(addon_images(_config(VARIANTS[stack][0])))
     checked = 0
     for release in releases_of(stack):
         namespace = helm_release(run, release)["namespace"]

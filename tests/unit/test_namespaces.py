@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, tenant_namespaces
+from components.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
 from components.kube import TEAM_LABEL
 from components.namespaces import ALLOW_DNS, DEFAULT_DENY, SYSTEM_NAMESPACES
-from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named, of_kind
+from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named
 from tools.offline import ProgramRun, iter_kubernetes, run_stack
 
 SHIPPED_TENANTS = {"storefront": "storefront", "storefront-jobs": "storefront", "payments": "payments"}
@@ -165,15 +165,6 @@ def test_skip_await_annotates_every_object(skip: bool) -> None:
     for obj in (r.inputs for r in iter_kubernetes(run)):
         annotations = obj["metadata"].get("annotations", {})
         assert (annotations.get("pulumi.com/skipAwait") == "true") is skip, obj["metadata"]["name"]
-
-
-def test_tenant_namespaces_helper_maps_namespaces_to_teams(run_of) -> None:
-    from tools.offline import read_stack_file
-    from components.config import parse_stack_config
-
-    raw, secrets = read_stack_file("prod")
-    assert tenant_namespaces(parse_stack_config(raw, stack="prod", secret_keys=secrets)) == SHIPPED_TENANTS
-    assert of_kind(run_of("prod"), "Namespace")
 
 
 def test_the_default_service_account_is_patched_not_created(stack_run: ProgramRun) -> None:

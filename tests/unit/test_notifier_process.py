@@ -26,7 +26,7 @@ from typing import Any, Optional
 import pytest
 
 from components import notifier
-from components.alerts import NOTIFIER, STATE_CONFIGMAP
+from components.addons.notifier import NOTIFIER, STATE_CONFIGMAP
 from components.config import ALERTS_NAMESPACE
 from tests.conftest import all_addons_run
 from tests.e2e.controlplane import generate_certificates

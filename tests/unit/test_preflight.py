@@ -10,7 +10,6 @@ import responses
 from components.config import ConfigError
 from tests.unit import do_fakes as do
 from tests.unit.envelope import check_envelope
-from tests.unit.do_fakes import api  # noqa: F401 - fixture
 from tools import checks, do_api, preflight
 
 

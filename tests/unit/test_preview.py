@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from pulumi.automation import EngineEvent
-from pulumi.automation._cmd import CommandResult
+from pulumi.automation import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tests.unit.envelope import check_envelope

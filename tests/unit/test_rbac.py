@@ -7,7 +7,7 @@ from typing import Any, Optional
 import pytest
 
 from components.rbac import PERMISSIONS, role_name
-from components.scanners import TRIVY_SERVICE_ACCOUNT
+from components.addons.trivy import TRIVY_SERVICE_ACCOUNT
 from tests.unit.manifests import objects, of_kind
 from tests.unit.rbac_expectations import ACCESS_CHECKS, OTHER_NAMESPACE, OWN_NAMESPACE, PRIVILEGE_VERBS, SUBJECTS
 from tools.offline import ProgramRun, run_stack
@@ -70,7 +70,7 @@ def test_no_wildcards_and_no_privilege_verbs(stack_run: ProgramRun) -> None:
 
 
 def test_roles_are_generated_from_the_table(stack_run: ProgramRun) -> None:
-    # The Trivy operator's own ClusterRole (components.scanners.trivy_rbac) is an add-on's, not the table's.
+    # The Trivy operator's own ClusterRole (components.addons.trivy.trivy_rbac) is an add-on's, not the table's.
     generated = {r["metadata"]["name"] for r in of_kind(stack_run, "ClusterRole")} - {TRIVY_SERVICE_ACCOUNT}
     assert generated == {role_name(role) for role in PERMISSIONS}
 

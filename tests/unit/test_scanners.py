@@ -25,7 +25,9 @@ from components.config import (
 )
 from components.kube import MANAGED_NAMESPACE_LABEL, system_toleration
 from components.registry_access import PULL_SECRET
-from components.scanners import BREAK_GLASS_ANNOTATION, POD_SECURITY_EXEMPTIONS, TRIVY_SERVICE_ACCOUNT
+from components.addon import BREAK_GLASS_ANNOTATION
+from components.addons import POD_SECURITY_EXEMPTIONS
+from components.addons.trivy import TRIVY_SERVICE_ACCOUNT
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import helm_release, helm_releases, named, objects, of_kind
 from tests.unit.rendered import VARIANTS, documents, variant
@@ -402,7 +404,7 @@ def test_falcos_quota_fits_one_pod_on_every_node_the_pools_can_reach(stack: str)
     # The tenants' quota (8 CPUs of limits) stopped the DaemonSet at 8 nodes while prod's pools
     # autoscale to 15: every node must get its Falco pod, within a quota that still bounds it.
     from components.kube import quantity_value
-    from components.scanners import FALCO_RESOURCES
+    from components.addons.falco import FALCO_RESOURCES
     from tools.offline import read_stack_file
     from components.config import parse_stack_config
 

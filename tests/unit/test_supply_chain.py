@@ -132,7 +132,7 @@ def test_staging_and_prod_require_the_templates_keyless_identity() -> None:
         admission = stack_config(stack).admission
         assert admission.keyless is not None and admission.cosign_public_key is None, stack
         # What the stack renders is what was checked above: issuer and subject in the rule (the keyless form
-        # is verified only against real Sigstore; tests/e2e/test_9_supply_chain.py runs the key form offline).
+        # is verified only against real Sigstore; tests/e2e/test_supply_chain.py runs the key form offline).
         policy = signature_policy(admission)
         assert policy is not None
         (entry,) = policy["spec"]["rules"][0]["verifyImages"][0]["attestors"][0]["entries"]

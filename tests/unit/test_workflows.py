@@ -298,7 +298,7 @@ def test_ci_slack_posts_the_message_as_json_and_never_fails_the_job() -> None:
     status = {"code": 200}
 
     class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's method name
+        def do_POST(self) -> None:  # http.server's method name
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, json.loads(body)))
             self.send_response(status["code"])

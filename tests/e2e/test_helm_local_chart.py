@@ -4,12 +4,7 @@ reachable here): install, values reaching the objects, a clean second preview, a
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml

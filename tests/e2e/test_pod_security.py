@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.admission_policies import addon_images_by_namespace
-from components.scanners import POD_SECURITY_EXEMPTIONS, addon_images
+from components.addons import POD_SECURITY_EXEMPTIONS, addon_images
 from tests.e2e.controlplane import LocalControlPlane
 
 IMAGE = "registry.digitalocean.com/hardened-doks/app@sha256:" + "a" * 64

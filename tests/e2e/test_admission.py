@@ -49,6 +49,9 @@ from tests.e2e.controlplane import LocalControlPlane
 from tests.unit.manifests import objects
 from tools.offline import read_stack_file, run_stack
 
+#: This module changes the cluster: the stack is as declared before it and after it (conftest.py no_drift).
+pytestmark = pytest.mark.usefixtures("no_drift")
+
 PROFILES = ("dev", "staging", "prod")
 TARGETS = ("deployed", *PROFILES)
 ALL_POLICIES = (
@@ -376,7 +379,7 @@ def grant_scanner_jobs(plane: LocalControlPlane) -> None:
     ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SCANNER_GRANT}
     subjects = [{"kind": "ServiceAccount", "name": "trivy-operator", "namespace": TRIVY_NAMESPACE}]
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": SCANNER_GRANT}, "roleRef": ref, "subjects": subjects}
-    for path, body in zip(_GRANT_PATHS, (role, binding)):
+    for path, body in zip(_GRANT_PATHS, (role, binding), strict=True):
         assert plane.request("POST", path, json=body).status_code in (201, 409)
 
 

@@ -22,11 +22,15 @@ from typing import Any
 
 import pytest
 
-from components import alerts, scanners
-from components.config import KYVERNO_NAMESPACE, StackConfig
-from components.scanners import POD_SECURITY_EXEMPTIONS
+from components.addons import ADDONS
+from components.addons.notifier import NOTIFIER
+from components.config import StackConfig
+from components.addons import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
+
+#: This module changes the cluster: the stack is as declared before it and after it (conftest.py no_drift).
+pytestmark = pytest.mark.usefixtures("no_drift")
 
 WORKLOAD_KINDS = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}
 JOB_TIMEOUT_SECONDS = 120
@@ -34,10 +38,7 @@ JOB_TIMEOUT_SECONDS = 120
 
 def addon_namespaces(config: StackConfig) -> list[str]:
     """The namespaces of the add-ons the stack installs: Kyverno's, each scanner's, the notifier's."""
-    found = [KYVERNO_NAMESPACE, *(a.namespace for a in scanners.addons(config))]
-    if alerts.enabled(config):
-        found.append(alerts.ALERTS_NAMESPACE)
-    return found
+    return [addon.namespace for addon in ADDONS if addon.enabled(config)]
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +190,7 @@ def triggered_jobs(control_plane: LocalControlPlane) -> Iterator[list[tuple[str,
         control_plane.request("DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", json={"propagationPolicy": "Foreground"})
     for namespace, name in created:
         control_plane.wait_for(
-            lambda: control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}").status_code == 404
+            lambda namespace=namespace, name=name: control_plane.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}").status_code == 404
             and not items(control_plane, f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"job-name={name}"),
             f"job {namespace}/{name} and its pods deleted",
         )
@@ -200,14 +201,14 @@ def test_every_cronjob_runs_through_a_triggered_job(
 ) -> None:
     cronjobs = [(ns, c) for ns in namespaces for c in items(control_plane, f"/apis/batch/v1/namespaces/{ns}/cronjobs")]
     # Kubescape's two scan schedulers and the Slack notifier at least.
-    assert {c["metadata"]["name"] for _, c in cronjobs} >= {"kubescape-scheduler", "kubevuln-scheduler", alerts.NOTIFIER}
+    assert {c["metadata"]["name"] for _, c in cronjobs} >= {"kubescape-scheduler", "kubevuln-scheduler", NOTIFIER}
     for namespace, cronjob in cronjobs:
         job = trigger(control_plane, namespace, cronjob)
         triggered_jobs.append((namespace, job["metadata"]["name"]))
     for namespace, name in triggered_jobs:
         path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
 
-        def complete() -> bool:
+        def complete(path: str = path, name: str = name) -> bool:
             conditions = {c["type"]: c["status"] for c in (control_plane.get(path).json().get("status") or {}).get("conditions") or []}
             assert conditions.get("Failed") != "True", (name, conditions)
             return conditions.get("Complete") == "True"

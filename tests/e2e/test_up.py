@@ -10,7 +10,7 @@ from typing import Any
 from components.admission import SIGNATURE_POLICY
 from components.namespaces import ALLOW_DNS, DEFAULT_DENY
 from components.rbac import PERMISSIONS, role_name
-from components.scanners import POD_SECURITY_EXEMPTIONS
+from components.addons import ADDONS, POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 
@@ -67,7 +67,7 @@ def test_roles_from_the_permissions_table_exist_without_wildcards(control_plane:
 def test_kyverno_release_crds_and_policies_are_installed(project: Project, control_plane: LocalControlPlane) -> None:
     crd = control_plane.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clusterpolicies.kyverno.io")
     assert crd.status_code == 200, "the Helm release from the local chart installs the CRDs"
-    # Kyverno keeps signature verification; the other rules are the API server's (test_7_admission).
+    # Kyverno keeps signature verification; the other rules are the API server's (test_admission).
     policies = {p["metadata"]["name"]: p for p in control_plane.get("/apis/kyverno.io/v1/clusterpolicies").json()["items"]}
     assert set(policies) == {SIGNATURE_POLICY}
     for rule in policies[SIGNATURE_POLICY]["spec"]["rules"]:
@@ -82,7 +82,8 @@ def test_kyverno_release_crds_and_policies_are_installed(project: Project, contr
 def test_every_helm_release_of_the_stack_is_deployed(project: Project, control_plane: LocalControlPlane, live_checks: Counter[str]) -> None:
     state = json.loads(project.pulumi("stack", "export").stdout)["deployment"]["resources"]
     releases = {(r["outputs"]["status"]["namespace"], r["outputs"]["status"]["name"]) for r in state if r["type"] == "kubernetes:helm.sh/v3:Release"}
-    assert len(releases) == 6, "Kyverno, Kubescape, the Trivy operator, the Snyk monitor, Falco and falcosidekick, from their local charts"
+    # Kyverno, Kubescape, the Trivy operator, the Snyk monitor, Falco and falcosidekick, from their local charts.
+    assert releases == {(addon.namespace, addon.release) for addon in ADDONS if addon.release}
     deployed = control_plane.get("/api/v1/secrets", params={"labelSelector": "owner=helm,status=deployed"}).json()["items"]
     live = {(s["metadata"]["namespace"], s["metadata"]["labels"]["name"]) for s in deployed}
     live_checks["helm release checks"] += len(releases)

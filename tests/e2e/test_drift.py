@@ -17,17 +17,17 @@ import json
 import shlex
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pytest
 
-from components.alerts import NOTIFIER
+from components.addons.notifier import NOTIFIER
 from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE
 from components.namespaces import DEFAULT_DENY
 from components.rbac import role_name
-from tests.e2e.conftest import STACK, Project
+from tests.e2e.conftest import STACK, Project, drift
 from tests.e2e.controlplane import LocalControlPlane
 from tools import drift as tools_drift
 from tools.object_diff import differences
@@ -45,14 +45,6 @@ KYVERNO = "/apis/kyverno.io/v1/clusterpolicies"
 VAP = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 CILIUM = "/apis/cilium.io/v2"
 UP = f"pulumi up --refresh --stack {STACK}"
-
-
-def drift(project: Project) -> tuple[int, dict[str, Any]]:
-    completed = project.tool("tools.drift", "--stack", STACK, "--json", check=False)
-    assert completed.returncode in (0, 1), f"drift failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    report = json.loads(completed.stdout)
-    assert report["exit_code"] == completed.returncode
-    return completed.returncode, report["stacks"][0]
 
 
 def as_text(report: dict[str, Any]) -> str:
@@ -142,9 +134,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def clean_start(project: Project) -> None:
-    code, report = drift(project)
-    assert code == 0, f"the stack drifted before these tests:\n{json.dumps(report, indent=1)[:4000]}"
+def clean_start(no_drift: None) -> None:
+    """The declared stack before these tests and after them (tests/e2e/conftest.py no_drift)."""
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""falcosidekick: Falco's events to Slack (installed with Falco when a Slack webhook is configured)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, from_namespace, scheduling, tcp, with_digests
+from components.addons.falco import FALCO_PRIORITIES, FALCOSIDEKICK_PORT
+from components.config import CHART_PINS, FALCO_NAMESPACE, FALCOSIDEKICK_NAMESPACE, StackConfig
+from components.kube import resources, secret
+from components.namespaces import network_policy
+from components.network_policies import public_https_egress
+
+FALCOSIDEKICK_SECRET = "falcosidekick-slack"
+
+
+def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
+    """The falcosidekick chart values; the Slack settings come from the Secret it names."""
+    values: dict[str, Any] = {
+        "replicaCount": 1,
+        # Webhook URL and Slack settings as environment from a Secret built from secret config:
+        # never in the values (state, rendered files).
+        "config": {"existingSecret": FALCOSIDEKICK_SECRET},
+        "webui": {"enabled": False},
+        # Restricted: the image's own non-root user 1234 and its group (never group 0).
+        "podSecurityContext": {**POD_SECURITY, "runAsUser": 1234, "runAsGroup": 1234, "fsGroup": 1234},
+        "securityContext": CONTAINER_SECURITY,
+        "resources": resources("10m", "32Mi", "100m", "128Mi"),
+        **scheduling(config),
+    }
+    return with_digests(config, "falcosidekick", values)
+
+
+def falcosidekick_secret(config: StackConfig) -> dict[str, Any]:
+    """falcosidekick's Slack output settings; the webhook URL only as a secret Output."""
+    assert config.slack_webhook_url is not None
+    return secret(
+        FALCOSIDEKICK_SECRET,
+        FALCOSIDEKICK_NAMESPACE,
+        {
+            "SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url.get_secret_value()),
+            # Falco events at or above the alert threshold go to Slack (alerts.min_severity).
+            "SLACK_MINIMUMPRIORITY": FALCO_PRIORITIES[config.alerts.min_severity],
+            "SLACK_OUTPUTFORMAT": "all",
+        },
+    )
+
+
+def network_policies(config: StackConfig) -> list[dict[str, Any]]:
+    """Falco's events in, Slack out; nothing more."""
+    return [
+        network_policy(
+            "falcosidekick-from-falco",
+            FALCOSIDEKICK_NAMESPACE,
+            {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_namespace(FALCO_NAMESPACE)], "ports": [tcp(FALCOSIDEKICK_PORT)]}]},
+        ),
+        # Slack's webhook endpoint.
+        public_https_egress("falcosidekick-https-egress", FALCOSIDEKICK_NAMESPACE, {}),
+    ]
+
+
+def workloads(config: StackConfig, values: Mapping[str, Any], nodes: int) -> list[Workload]:
+    return [Workload("falcosidekick", "Deployment", values["replicaCount"], values["resources"]["requests"])]
+
+
+ADDON = Addon(
+    key="falcosidekick",
+    namespace=FALCOSIDEKICK_NAMESPACE,
+    layer="scanners",
+    order=50,
+    # Installed before Falco, which posts to it.
+    install_order=40,
+    enabled=lambda config: config.scanners.falco.enabled and config.slack_webhook_url is not None,
+    images=lambda config: ("falcosecurity/*", "docker.io/falcosecurity/*"),
+    network_policies=network_policies,
+    workloads=workloads,
+    release="falcosidekick",
+    chart=CHART_PINS["falcosidekick"],
+    chart_path=lambda config: config.scanners.falco.sidekick_chart_path,
+    values=falcosidekick_values,
+    extra_objects=lambda config: [falcosidekick_secret(config)],
+)

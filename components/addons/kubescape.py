@@ -1,0 +1,146 @@
+"""Kubescape: configuration and vulnerability scans, results kept in the cluster (its aggregated API)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from components.addon import Addon, Workload, scheduling, with_digests
+from components.config import CHART_PINS, KUBESCAPE_NAMESPACE, StackConfig
+from components.kube import resources
+from components.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
+
+#: Kubescape's aggregated API server (storage) port, reached by the Kubernetes API server.
+KUBESCAPE_STORAGE_PORT = 8443
+#: Ports Kubescape's components call each other on inside the namespace (operator 4002; scanner
+#: and kubevuln 8080).
+KUBESCAPE_INTERNAL_PORTS = (4002, 8080)
+
+
+def kubescape_values(config: StackConfig) -> dict[str, Any]:
+    """The kubescape-operator chart values."""
+    settings = config.scanners.kubescape
+    off = "disable"
+    # Every component on the isolated system pool (its nodeSelector also keeps the chart's Linux pin).
+    placed = scheduling(config, {"kubernetes.io/os": "linux"})
+    values: dict[str, Any] = {
+        "clusterName": config.name,
+        "ksNamespace": KUBESCAPE_NAMESPACE,
+        # No SaaS account: an empty server keeps every result in the cluster (its aggregated API);
+        # nothing is sent to a vendor.
+        "server": "",
+        "account": "",
+        "accessKey": "",
+        "capabilities": {
+            "configurationScan": "enable",
+            # Re-scan a workload's configuration when it is created or changed (new workloads are
+            # scanned when deployed).
+            "continuousScan": "enable",
+            "vulnerabilityScan": "enable",
+            # Everything below needs Kubescape's node agent, a privileged eBPF DaemonSet (hostPID,
+            # hostPath /, SYS_ADMIN…): off, so this namespace stays restricted (Pod Security
+            # Standards). Runtime detection is Falco's job here (opt-in, in its own namespace).
+            "nodeScan": off,
+            "nodeSbomGeneration": off,
+            "relevancy": off,
+            "runtimeObservability": off,
+            "runtimeDetection": off,
+            "malwareDetection": off,
+            "networkPolicyService": off,
+            "seccompProfileService": off,
+            "nodeProfileService": off,
+            "httpDetection": off,
+            "networkEventsStreaming": off,
+            # Admission is Kyverno's (components/admission.py): no second webhook.
+            "admissionController": off,
+            # The chart version is pinned in code: no in-cluster self-upgrade (change control).
+            "autoUpgrading": off,
+            "manageWorkloads": off,
+            "syncSBOM": off,
+            "prometheusExporter": off,
+        },
+        "global": {
+            # CIS 5.1.2 (minimise access to Secrets): no cluster-wide Secret read for the scanner
+            # and operator. Images behind pull secrets are scanned by Trivy (scanners.trivy).
+            "enableClusterWideSecretAccess": False,
+            # The stack writes this namespace's network policies (network_policies()).
+            "networkPolicy": {"enabled": False},
+        },
+        # Components without their own placement fall back to this one.
+        "customScheduling": placed,
+        "kubescape": {
+            # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
+            "resources": resources("100m", "256Mi", "600m", "1Gi"),
+            # No call home for version checks (nothing sent to a vendor).
+            "skipUpdateCheck": True,
+            "serviceMonitor": {"enabled": False},
+            **placed,
+        },
+        "operator": {"resources": resources("50m", "100Mi", "300m", "300Mi"), **placed},
+        "kubevuln": {"resources": resources("200m", "768Mi", "1500m", "2560Mi"), **placed},
+        "storage": {"resources": resources("50m", "256Mi", "500m", "1Gi"), **placed},
+        "kubescapeScheduler": {
+            "scanSchedule": settings.configuration_scan_schedule,
+            # The scheduled scan checks the configured frameworks (NSA/CISA hardening guide, CIS
+            # Kubernetes Benchmark…) and keeps its results local.
+            "requestBody": {
+                "commands": [
+                    {
+                        "CommandName": "kubescapeScan",
+                        "args": {"scanV1": {"targetType": "framework", "targetNames": list(settings.frameworks), "keepLocal": True}},
+                    }
+                ]
+            },
+            "resources": resources("1m", "10Mi", "10m", "20Mi"),
+            **placed,
+        },
+        "kubevulnScheduler": {"scanSchedule": settings.vulnerability_scan_schedule, "resources": resources("1m", "10Mi", "10m", "20Mi"), **placed},
+        # The registry scan CronJobs the operator creates from its template (none unless asked).
+        "registryScanScheduler": {"resources": resources("1m", "10Mi", "10m", "20Mi"), **placed},
+    }
+    return with_digests(config, "kubescape", values)
+
+
+def network_policies(config: StackConfig) -> list[dict[str, Any]]:
+    """What Kubescape needs beyond its namespace baseline (default-deny + DNS), and nothing more."""
+    ns = KUBESCAPE_NAMESPACE
+    return [
+        # Every component watches the API; the storage component is an aggregated API server
+        # the Kubernetes API server calls on 8443.
+        kube_apiserver_access("kubescape-kube-apiserver", ns, webhook_port=KUBESCAPE_STORAGE_PORT),
+        # Scheduler CronJobs → operator; operator → scanner and kubevuln.
+        intra_namespace(ns, ports=KUBESCAPE_INTERNAL_PORTS, name="kubescape-internal"),
+        # The scanner downloads its control library; kubevuln its vulnerability DB and the images
+        # it scans: HTTPS to public addresses only (never the VPC or metadata addresses).
+        public_https_egress("kubescape-https-egress", ns, {"matchExpressions": [{"key": "app", "operator": "In", "values": ["kubescape", "kubevuln"]}]}),
+    ]
+
+
+def workloads(config: StackConfig, values: Mapping[str, Any], nodes: int) -> list[Workload]:
+    """The four Deployments and the two scheduler CronJobs."""
+    found = [Workload(component, "Deployment", 1, values[component]["resources"]["requests"]) for component in ("kubescape", "operator", "kubevuln", "storage")]
+    for scheduler in ("kubescapeScheduler", "kubevulnScheduler"):
+        found.append(Workload(scheduler.replace("Scheduler", "-scheduler"), "CronJob", 1, values[scheduler]["resources"]["requests"]))
+    return found
+
+
+ADDON = Addon(
+    key="kubescape",
+    namespace=KUBESCAPE_NAMESPACE,
+    layer="scanners",
+    order=10,
+    enabled=lambda config: config.scanners.kubescape.enabled,
+    # The chart's image repositories (the chart defaults the values keep), as Kyverno image patterns:
+    # the add-on image policy admits nothing else here (DigitalOcean supply-chain checklist).
+    images=lambda config: ("quay.io/kubescape/*",),
+    network_policies=network_policies,
+    workloads=workloads,
+    release="kubescape",
+    chart=CHART_PINS["kubescape"],
+    chart_path=lambda config: config.scanners.kubescape.chart_path,
+    values=kubescape_values,
+    # The chart hard-codes security contexts no value can complete: Helm pipes its manifests through
+    # the project's post-renderer (tools/helm_postrender.py: drop ALL capabilities, a non-root group),
+    # which Pod Security restricted needs. Relative to the project folder, the provider's working directory.
+    postrender="tools/helm_postrender.py",
+)

@@ -1,0 +1,140 @@
+"""Kyverno, the policy engine that verifies image signatures (built by components/admission.py).
+
+Its chart values, network paths and budget live here; the signature policy, the engine's excluded
+namespaces and the API server's own admission policies stay with the Admission component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from components.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
+from components.admission_policies import KYVERNO_IMAGES
+from components.config import CHART_PINS, KYVERNO_NAMESPACE, StackConfig
+from components.kube import resources
+from components.network_policies import kube_apiserver_access, public_https_egress
+from components.registry_access import pull_secret_name
+
+#: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
+#: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
+#:   and policing them could block the cluster's own recovery;
+#: - kyverno: the policy engine itself; if its pods needed its own webhook to start, a
+#:   restart with no replica running would deadlock admission. (The API server's policies
+#:   have no such loop: they hold the kyverno namespace to its chart's images.)
+EXCLUDED_NAMESPACES: tuple[str, ...] = ("kube-system", KYVERNO_NAMESPACE)
+#: Kyverno's webhook server port (admission and cleanup controllers).
+WEBHOOK_PORT = 9443
+#: The controllers besides the admission controller (one replica each).
+CONTROLLERS = ("backgroundController", "cleanupController", "reportsController")
+
+
+def chart_values(config: StackConfig) -> dict[str, Any]:
+    """The Kyverno chart values; every security-relevant one with the control it serves."""
+    replicas = config.admission.replicas
+    excluded = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXCLUDED_NAMESPACES)}]}
+    # Requests and limits on every container (NSA/CISA: resource limits; CIS 5.7).
+    small = resources("10m", "64Mi", "100m", "256Mi")
+    # Pod-level security context on every pod (Pod Security Standards restricted: non-root,
+    # RuntimeDefault seccomp; the chart already drops all capabilities per container).
+    pod_security = POD_SECURITY
+    # Registry credentials for signature checks (--imagePullSecrets): a private DOCR refuses
+    # anonymous reads, so without them every signed image is refused (components/registry_access.py).
+    secret = pull_secret_name(config)
+    values: dict[str, Any] = {
+        **({"existingImagePullSecrets": [secret]} if secret else {}),
+        # Every Kyverno pod (controllers and hook Jobs) on the isolated system pool, away from tenant
+        # pods (NSA/CISA: isolate security-critical components); the chart's Linux pin stays.
+        "global": scheduling(config, {"kubernetes.io/os": "linux"}),
+        "crds": {
+            "install": True,
+            # Helm hook Jobs (CRD migration on upgrade, webhook clean-up on delete) need a node
+            # to run on; with skip_await (an API server without nodes) they would never finish.
+            "migration": {"enabled": not config.skip_await, "podResources": small, "podSecurityContext": pod_security},
+        },
+        "webhooksCleanup": {"enabled": not config.skip_await, "resources": small, "podSecurityContext": pod_security},
+        "grafana": {"enabled": False},
+        "config": {
+            # The webhooks never see the excluded namespaces (see EXCLUDED_NAMESPACES).
+            "webhooks": {"namespaceSelector": excluded},
+            "excludeKyvernoNamespace": True,
+            # The chart's default resource filters skip kube-public and kube-node-lease entirely:
+            # the stack holds them to the baseline like any namespace (issue 17.9), so the signature
+            # policy applies there too. kube-system stays filtered (see EXCLUDED_NAMESPACES).
+            "resourceFiltersExcludeNamespaces": ["kube-public", "kube-node-lease"],
+        },
+        "features": {
+            # PolicyExceptions would let any namespace owner opt out of the policies: off.
+            "policyExceptions": {"enabled": False},
+            # Kyverno-created resources cannot be edited by others.
+            "protectManagedResources": {"enabled": True},
+            # Registries are reached over TLS only (NSA/CISA: encrypt traffic).
+            "registryClient": {"allowInsecure": False},
+        },
+        "admissionController": {
+            # HA webhook in staging/prod: a Fail-closed webhook with one replica blocks deploys.
+            "replicas": replicas,
+            "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+            "podSecurityContext": pod_security,
+            "initContainer": {"resources": small},
+            "container": {"resources": resources("100m", "128Mi", "1", "512Mi")},
+            # The stack writes its own network policies (see network_policies()).
+            "networkPolicy": {"enabled": False},
+        },
+        **{
+            controller: {"resources": resources("100m", "64Mi", "500m", "256Mi"), "podSecurityContext": pod_security, "networkPolicy": {"enabled": False}}
+            for controller in CONTROLLERS
+        },
+    }
+    # Images by digest where configured (addon_image_digests; CIS 5.5.1).
+    return with_digests(config, "kyverno", values)
+
+
+def network_policies(config: StackConfig) -> list[dict[str, Any]]:
+    """What Kyverno needs beyond the namespace baseline (default-deny + DNS), and nothing more."""
+    return [
+        # Every controller watches and writes through the API server; the admission and cleanup
+        # controllers receive webhook calls from it.
+        kube_apiserver_access("kyverno-kube-apiserver", KYVERNO_NAMESPACE, webhook_port=WEBHOOK_PORT),
+        # Signature verification: registries and Sigstore (TUF, Rekor, Fulcio) over HTTPS.
+        public_https_egress(
+            "kyverno-registry-egress",
+            KYVERNO_NAMESPACE,
+            {
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["admission-controller", "reports-controller", "background-controller"]}
+                ]
+            },
+        ),
+    ]
+
+
+def workloads(config: StackConfig, values: Mapping[str, Any], nodes: int) -> list[Workload]:
+    """The admission controller's replicas and one pod of each other controller."""
+    found = [Workload("admission-controller", "Deployment", values["admissionController"]["replicas"], values["admissionController"]["container"]["resources"]["requests"])]
+    for controller in CONTROLLERS:
+        found.append(Workload(controller.removesuffix("Controller") + "-controller", "Deployment", 1, values[controller]["resources"]["requests"]))
+    return found
+
+
+ADDON = Addon(
+    key="kyverno",
+    namespace=KYVERNO_NAMESPACE,
+    layer="admission",
+    order=0,
+    # Always installed: the signature policy needs it (and staging/prod require a signing identity).
+    enabled=lambda config: True,
+    # The engine's namespace is held to its chart's images (components/admission_policies.py).
+    images=lambda config: KYVERNO_IMAGES,
+    network_policies=network_policies,
+    workloads=workloads,
+    release="kyverno",
+    chart=CHART_PINS["kyverno"],
+    chart_path=lambda config: config.admission.chart_path,
+    values=chart_values,
+    # Kyverno's pods run as non-root with all capabilities dropped: restricted in every profile.
+    pod_security="restricted",
+    # No ResourceQuota or LimitRange: the engine's replicas are set by admission.replicas.
+    quota=None,
+    timeout=600,
+)

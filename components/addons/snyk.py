@@ -1,0 +1,90 @@
+"""The Snyk monitor: a SaaS agent, installed only with its secret integration id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
+from components.config import CHART_PINS, SNYK_NAMESPACE, StackConfig
+from components.kube import secret
+from components.network_policies import kube_apiserver_access, public_https_egress
+
+SNYK_SECRET = "snyk-monitor"
+#: The user and group the snyk/kubernetes-monitor image is built to run as (its Dockerfile: USER 10001:10001).
+SNYK_UID = 10001
+
+
+def snyk_values(config: StackConfig) -> dict[str, Any]:
+    """The snyk-monitor chart values (its credentials are in the Secret snyk_secret() builds)."""
+    placed = scheduling(config)
+    values: dict[str, Any] = {
+        "clusterName": config.name,
+        # The Secret built from secret config (integration id, service account token, dockercfg).
+        "monitorSecrets": SNYK_SECRET,
+        "scope": "Cluster",
+        # Snyk's default upload endpoint; the monitor is a SaaS agent and is installed only when
+        # configured (scanners.snyk.enabled with the secret integration id).
+        "integrationApi": "",
+        "requests": {"cpu": "100m", "memory": "400Mi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+        # Pod Security Standards restricted: the chart's init container (busybox:latest, runAsNonRoot
+        # false, only a `chmod` of the scratch volume) is refused by restricted admission and runs a
+        # floating tag. Off: the scratch volume is an emptyDir, writable by any user, and fsGroup
+        # gives it the monitor's group.
+        "initContainers": {"enabled": False},
+        # Restricted: non-root (the image's own 10001:10001, never group 0), RuntimeDefault seccomp.
+        "podSecurityContext": {**POD_SECURITY, "runAsUser": SNYK_UID, "runAsGroup": SNYK_UID, "fsGroup": SNYK_UID},
+        # The chart's tag is the pinned version (digest: addon_image_digests); pulled once per node.
+        "image": {"pullPolicy": "IfNotPresent"},
+        "temporaryStorageSize": "10Gi",
+        "skip_k8s_jobs": True,
+        # The chart's own NetworkPolicy allows all egress (`egress: [{}]`), which would add to the
+        # namespace's default-deny: off; the stack writes exactly the monitor's paths (NSA/CISA).
+        "networkPolicy": {"enabled": False},
+        **placed,
+    }
+    return with_digests(config, "snyk", values)
+
+
+def snyk_secret(config: StackConfig) -> dict[str, Any]:
+    """The Snyk monitor's Secret, every value a secret Output (never plain in state or renders)."""
+    assert config.snyk_integration_id is not None and config.snyk_service_account_token is not None
+    dockercfg = config.snyk_dockercfg.get_secret_value() if config.snyk_dockercfg is not None else "{}"
+    return secret(
+        SNYK_SECRET,
+        SNYK_NAMESPACE,
+        {
+            "integrationId": pulumi.Output.secret(config.snyk_integration_id.get_secret_value()),
+            "serviceAccountApiToken": pulumi.Output.secret(config.snyk_service_account_token.get_secret_value()),
+            "dockercfg.json": pulumi.Output.secret(dockercfg),
+        },
+    )
+
+
+def network_policies(config: StackConfig) -> list[dict[str, Any]]:
+    """The API server, and HTTPS to Snyk and the image registries; nothing more."""
+    return [kube_apiserver_access("snyk-kube-apiserver", SNYK_NAMESPACE), public_https_egress("snyk-https-egress", SNYK_NAMESPACE, {})]
+
+
+def workloads(config: StackConfig, values: Mapping[str, Any], nodes: int) -> list[Workload]:
+    return [Workload("monitor", "Deployment", 1, values["requests"])]
+
+
+ADDON = Addon(
+    key="snyk",
+    namespace=SNYK_NAMESPACE,
+    layer="scanners",
+    order=30,
+    enabled=lambda config: config.scanners.snyk.enabled,
+    images=lambda config: ("snyk/*", "docker.io/snyk/*"),
+    network_policies=network_policies,
+    workloads=workloads,
+    release="snyk-monitor",
+    chart=CHART_PINS["snyk"],
+    chart_path=lambda config: config.scanners.snyk.chart_path,
+    values=snyk_values,
+    extra_objects=lambda config: [snyk_secret(config)],
+)
