@@ -607,14 +607,14 @@ def _tcp(port: int) -> dict[str, Any]:
 def snyk_secret(config: StackConfig) -> dict[str, Any]:
     """The Snyk monitor's Secret, every value a secret Output (never plain in state or renders)."""
     assert config.snyk_integration_id is not None and config.snyk_service_account_token is not None
-    dockercfg = config.snyk_dockercfg.get_secret_value() if config.snyk_dockercfg is not None else "{}"
+    dockercfg = config.secret_input("snyk_dockercfg") if config.snyk_dockercfg is not None else pulumi.Output.secret("{}")
     return secret(
         SNYK_SECRET,
         SNYK_NAMESPACE,
         {
-            "integrationId": pulumi.Output.secret(config.snyk_integration_id.get_secret_value()),
-            "serviceAccountApiToken": pulumi.Output.secret(config.snyk_service_account_token.get_secret_value()),
-            "dockercfg.json": pulumi.Output.secret(dockercfg),
+            "integrationId": config.secret_input("snyk_integration_id"),
+            "serviceAccountApiToken": config.secret_input("snyk_service_account_token"),
+            "dockercfg.json": dockercfg,
         },
     )
 
@@ -626,7 +626,7 @@ def falcosidekick_secret(config: StackConfig) -> dict[str, Any]:
         FALCOSIDEKICK_SECRET,
         FALCOSIDEKICK_NAMESPACE,
         {
-            "SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url.get_secret_value()),
+            "SLACK_WEBHOOKURL": config.secret_input("slack_webhook_url"),
             # Falco events at or above the alert threshold go to Slack (alerts.min_severity).
             "SLACK_MINIMUMPRIORITY": FALCO_PRIORITIES[config.alerts.min_severity],
             "SLACK_OUTPUTFORMAT": "all",
