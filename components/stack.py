@@ -39,7 +39,7 @@ class HardenedCluster(pulumi.ComponentResource):
     """Name of the cluster (the existing cluster's name in existing-cluster mode)."""
     kubeconfig: pulumi.Output[str]
     """Kubeconfig of the cluster (secret). For a created cluster it holds no credential: its user runs the
-    hardened-doks-kube-credentials exec plugin, which fetches a short-lived token with DIGITALOCEAN_TOKEN."""
+    hardened-doks-kube-credentials exec plugin, which fetches a short-lived token with HARDENED_DOKS_CLUSTER_ACCESS_TOKEN."""
     cluster_id: Optional[pulumi.Output[str]]
     """DigitalOcean id of the created cluster (unset in existing-cluster mode)."""
     cluster_endpoint: Optional[pulumi.Output[str]]

@@ -1,12 +1,14 @@
 """A new hardened DigitalOcean Kubernetes cluster, from your own Pulumi program.
 
-    export DIGITALOCEAN_TOKEN=...                                  # a DigitalOcean API token
+    export DIGITALOCEAN_TOKEN=...                                  # a DigitalOcean API token (write access)
+    export HARDENED_DOKS_CLUSTER_ACCESS_TOKEN=...                  # a cluster-access-only token (README "Credentials")
+    export PATH="$PWD/venv/bin:$PATH"                              # hardened-doks-kube-credentials, installed with the library
     pulumi config set --path 'apiAllowlist[0]' 203.0.113.10/32     # who may reach the Kubernetes API
     pulumi up
 
 The component creates the VPC, the DOKS cluster, the worker firewall and the project, then the in-cluster layer
 through a kubeconfig that holds no credential: its user runs `hardened-doks-kube-credentials` (installed with the
-library), which fetches a short-lived token with DIGITALOCEAN_TOKEN (docs/component-package.md).
+library), which fetches a short-lived token with HARDENED_DOKS_CLUSTER_ACCESS_TOKEN (docs/component-package.md).
 """
 
 import pulumi
