@@ -14,9 +14,9 @@ import pulumi
 class Environment(Enum):
     """One of: dev, staging, prod."""
 
-    DEV = 'dev'
-    STAGING = 'staging'
-    PROD = 'prod'
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
 
 
 class MaintenanceWindowArgs(TypedDict, total=False):
@@ -31,9 +31,9 @@ class MaintenanceWindowArgs(TypedDict, total=False):
 class TaintEffect(Enum):
     """One of: NoSchedule, PreferNoSchedule, NoExecute."""
 
-    NO_SCHEDULE = 'NoSchedule'
-    PREFER_NO_SCHEDULE = 'PreferNoSchedule'
-    NO_EXECUTE = 'NoExecute'
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
 
 
 class TaintArgs(TypedDict, total=False):
@@ -181,9 +181,9 @@ class ContainerDefaultsArgs(TypedDict, total=False):
 class PodSecurityLevel(Enum):
     """One of: privileged, baseline, restricted."""
 
-    PRIVILEGED = 'privileged'
-    BASELINE = 'baseline'
-    RESTRICTED = 'restricted'
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
 
 
 class PodSecurityArgs(TypedDict, total=False):
@@ -200,8 +200,8 @@ class PodSecurityArgs(TypedDict, total=False):
 class AllowRuleProtocol(Enum):
     """One of: TCP, UDP."""
 
-    TCP = 'TCP'
-    UDP = 'UDP'
+    TCP = "TCP"
+    UDP = "UDP"
 
 
 class AllowRuleArgs(TypedDict, total=False):
@@ -255,8 +255,8 @@ class RbacArgs(TypedDict, total=False):
 class AdmissionMode(Enum):
     """One of: Audit, Enforce."""
 
-    AUDIT = 'Audit'
-    ENFORCE = 'Enforce'
+    AUDIT = "Audit"
+    ENFORCE = "Enforce"
 
 
 class KeylessArgs(TypedDict, total=False):
@@ -298,10 +298,10 @@ class AdmissionArgs(TypedDict, total=False):
 class Severity(Enum):
     """One of: LOW, MEDIUM, HIGH, CRITICAL."""
 
-    LOW = 'LOW'
-    MEDIUM = 'MEDIUM'
-    HIGH = 'HIGH'
-    CRITICAL = 'CRITICAL'
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
 
 
 class KubescapeScannerArgs(TypedDict, total=False):

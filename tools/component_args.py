@@ -16,6 +16,7 @@ fails when the written module is stale.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import typing
@@ -74,7 +75,7 @@ class _Writer:
     def enum(self, values: tuple[str, ...], owner: type[BaseModel], field: str) -> str:
         if values not in self.enums:
             name = ENUM_NAMES.get(values, f"{owner.__name__}{_camel(field)}")
-            members = "\n".join(f"    {_member(v)} = {v!r}" for v in values)
+            members = "\n".join(f"    {_member(v)} = {json.dumps(v)}" for v in values)
             self.blocks.append(f"class {name}(Enum):\n    {_doc('One of: ' + ', '.join(values) + '.')}\n\n{members}\n")
             self.enums[values] = name
         return self.enums[values]

@@ -11,8 +11,9 @@ allowed and one denied by SubjectAccessReview), then `destroy`, after which none
 
 For time (2 cores), both programs set skip_await (nothing waits for pods; no nodes are registered) and turn
 the Kubescape and Trivy scanners off; Kyverno (always on: the admission layer) is installed from the local chart.
-The provider's and the example's virtualenv is this test run's own (it has this checkout installed), so nothing is
-pip-installed; requirements.txt's path to the repository is checked by the unit tier.
+The provider's virtualenv is made by the Python language host, which pip-installs provider/requirements.txt (a
+scratch copy of this repository) into it, pinned by constraints.txt: this module needs PyPI (or pip's cache). The
+example's virtualenv is this test run's own (it has this checkout installed), as `make setup` links one.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import yaml
 
 from components.config import KYVERNO_NAMESPACE
 from components.namespaces import DEFAULT_DENY
-from tests.e2e.conftest import Project, _script_output, doks_like_control_plane
+from tests.e2e.conftest import Project, _script_output, copy_project, doks_like_control_plane
 from tests.e2e.controlplane import LocalControlPlane
 from tests.e2e.test_3_rbac import can
 from tests.e2e.test_component_hosts import consumer, consumer_env
@@ -49,6 +50,8 @@ def plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
 @pytest.fixture(scope="module")
 def package_env(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, plane: LocalControlPlane) -> dict[str, str]:
     env = consumer_env(tmp_path_factory.mktemp("component-package"), toolchain_bin, plane)
+    # The provider's virtualenv gets this project's pinned versions of every dependency (pip reads PIP_CONSTRAINT).
+    env["PIP_CONSTRAINT"] = str(PROJECT_DIR / "constraints.txt")
     # The components import pulumi_digitalocean, so the engine asks for its plugin; no registry serves it here,
     # and existing-cluster mode never starts it: an empty installed-plugin folder stands in.
     (Path(env["PULUMI_HOME"]) / "plugins" / "resource-digitalocean-v4.84.1").mkdir(parents=True)
@@ -60,11 +63,21 @@ def kyverno_chart() -> str:
     return _script_output("kyverno-chart.sh")
 
 
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """provider/ in a scratch copy of the repository (its requirements.txt, `..`, is that copy): the Python
+    language host makes its virtualenv and pip-installs the copy into it at the first `pulumi package add`."""
+    root = copy_project(tmp_path_factory.mktemp("package-source") / "hardened-doks")
+    for entry in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT_DIR / entry, root / entry)
+    shutil.copytree(PROJECT_DIR / "provider", root / "provider", ignore=shutil.ignore_patterns("__pycache__", "venv"))
+    return root / "provider"
+
+
 def linked_copy(source: Path, target: Path) -> Path:
-    """A copy of a provider or program folder whose virtualenv is this test run's (nothing to pip install)."""
+    """A copy of a program folder whose virtualenv is this test run's (it has this checkout installed)."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "venv"))
     (target / "venv").symlink_to(sys.prefix, target_is_directory=True)
-    (target / "requirements.txt").write_text("# this checkout is installed in the linked virtualenv\n")
     return target
 
 
@@ -108,10 +121,10 @@ def deployed_and_destroyed(program: Project, plane: LocalControlPlane) -> dict[s
     return outputs
 
 
-def yaml_consumer(env: dict[str, str], plane: LocalControlPlane, folder: Path, properties: dict[str, Any], outputs: dict[str, str]) -> Project:
-    """A YAML program with one HardenedCluster (the kubeconfig a secret config value), the package added to it
-    from a copy of provider/."""
-    provider = linked_copy(PROJECT_DIR / "provider", folder / "provider")
+def yaml_consumer(
+    env: dict[str, str], plane: LocalControlPlane, provider: Path, folder: Path, properties: dict[str, Any], outputs: dict[str, str]
+) -> Project:
+    """A YAML program with one HardenedCluster (the kubeconfig a secret config value), the package added to it."""
     program_yaml = {
         "name": "yaml-hardened-cluster",
         "runtime": "yaml",
@@ -132,7 +145,7 @@ def yaml_consumer(env: dict[str, str], plane: LocalControlPlane, folder: Path, p
 
 
 def test_a_yaml_program_adds_the_package_and_deploys_hardened_cluster(
-    package_env: dict[str, str], plane: LocalControlPlane, kyverno_chart: str, tmp_path: Path
+    package_env: dict[str, str], plane: LocalControlPlane, provider: Path, kyverno_chart: str, tmp_path: Path
 ) -> None:
     properties = {
         "environment": "dev",
@@ -142,18 +155,18 @@ def test_a_yaml_program_adds_the_package_and_deploys_hardened_cluster(
         "skipAwait": True,
     }
     outputs = {"clusterName": "${cluster.clusterName}", "kubeconfig": "${cluster.kubeconfig}"}
-    program = yaml_consumer(package_env, plane, tmp_path, properties, outputs)
+    program = yaml_consumer(package_env, plane, provider, tmp_path, properties, outputs)
     deployed = deployed_and_destroyed(program, plane)
     assert deployed["clusterName"] == CLUSTER_NAME
     assert deployed["kubeconfig"] == plane.kubeconfig_path.read_text()
 
 
 def test_a_bad_setting_from_yaml_is_refused_naming_the_key_and_nothing_is_created(
-    package_env: dict[str, str], plane: LocalControlPlane, tmp_path: Path
+    package_env: dict[str, str], plane: LocalControlPlane, provider: Path, tmp_path: Path
 ) -> None:
     # Below prod's floor (Pod Security restricted): refused as in a stack file.
     properties = {"environment": "prod", "apiAllowlist": ["10.0.0.0/16"], "podSecurity": {"enforce": "baseline"}}
-    program = yaml_consumer(package_env, plane, tmp_path, properties, {})
+    program = yaml_consumer(package_env, plane, provider, tmp_path, properties, {})
     failed = program.run("pulumi", "up", "--yes", "--skip-preview", "--non-interactive", check=False)
     assert failed.returncode != 0
     assert "hardened-doks:pod_security.enforce: must stay restricted in the prod profile" in failed.stdout + failed.stderr
