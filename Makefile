@@ -2,7 +2,7 @@
 # from the `##` comments. Every target is a convenience over what README "Direct Pulumi use" does by hand.
 STACK ?= dev
 .DEFAULT_GOAL := help
-.PHONY: help setup up destroy test e2e unit render render-all kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
+.PHONY: help setup up destroy test e2e unit render render-all golden kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
 
 help:          ## this list (the default goal)
 	@awk 'BEGIN {FS = ":[^#]*## "; print "usage: make <target> [STACK=dev|staging|prod] [ARGS=...]\n"} /^[A-Za-z0-9_-]+:[^#]*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +30,9 @@ render:        ## offline render of $(STACK) to build/render/$(STACK), each char
 
 render-all:    ## offline render of every stack in stacks/
 	$$(scripts/venv.sh)/bin/python -m tools.render --all $(ARGS)
+
+golden:        ## rewrite the committed golden renders (tests/golden/<stack>) after a reviewed change of the program's output
+	$$(scripts/venv.sh)/bin/python -m tools.render --all --golden --offline $(ARGS)
 
 check-pins:    ## every pinned chart against its repository's live index.yaml (needs internet)
 	$$(scripts/venv.sh)/bin/python -m tools.check_pins $(ARGS)

@@ -196,6 +196,7 @@ def release_manifests(release: Mapping[str, Any], kube_version: str, offline: bo
                 values,
                 _fingerprint(PROJECT_DIR / postrender) if postrender else "",
                 helm(),
+                "sorted-keys",  # the text's format: keys sorted (a change of format is a new key)
             ]
         ).encode()
     ).hexdigest()[:24]
@@ -211,7 +212,7 @@ def release_manifests(release: Mapping[str, Any], kube_version: str, offline: bo
     documents = with_namespace([d for d in yaml.load_all(result.stdout, Loader=_LOADER) if d], str(release["namespace"]))
     manifests = [
         (d.get("kind", ""), (d.get("metadata") or {}).get("namespace", ""), (d.get("metadata") or {}).get("name", ""),
-         yaml.dump(d, Dumper=_DUMPER, sort_keys=False))
+         yaml.dump(d, Dumper=_DUMPER, sort_keys=True))
         for d in documents
     ]  # fmt: skip
     cached.parent.mkdir(parents=True, exist_ok=True)

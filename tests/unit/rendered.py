@@ -38,6 +38,8 @@ def releases_of(variant: str) -> tuple[str, ...]:
 class Variant:
     name: str
     run: ProgramRun
+    #: The render folder (tools/render.py's layout).
+    out: Path
     #: The stack's own Kubernetes objects, one file each.
     stack: list[Path]
     #: Release name → the files of its chart's objects.
@@ -68,8 +70,8 @@ def variant(name: str) -> Variant:
     out = _root() / name
     render.render(run, out, charts=True)
     folders = {render._slug(r.name): r.inputs["name"] for r in run.of_type(render.HELM_RELEASE)}  # noqa: SLF001
-    charts = {folders[d.name]: sorted(d.glob("*.yaml")) for d in (out / "helm").iterdir() if d.is_dir()}
-    return Variant(name, run, sorted((out / "kubernetes").glob("*.yaml")), charts)
+    charts = {folders[d.name]: sorted(d.rglob("*.yaml")) for d in (out / "helm").iterdir() if d.is_dir()}
+    return Variant(name, run, out, sorted((out / "kubernetes").rglob("*.yaml")), charts)
 
 
 def documents(paths: list[Path]) -> list[dict[str, Any]]:

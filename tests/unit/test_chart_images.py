@@ -64,7 +64,7 @@ def _with_digests(tmp: str) -> dict[str, list[Path]]:
     run = run_stack("prod", {**ALL_ADDONS, "addon_image_digests": digests}, ALL_ADDONS_SECRETS)
     out = Path(tmp) / "digests"
     render.render(run, out, charts=True)
-    return {d.name: sorted(d.glob("*.yaml")) for d in (out / "helm").iterdir() if d.is_dir()}
+    return {d.name: sorted(d.rglob("*.yaml")) for d in (out / "helm").iterdir() if d.is_dir()}
 
 
 def test_configured_digests_reach_every_image_and_artifact(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -80,7 +80,7 @@ def _chart_crds() -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
     for name in GATED:
         for files in variant(name).charts.values():
-            for document in documents([f for f in files if "-customresourcedefinition-" in f.name]):
+            for document in documents([f for f in files if f.name.startswith("customresourcedefinition-")]):
                 found[(document["spec"]["group"], document["spec"]["names"]["kind"])] = document
     return found
 
@@ -98,9 +98,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         result[name] = variant(name).sources()
         for source, files in result[name].items():
             # CustomResourceDefinitions carry no checkov checks and are megabytes of YAML: not scanned.
-            for path in (p for p in files if "-customresourcedefinition-" not in p.name):
+            for path in (p for p in files if not p.name.startswith("customresourcedefinition-")):
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-                target = scan / f"{source}-{path.stem[4:]}-{digest}.yaml"
+                target = scan / f"{source}-{path.parent.name}-{path.stem}-{digest}.yaml"
                 if not target.exists():
                     target.write_bytes(path.read_bytes())
     command = [_script("checkov.sh"), "--framework", "kubernetes", "--output", "json", "--quiet", "--compact", "--skip-download", "--directory", str(scan)]
@@ -227,7 +227,7 @@ def test_every_object_is_schema_valid_for_the_cluster_minor(rendered, variant_na
         for document in _documents(path):
             errors = _schema_errors(document, _minor(variant_name))
             if errors:
-                problems[path.name] = errors
+                problems[f"{path.parent.name}/{path.name}"] = errors
     assert not problems, json.dumps(problems, indent=2)
 
 

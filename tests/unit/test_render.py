@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,16 +66,40 @@ def test_render_bad_config_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp
     assert SECRET_PLACEHOLDER == "[secret]"
 
 
-def test_render_is_deterministic_and_in_apply_order(tmp_path: Path) -> None:
+def test_render_is_deterministic_named_by_what_each_object_is_and_indexed_in_apply_order(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     render.render(run_stack("staging"), first)
     render.render(run_stack("staging"), second)
-    files = sorted(p.name for p in (first / "kubernetes").iterdir())
-    assert files == sorted(p.name for p in (second / "kubernetes").iterdir())
+    files = sorted(p.relative_to(first).as_posix() for p in (first / "kubernetes").rglob("*.yaml"))
+    assert files == sorted(p.relative_to(second).as_posix() for p in (second / "kubernetes").rglob("*.yaml"))
     for name in files:
-        assert (first / "kubernetes" / name).read_text() == (second / "kubernetes" / name).read_text()
-    kinds = [yaml.safe_load((first / "kubernetes" / name).read_text())["kind"] for name in files]
+        assert (first / name).read_text() == (second / name).read_text()
+        document = yaml.safe_load((first / name).read_text())
+        metadata = document["metadata"]
+        # No position in a name: <namespace or _cluster>/<kind>-<name>.yaml, keys sorted.
+        slug = re.sub(r"[^a-z0-9.-]+", "-", metadata["name"])  # hardened-doks:auditor → hardened-doks-auditor
+        assert name == f"kubernetes/{metadata.get('namespace', '_cluster')}/{document['kind'].lower()}-{slug}.yaml", name
+        assert list(document) == sorted(document) and list(metadata) == sorted(metadata), name
+    index = json.loads((first / "index.json").read_text())
+    kinds = [yaml.safe_load((first / e["file"]).read_text())["kind"] for e in index if e["file"].startswith("kubernetes/")]
     assert kinds.index("Namespace") == 0 and max(i for i, k in enumerate(kinds) if k == "Namespace") < kinds.index("NetworkPolicy")
+
+
+def test_objects_that_would_share_a_file_are_told_apart_by_their_api_group_or_refused() -> None:
+    objects = [
+        ("kyverno.io/v1", "Policy", "payments", "p"),
+        ("policy/v1", "Policy", "payments", "p"),
+        ("v1", "ConfigMap", "", "c"),
+        ("v1", "ConfigMap", "storefront", "c"),
+    ]
+    assert render.unique_files(objects) == [
+        "payments/policy.kyverno.io-p.yaml",
+        "payments/policy.policy-p.yaml",
+        "_cluster/configmap-c.yaml",
+        "storefront/configmap-c.yaml",
+    ]
+    with pytest.raises(render.RenderError, match="2 objects would be written to payments/secret.core-a-b.yaml: v1 Secret payments/a_b; v1 Secret payments/a-b"):
+        render.unique_files([("v1", "Secret", "payments", "a_b"), ("v1", "Secret", "payments", "a-b")])
 
 
 def test_render_writes_each_charts_objects_beside_its_release(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,12 +109,13 @@ def test_render_writes_each_charts_objects_beside_its_release(tmp_path: Path, ca
     releases = sorted(p.stem for p in helm.glob("*.json"))
     assert releases == sorted(p.name for p in helm.iterdir() if p.is_dir()), "one folder of objects beside each release"
     for folder in (p for p in helm.iterdir() if p.is_dir()):
-        files = sorted(folder.glob("*.yaml"))
+        files = sorted(folder.rglob("*.yaml"))
         assert files, folder
         for path in files:
             (document,) = documents([path])  # parsed once per content in the session (the CRDs are megabytes)
             assert {"apiVersion", "kind", "metadata"} <= set(document), path
-    kyverno = documents(sorted((helm / "hardened-doks-admission-kyverno").glob("*deployment*")))
+    kyverno = documents(sorted((helm / "hardened-doks-admission-kyverno").glob("*/deployment-*.yaml")))
+    assert len(kyverno) >= 3, "the admission, background, cleanup and reports controllers"
     assert {d["metadata"]["namespace"] for d in kyverno} == {"kyverno"}
 
 

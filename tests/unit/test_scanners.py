@@ -308,7 +308,7 @@ def test_secrets_never_appear_in_plain_inputs_outputs_or_rendered_files(tmp_path
     rendered = "\n".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     for needle in needles:
         assert needle not in rendered
-    secrets = [p for p in (tmp_path / "kubernetes").glob("*-secret-*.yaml")]
+    secrets = [p for p in (tmp_path / "kubernetes").rglob("secret-*.yaml")]
     # Slack's, falcosidekick's, Snyk's, and Kyverno's registry credential.
     assert len(secrets) == 4 and all("[secret]" in p.read_text() for p in secrets)
 
