@@ -4,6 +4,7 @@ dict args validated like a stack file, under the real Pulumi runtime with mocks.
 from __future__ import annotations
 
 import json
+import runpy
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from pulumi.errors import InputPropertiesError
 from pulumi.provider.experimental.component import ComponentProvider
 from pydantic import BaseModel
 
@@ -217,9 +219,10 @@ PROVIDER = PROJECT_DIR / "provider"
 def test_the_provider_folder_is_a_python_component_provider_of_this_package() -> None:
     plugin = yaml.safe_load((PROVIDER / "PulumiPlugin.yaml").read_text())
     assert plugin["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
-    entry = (PROVIDER / "__main__.py").read_text()
-    assert "component_provider_host([HardenedCluster], name=NAMESPACE" in entry
-    assert TOKEN.split(":")[0] == NAMESPACE  # the package name is the type token's prefix
+    entry = runpy.run_path(str(PROVIDER / "__main__.py"), run_name="not-main")
+    served = entry["HardenedDoksProvider"]([HardenedCluster], NAMESPACE)
+    # The package name is the type token's prefix.
+    assert TOKEN.split(":")[0] == NAMESPACE and list(json.loads(served.schema)["resources"]) == [TOKEN]  # type: ignore[arg-type]
     # Its one requirement is this repository's package, resolved from the provider folder.
     requirements = [line for line in (PROVIDER / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert requirements == [".."]
@@ -274,3 +277,21 @@ def test_the_new_cluster_example_creates_a_hardened_doks_cluster() -> None:
     assert {r.input("name") for r in run.of_type("digitalocean:index/kubernetesNodePool:KubernetesNodePool")} >= {"apps"}
     assert set(run.outputs) == {"clusterId", "clusterEndpoint", "kubeconfig"} and "kubeconfig" in run.secret_outputs
     assert "hardened-doks-kube-credentials" in run.outputs["kubeconfig"]  # no credential: the exec plugin
+
+
+def test_the_provider_reports_a_refused_configuration_as_an_input_error_not_a_traceback() -> None:
+    served = runpy.run_path(str(PROVIDER / "__main__.py"), run_name="not-main")["HardenedDoksProvider"]([HardenedCluster], NAMESPACE)
+    # As the engine sends them: schema names, enum values (a floor loosened: prod's Pod Security level).
+    inputs = {"environment": "prod", "apiAllowlist": ["10.0.0.0/16"], "podSecurity": {"enforce": "baseline"}}
+    monitor = RecordingMonitor(OfflineMocks())
+    refused: list[InputPropertiesError] = []
+
+    def program() -> None:
+        with pytest.raises(InputPropertiesError) as error:
+            served.construct("cluster", TOKEN, inputs)
+        refused.append(error.value)
+
+    run_program("dev", {}, monitor=monitor, program=program)
+    assert f"{NAMESPACE}:pod_security.enforce: must stay restricted in the prod profile" in refused[0].message
+    assert refused[0].errors == []  # no per-property details: the engine would print their values
+    assert "Traceback" not in refused[0].message and monitor.recorded == []
