@@ -122,11 +122,12 @@ def deployed_and_destroyed(program: Project, plane: LocalControlPlane) -> dict[s
 
 
 def yaml_consumer(
-    env: dict[str, str], plane: LocalControlPlane, provider: Path, folder: Path, properties: dict[str, Any], outputs: dict[str, str]
+    env: dict[str, str], plane: LocalControlPlane, provider: Path, folder: Path, properties: dict[str, Any], outputs: dict[str, str],
+    name: str = "yaml-hardened-cluster",
 ) -> Project:
     """A YAML program with one HardenedCluster (the kubeconfig a secret config value), the package added to it."""
     program_yaml = {
-        "name": "yaml-hardened-cluster",
+        "name": name,  # one project per test: the module's state backend is shared
         "runtime": "yaml",
         "config": {"kubeconfig": {"type": "string", "secret": True}},
         "resources": {
@@ -166,7 +167,7 @@ def test_a_bad_setting_from_yaml_is_refused_naming_the_key_and_nothing_is_create
 ) -> None:
     # Below prod's floor (Pod Security restricted): refused as in a stack file.
     properties = {"environment": "prod", "apiAllowlist": ["10.0.0.0/16"], "podSecurity": {"enforce": "baseline"}}
-    program = yaml_consumer(package_env, plane, provider, tmp_path, properties, {})
+    program = yaml_consumer(package_env, plane, provider, tmp_path, properties, {}, name="yaml-bad-setting")
     failed = program.run("pulumi", "up", "--yes", "--skip-preview", "--non-interactive", check=False)
     assert failed.returncode != 0
     assert "hardened-doks:pod_security.enforce: must stay restricted in the prod profile" in failed.stdout + failed.stderr
