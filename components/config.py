@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_digitalocean as digitalocean
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 #: Pulumi config namespace of this project (the ``name`` in Pulumi.yaml).
 NAMESPACE = "hardened-doks"
@@ -1023,6 +1023,19 @@ class StackConfig(Section):
         allowed="true, false",
     )
 
+    #: Credentials that arrived as Outputs (a component package consumer's secrets), each already wrapped in its
+    #: validation (components/package_config.py); the field then holds SECRET_PLACEHOLDER. Read with secret_input.
+    _secret_outputs: dict[str, pulumi.Output[str]] = PrivateAttr(default_factory=dict)
+
+    def secret_input(self, key: str) -> pulumi.Output[str]:
+        """A credential setting (SECRET_SETTINGS) as a secret Output: never plain in state, outputs or renders."""
+        pending = self._secret_outputs.get(key)
+        if pending is not None:
+            return pulumi.Output.secret(pending)
+        value = getattr(self, key)
+        assert isinstance(value, SecretStr), f"{key} is not set"
+        return pulumi.Output.secret(value.get_secret_value())
+
     # -- single-field checks -------------------------------------------------------
 
     @field_validator("region")
@@ -1560,12 +1573,18 @@ def parse_stack_config(
 
 def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config from the Pulumi runtime."""
-    from components.do_endpoint import endpoint_override_problem
     from components.sdk_internals import all_config
 
     raw = all_config()
     secret_keys = frozenset(key for key in raw if pulumi.runtime.is_config_secret(key))
-    config = parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    return checked_stack_config(parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys))
+
+
+def checked_stack_config(config: StackConfig) -> StackConfig:
+    """The checks and warnings that need the Pulumi runtime, after parse_stack_config (stack files and the
+    component package's args alike)."""
+    from components.do_endpoint import endpoint_override_problem
+
     # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
     # refused before any DigitalOcean resource (and so the provider) is registered.
     override = None if config.existing_cluster else endpoint_override_problem()

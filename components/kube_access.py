@@ -90,7 +90,7 @@ class KubernetesAccess(pulumi.ComponentResource):
 
     @classmethod
     def for_existing_cluster(
-        cls, name: str, kubeconfig: str, cluster_name: str, opts: Optional[pulumi.ResourceOptions] = None
+        cls, name: str, kubeconfig: pulumi.Input[str], cluster_name: str, opts: Optional[pulumi.ResourceOptions] = None
     ) -> "KubernetesAccess":
-        """Access to a cluster the stack does not manage, from a kubeconfig in secret config."""
+        """Access to a cluster the stack does not manage, from a kubeconfig in secret config (or a secret input)."""
         return cls(name, kubeconfig=pulumi.Output.secret(kubeconfig), cluster_identifier=cluster_name, opts=opts)

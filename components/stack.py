@@ -3,9 +3,10 @@
 This is the one place the stack config (``StackConfig``) is mapped onto the components' own
 arguments (``NetworkArgs``, ``ClusterArgs``…), each holding only what its component reads: a
 component can be used from any Pulumi program without the stack config (examples/).
-"""
 
-from __future__ import annotations
+Also the component package's one component (provider/): no `from __future__ import annotations` here, since
+Pulumi's schema analyzer reads the annotations of ``__init__``'s ``args`` and of the class (its outputs) as types.
+"""
 
 from typing import Any, Optional
 
@@ -20,6 +21,8 @@ from components.kube_access import KubernetesAccess
 from components.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
 from components.network import Network, NetworkArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from components.package_args import HardenedClusterArgs
+from components.package_config import stack_config_from_args
 from components.project import Project, ProjectArgs
 from components.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
 from components.rbac import Rbac, RbacArgs
@@ -96,27 +99,50 @@ def rbac_args(config: StackConfig) -> RbacArgs:
 
 
 class HardenedCluster(pulumi.ComponentResource):
-    """VPC, DOKS cluster, worker firewall, project and the in-cluster hardening layer.
+    """A hardened DigitalOcean Kubernetes cluster: VPC, DOKS cluster, worker firewall, project and the in-cluster
+    hardening layer (Pod Security, default-deny network policies, RBAC, admission policies, scanners, alerts).
 
-    In existing-cluster mode only the in-cluster layer is built, on the given kubeconfig.
+    In existing-cluster mode (existing_cluster_kubeconfig set) only the in-cluster layer is built, on that cluster.
     """
 
-    access: KubernetesAccess
-    network: Optional[Network] = None
-    cluster: Optional[Cluster] = None
-    firewall: Optional[WorkerFirewall] = None
-    project: Optional[Project] = None
-    registry: Optional[RegistryCredentials] = None
+    # The outputs (the component package's schema reads these annotations; children are not annotated here).
+    environment: pulumi.Output[str]
+    """Environment profile the settings were resolved with: dev, staging or prod."""
+    cluster_name: pulumi.Output[str]
+    """Name of the cluster (the existing cluster's name in existing-cluster mode)."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig of the cluster (secret). For a created cluster it holds no credential: its user runs the
+    hardened-doks-kube-credentials exec plugin, which fetches a short-lived token with HARDENED_DOKS_CLUSTER_ACCESS_TOKEN."""
+    cluster_id: Optional[pulumi.Output[str]]
+    """DigitalOcean id of the created cluster (unset in existing-cluster mode)."""
+    cluster_endpoint: Optional[pulumi.Output[str]]
+    """API server URL of the created cluster (unset in existing-cluster mode)."""
+    kubernetes_version: Optional[pulumi.Output[str]]
+    """Kubernetes version (DOKS slug) of the created cluster (unset in existing-cluster mode)."""
+    vpc_id: Optional[pulumi.Output[str]]
+    """Id of the environment's VPC (unset in existing-cluster mode)."""
+    worker_firewall_id: Optional[pulumi.Output[str]]
+    """Id of the worker Droplets' cloud firewall (unset in existing-cluster mode)."""
+    registry_credentials_expire_at: Optional[pulumi.Output[str]]
+    """When the read-only registry credential of the signature checks expires (only with a DOCR registry)."""
 
-    def __init__(self, name: str, config: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: HardenedClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        """``args``: the settings (HardenedClusterArgs; the stack file's keys), or a StackConfig as __main__.py loads
+        one. They are validated like a stack file before anything is registered (components/package_config.py)."""
+        config = stack_config_from_args(args, stack=pulumi.get_stack())
         super().__init__(f"{NAMESPACE}:index:HardenedCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.config = config
+        self.config: StackConfig = config
+        self.network: Optional[Network] = None
+        self.cluster: Optional[Cluster] = None
+        self.firewall: Optional[WorkerFirewall] = None
+        self.project: Optional[Project] = None
+        self.registry: Optional[RegistryCredentials] = None
         if config.existing_cluster:
-            assert config.existing_cluster_kubeconfig is not None and config.existing_cluster_name is not None
+            assert config.existing_cluster_name is not None
             self.access = KubernetesAccess.for_existing_cluster(
                 f"{name}-k8s",
-                kubeconfig=config.existing_cluster_kubeconfig.get_secret_value(),
+                kubeconfig=config.secret_input("existing_cluster_kubeconfig"),
                 cluster_name=config.existing_cluster_name,
                 opts=child,
             )
@@ -150,7 +176,11 @@ class HardenedCluster(pulumi.ComponentResource):
         self.rbac = Rbac(f"{name}-rbac", rbac_args(config), provider, namespaces, opts=child)
         self.scanners = Scanners(f"{name}-scanners", config, provider, opts=after_admission)
         self.alerts = Alerts(f"{name}-alerts", config, provider, opts=after_admission)
-        self.register_outputs(self.outputs())
+        outputs = self.outputs()
+        for key in type(self).__annotations__:
+            # Every output attribute is set (an unset one None): the package provider reads them by name.
+            setattr(self, key, pulumi.Output.from_input(outputs[key]) if key in outputs else None)
+        self.register_outputs(outputs)
 
     def outputs(self) -> dict[str, Any]:
         """The stack outputs. The kubeconfig is a secret output."""

@@ -12,10 +12,10 @@ import base64
 import json
 import runpy
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import pulumi
 import yaml
@@ -202,13 +202,14 @@ def run_program(
     config: Mapping[str, str],
     secret_keys: frozenset[str] = frozenset(),
     monitor: Optional[RecordingMonitor] = None,
-    program: Path = PROGRAM,
+    program: Union[Path, Callable[[], object]] = PROGRAM,
     project: str = NAMESPACE,
 ) -> ProgramRun:
-    """Run __main__.py (or another ``program`` of ``project``) for ``stack`` with ``config`` under
-    mocks; raise what the program raises.
+    """Run __main__.py (or another program file or a function) for ``stack`` with ``config`` under mocks;
+    raise what the program raises.
 
-    Pass a ``monitor`` to inspect what was registered even when the program fails.
+    Pass a ``monitor`` to inspect what was registered even when the program fails; ``project`` is the Pulumi
+    project name (another project's program, such as an example consumer, reads its config under its own).
     """
     monitor = monitor or RecordingMonitor(OfflineMocks())
     settings.ROOT.set(None)
@@ -216,7 +217,8 @@ def run_program(
     pulumi.runtime.set_all_config(dict(config), sorted(secret_keys))
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    body = program if callable(program) else (lambda: runpy.run_path(str(program), run_name="__main__"))
+    _sync_await(run_pulumi_func(body))
     outputs, secret_outputs = _stack_outputs()
     return ProgramRun(stack, monitor.recorded, outputs, secret_outputs)
 

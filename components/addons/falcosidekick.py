@@ -41,7 +41,7 @@ def falcosidekick_secret(config: StackConfig) -> dict[str, Any]:
         FALCOSIDEKICK_SECRET,
         FALCOSIDEKICK_NAMESPACE,
         {
-            "SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url.get_secret_value()),
+            "SLACK_WEBHOOKURL": config.secret_input("slack_webhook_url"),
             # Falco events at or above the alert threshold go to Slack (alerts.min_severity).
             "SLACK_MINIMUMPRIORITY": FALCO_PRIORITIES[config.alerts.min_severity],
             "SLACK_OUTPUTFORMAT": "all",

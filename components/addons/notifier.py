@@ -74,7 +74,7 @@ def read_rules(config: StackConfig) -> list[dict[str, Any]]:
 def webhook_secret(config: StackConfig) -> dict[str, Any]:
     """The webhook URL, from secret config, as a secret Output (never plain in state or renders)."""
     assert config.slack_webhook_url is not None
-    return secret(WEBHOOK_SECRET, ALERTS_NAMESPACE, {"url": pulumi.Output.secret(config.slack_webhook_url.get_secret_value())})
+    return secret(WEBHOOK_SECRET, ALERTS_NAMESPACE, {"url": config.secret_input("slack_webhook_url")})
 
 
 def objects(config: StackConfig) -> list[dict[str, Any]]:

@@ -52,14 +52,14 @@ def snyk_values(config: StackConfig) -> dict[str, Any]:
 def snyk_secret(config: StackConfig) -> dict[str, Any]:
     """The Snyk monitor's Secret, every value a secret Output (never plain in state or renders)."""
     assert config.snyk_integration_id is not None and config.snyk_service_account_token is not None
-    dockercfg = config.snyk_dockercfg.get_secret_value() if config.snyk_dockercfg is not None else "{}"
+    dockercfg = config.secret_input("snyk_dockercfg") if config.snyk_dockercfg is not None else pulumi.Output.secret("{}")
     return secret(
         SNYK_SECRET,
         SNYK_NAMESPACE,
         {
-            "integrationId": pulumi.Output.secret(config.snyk_integration_id.get_secret_value()),
-            "serviceAccountApiToken": pulumi.Output.secret(config.snyk_service_account_token.get_secret_value()),
-            "dockercfg.json": pulumi.Output.secret(dockercfg),
+            "integrationId": config.secret_input("snyk_integration_id"),
+            "serviceAccountApiToken": config.secret_input("snyk_service_account_token"),
+            "dockercfg.json": dockercfg,
         },
     )
 

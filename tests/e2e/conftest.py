@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -71,7 +72,14 @@ def toolchain_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def control_plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
-    """The API server, with what DOKS provides that the stack relies on: Cilium's CiliumNetworkPolicy
+    """The API server, with what DOKS provides that the stack relies on (doks_like_control_plane)."""
+    with doks_like_control_plane(toolchain_bin) as plane:
+        yield plane
+
+
+@contextmanager
+def doks_like_control_plane(toolchain_bin: Path) -> Iterator[LocalControlPlane]:
+    """A local control plane with what DOKS provides that the stack relies on: Cilium's CiliumNetworkPolicy
     type (Cilium is its CNI) and the do-block-storage StorageClass with volumes to bind."""
     crds = Path(_script_output("kyverno-chart.sh", "--crds"))
     with LocalControlPlane(toolchain_bin) as plane:

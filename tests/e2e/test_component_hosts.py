@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
@@ -33,9 +34,13 @@ YAML_HOST_VERSION = "1.38.0"  # scripts/toolchain.sh PULUMI_YAML_VERSION
 def hosts_env(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, control_plane: LocalControlPlane) -> dict[str, str]:
     """The engine's environment: the toolchain, a Pulumi home holding the Kubernetes plugin (the plugin
     installer only counts plugins installed there, not ones on PATH), a file backend, the API server."""
+    return consumer_env(tmp_path_factory.mktemp("component-hosts"), toolchain_bin, control_plane)
+
+
+def consumer_env(root: Path, toolchain_bin: Path, control_plane: LocalControlPlane) -> dict[str, str]:
+    """The engine's environment for consumer programs below root (see hosts_env)."""
     if not (toolchain_bin / "pulumi-language-yaml").exists():
         pytest.fail(f"no pulumi-language-yaml in {toolchain_bin}: run scripts/toolchain.sh (component pulumi-yaml)")
-    root = tmp_path_factory.mktemp("component-hosts")
     (root / "state").mkdir()
     env = engine_env(root, toolchain_bin)
     # pip's own cache (the host makes the virtualenvs with pip), and the API server for the default provider.
@@ -58,13 +63,15 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def consumer(root: Path, env: dict[str, str], files: dict[str, str]) -> Project:
+def consumer(root: Path, env: dict[str, str], files: dict[str, str], secrets: Optional[dict[str, str]] = None) -> Project:
+    """A consumer program's folder with a dev stack, and its secret config (the probe's token by default)."""
     root.mkdir()
     for name, text in files.items():
         (root / name).write_text(text)
     program = Project(root, dict(env))
     program.run("pulumi", "stack", "init", "dev", "--secrets-provider", "passphrase", "--non-interactive")
-    program.run("pulumi", "config", "set", "--secret", "token", TOKEN)
+    for key, value in (secrets if secrets is not None else {"token": TOKEN}).items():
+        program.run("pulumi", "config", "set", "--secret", key, input=value)
     return program
 
 
