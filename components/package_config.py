@@ -88,5 +88,5 @@ def stack_config_from_args(args: StackConfig | Mapping[str, Any], *, stack: str)
     raw, pending = _raw(args)
     config = parse_stack_config(raw, stack=stack, secret_keys=_ALL_SECRET)
     for key, output in pending.items():
-        config._secret_outputs[key] = output.apply(lambda value, key=key: _checked_secret(raw, stack, key, value))  # noqa: SLF001 - its own home
+        config._secret_outputs[key] = output.apply(lambda value, key=key: _checked_secret(raw, stack, key, value))
     return checked_stack_config(config)

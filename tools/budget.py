@@ -29,7 +29,6 @@ against simulated nodes (tests/e2e/test_budget_fit.py, ``make budget-fit``).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Sequence

@@ -11,7 +11,6 @@ Exit 0 when no mandatory policy is violated, 1 when one is, 2 on a config or sta
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Optional

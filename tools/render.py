@@ -129,7 +129,7 @@ def chart_files(release: RecordedResource, folder: Path, kube_version: str, offl
     plain = [object_file(kind, namespace, name) for kind, namespace, name, _ in manifests]
     objects = [
         (str(yaml.safe_load(text).get("apiVersion", "")) if plain.count(file) > 1 else "", kind, namespace, name)
-        for file, (kind, namespace, name, text) in zip(plain, manifests)
+        for file, (kind, namespace, name, text) in zip(plain, manifests, strict=True)
     ]
     files = []
     for file, (*_, text) in zip(unique_files(objects), manifests, strict=True):

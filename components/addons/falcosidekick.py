@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pulumi
 
 from components.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, from_namespace, scheduling, tcp, with_digests
 from components.addons.falco import FALCO_PRIORITIES, FALCOSIDEKICK_PORT

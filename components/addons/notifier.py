@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pulumi
 
 from components import notifier
 from components.addon import CONTAINER_SECURITY, Addon, Workload

@@ -117,7 +117,7 @@ def deployed_and_destroyed(program: Project, plane: LocalControlPlane) -> dict[s
         program.run("pulumi", "destroy", "--yes", "--skip-preview", "--non-interactive", "--suppress-progress", check=False)
     # Left as found: the namespaces (the tenant's, Kyverno's) are gone once the namespace controller finalized them.
     for namespace in (TENANT, KYVERNO_NAMESPACE):
-        plane.wait_for(lambda: plane.get(f"/api/v1/namespaces/{namespace}").status_code == 404, f"namespace {namespace} deleted by destroy")
+        plane.wait_for(lambda namespace=namespace: plane.get(f"/api/v1/namespaces/{namespace}").status_code == 404, f"namespace {namespace} deleted by destroy")
     return outputs
 
 

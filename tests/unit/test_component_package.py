@@ -17,7 +17,7 @@ from pulumi.provider.experimental.component import ComponentProvider
 from pydantic import BaseModel
 
 from components import package_args
-from components.alerts import WEBHOOK_SECRET
+from components.addons.notifier import WEBHOOK_SECRET
 from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from components.package_config import stack_config_from_args
 from components.stack import HardenedCluster

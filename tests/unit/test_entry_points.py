@@ -243,7 +243,7 @@ def test_pulumi_yaml_names_the_virtualenv_and_backend_the_tools_use(monkeypatch:
 #: The documented commands (docs/operations.md, "Command-line tools"): the only modules with a
 #: ``__main__`` block. Everything else under tools/, components/ and policy/ is a library.
 ENTRY_POINTS = {
-    "tools/budget.py", "tools/check_pins.py", "tools/config_doc.py", "tools/drift.py", "tools/helm_postrender.py",
+    "tools/budget.py", "tools/check_pins.py", "tools/component_args.py", "tools/config_doc.py", "tools/drift.py", "tools/helm_postrender.py",
     "tools/image_digests.py", "tools/kube_credentials.py", "tools/kubescape_exceptions.py", "tools/policy_check.py",
     "tools/policy_doc.py", "tools/preflight.py", "tools/preview.py", "tools/render.py", "tools/verify.py",
     "components/notifier.py",
