@@ -1,0 +1,134 @@
+"""The loader: raw Pulumi config (``hardened-doks:key`` → value) → a validated :class:`StackConfig`."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import pulumi
+from pydantic import ValidationError
+
+from components.config.checks import cross_field_problems
+from components.config.fields import ENVIRONMENTS, NAMESPACE, ConfigError
+from components.config.profiles import PROFILES
+from components.config.stack import SECRET_SETTINGS, StackConfig
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_value(value: Any) -> Any:
+    """Pulumi hands structured config to programs as JSON text; scalars stay strings."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return f"{NAMESPACE}:{path}" if path else NAMESPACE
+
+
+def _format_error(error: Mapping[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if p not in ("function-after",))
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (see the configuration reference, docs/configuration.md)"
+    elif error["type"] == "missing":
+        message = "required: no default in this environment profile; set it in the stack file"
+    elif error["type"] == "literal_error" and loc and loc[-1] == "environment":
+        message = f"must be one of {', '.join(ENVIRONMENTS)}"
+    return f"{_key_path(loc)}: {message}"
+
+
+def parse_stack_config(
+    raw: Mapping[str, Any], *, stack: str, secret_keys: frozenset[str] = frozenset()
+) -> StackConfig:
+    """Validate raw Pulumi config (``namespace:key`` → value) into a :class:`StackConfig`.
+
+    Pure: no Pulumi runtime needed. Raises :class:`ConfigError` listing every problem.
+    """
+    # Secret settings are text (a dockercfg is JSON text): never parsed as structured config.
+    ours = {
+        key: value if key in SECRET_SETTINGS else _parse_value(value)
+        for key, value in ((k.split(":", 1)[1], v) for k, v in raw.items() if k.startswith(f"{NAMESPACE}:"))
+    }
+    problems: list[str] = []
+
+    environment = ours.get("environment", stack if stack in ENVIRONMENTS else None)
+    if environment not in ENVIRONMENTS:
+        shown = "not set" if environment is None else repr(environment)
+        raise ConfigError(
+            [f"{NAMESPACE}:environment: {shown}; must be one of {', '.join(ENVIRONMENTS)} (required when the stack is not named after one)"]
+        )
+    for key, how in SECRET_SETTINGS.items():
+        # A credential in plain text would sit unencrypted in the stack file and in state.
+        if key in ours and f"{NAMESPACE}:{key}" not in secret_keys:
+            problems.append(f"{NAMESPACE}:{key}: must be stored encrypted; set it with `{how}`")
+
+    defaults = _deep_merge({"cluster_name": f"{NAMESPACE}-{stack}"}, PROFILES[environment])
+    values = _deep_merge(defaults, {**ours, "environment": environment})
+    try:
+        config = StackConfig.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(_format_error(e) for e in exc.errors())
+        raise ConfigError(problems) from None
+
+    problems.extend(cross_field_problems(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's config from the Pulumi runtime."""
+    from pulumi.runtime import config as runtime_config
+
+    from tools import do_api
+
+    raw = dict(runtime_config.CONFIG.get())
+    secret_keys = frozenset(runtime_config._SECRET_KEYS.get())  # noqa: SLF001 - the SDK exposes no public getter
+    config = parse_stack_config(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
+    # refused before any DigitalOcean resource (and so the provider) is registered.
+    override = None if config.existing_cluster else do_api.endpoint_override_problem()
+    if override:
+        raise ConfigError([override])
+    if config.environment == "dev" and any(ipaddress.ip_network(c).prefixlen == 0 for c in config.api_allowlist):
+        pulumi.log.warn(
+            f"{NAMESPACE}:api_allowlist allows the whole internet to reach the Kubernetes API (dev default); "
+            "narrow it to your addresses with `pulumi config set --path 'api_allowlist[0]' <your-ip>/32`"
+        )
+    warning = system_pool_warning(config)
+    if warning:
+        pulumi.log.warn(warning)
+    return config
+
+
+def system_pool_warning(config: StackConfig) -> Optional[str]:
+    """The warning when isolation is asked for but cannot be applied (dev without a tenant pool)."""
+    if config.isolate_system_pool and not config.existing_cluster and not config.tenant_pools:
+        return (
+            f"{NAMESPACE}:isolate_system_pool: this {config.environment} stack has no workload pool tenants can run on, so the "
+            "system pool is not tainted and tenant pods share nodes with Kyverno and the scanners; add one under "
+            f"{NAMESPACE}:workload_pools to isolate it, or set isolate_system_pool: false to accept sharing"
+        )
+    return None
