@@ -102,7 +102,8 @@ def load_config(stack: str) -> StackConfig:
     return parse_stack_config(raw, stack=stack, secret_keys=secret_keys)
 
 
-Run = Callable[[pydo.Client, str, StackConfig, argparse.Namespace, Report], None]
+#: A check: the DigitalOcean client is None in existing-cluster mode (no token is needed or asked for).
+Run = Callable[[Optional[pydo.Client], str, StackConfig, argparse.Namespace, Report], None]
 
 
 def main(
@@ -128,7 +129,7 @@ def main(
             report.add("config", False, message, fix)
     else:
         try:
-            run(do_api.client(), args.stack, config, args, report)
+            run(None if config.existing_cluster else do_api.client(), args.stack, config, args, report)
         except do_api.CredentialError as exc:  # no token, or an API-URL override (refused)
             report.error = str(exc)
         except do_api.ApiError as exc:

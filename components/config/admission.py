@@ -12,6 +12,32 @@ from components.config.fields import _DNS_LABEL, Section, setting
 #: The host of DigitalOcean Container Registry (DOCR) images: registry.digitalocean.com/<registry>/<repository>.
 DOCR_HOST = "registry.digitalocean.com"
 
+#: Registries shared by many publishers: anyone can push an image there under their own name, so
+#: only a repository path names whose images they are (``ghcr.io/<your-org>``, ``DOCR_HOST/<your-registry>``).
+#: Staging and prod refuse these hosts without a path (supply chain: pull only from sources you control).
+SHARED_REGISTRY_HOSTS: frozenset[str] = frozenset({
+    DOCR_HOST, "docker.io", "index.docker.io", "registry-1.docker.io", "ghcr.io", "quay.io", "gcr.io", "us.gcr.io",
+    "eu.gcr.io", "asia.gcr.io", "public.ecr.aws", "registry.gitlab.com", "docker.pkg.dev", "nvcr.io", "registry.hub.docker.com",
+})  # fmt: skip
+#: Public registries (and paths) of one publisher that is not you: a project's or vendor's images and
+#: mirrors of public images. Staging and prod refuse them whatever the path.
+PUBLIC_REGISTRIES: frozenset[str] = frozenset({
+    "registry.k8s.io", "k8s.gcr.io", "mcr.microsoft.com", "mirror.gcr.io", "docker.io/library", "registry.access.redhat.com",
+    "registry.redhat.io", "cgr.dev/chainguard",
+})  # fmt: skip
+
+
+def registry_problem(item: str) -> str | None:
+    """Why ``item`` (registry host[/path]) is not a source of your own images, or None when it may be."""
+    address, _, path = item.partition("/")
+    host = address.split(":")[0]
+    if any(item == public or item.startswith(public + "/") for public in PUBLIC_REGISTRIES) or host in PUBLIC_REGISTRIES:
+        return f"{item} is a public registry of images you do not publish; list your own registry or organisation"
+    if not path and (host in SHARED_REGISTRY_HOSTS or host.endswith("-docker.pkg.dev")):
+        example = f"{DOCR_HOST}/<your-registry>" if host == DOCR_HOST else f"{host}/<your-organisation>"
+        return f"{item} is a registry shared by every customer; add the repository path you own, e.g. {example}"
+    return None
+
 # A registry host (with a dot, or localhost, optional port) and an optional repository path:
 # "registry.digitalocean.com/my-registry", "ghcr.io/my-org". No scheme, wildcard, tag or digest.
 _REGISTRY = re.compile(
@@ -59,7 +85,10 @@ class Admission(Section):
     allowed_registries: list[str] = setting(
         ["registry.digitalocean.com/hardened-doks"],
         description="Registries (and optional repository prefixes) pods may pull from; images from them must be signed. Default: a DigitalOcean Container Registry named hardened-doks.",
-        allowed="registry host[/path], e.g. registry.digitalocean.com/my-registry",
+        allowed=(
+            "registry host[/path], e.g. registry.digitalocean.com/my-registry; staging and prod refuse public registries (registry.k8s.io, "
+            "docker.io/library, mcr.microsoft.com…) and shared hosts without your path (docker.io, ghcr.io, quay.io, registry.digitalocean.com…), dev warns"
+        ),
     )
     cosign_public_key: Optional[str] = setting(
         None, description="Cosign public key (PEM) images must be signed with. Staging and prod need it or keyless.", allowed="PEM public key"

@@ -9,14 +9,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from typing import Optional
+from urllib.parse import urlsplit
 
-from components.config.admission import DOCR_HOST
+from components.config.addresses import limit_problem, normalise
+from components.config.admission import DOCR_HOST, registry_problem
 from components.config.catalogue import SCANNER_CHARTS, local_chart_problems
 from components.config.digitalocean import API_ALLOWLIST_MIN_PREFIX, DO_RESERVED_RANGES
 from components.config.fields import NAMESPACE
 from components.config.profiles import FLOORS
-from components.config.scanners import SEVERITIES
-from components.config.stack import SECRET_SETTINGS, StackConfig
+from components.config.scanners import SEVERITIES, SLACK_WEBHOOK_HOST
+from components.config.stack import SECRET_SETTINGS, StackConfig, _secret_text
+from components.config.tenancy import ALLOW_RULE_CIDR_LIMIT
 
 KEY = NAMESPACE + ":"
 
@@ -37,17 +40,31 @@ def disjoint_ranges(config: StackConfig) -> list[str]:
 
 
 def api_allowlist_width(config: StackConfig) -> list[str]:
-    """No API allowlist block is wider than the profile allows."""
+    """No API allowlist block is wider than the profile allows, and together they cover no more than
+    one such block (IPv6 spellings of IPv4 normalised first: `::ffff:0:0/96` is all of IPv4)."""
     problems: list[str] = []
     min_v4, min_v6 = API_ALLOWLIST_MIN_PREFIX[config.environment]
     for i, item in enumerate(config.api_allowlist):
-        net = ipaddress.ip_network(item)
-        if net.prefixlen < (min_v4 if net.version == 4 else min_v6):
-            problems.append(
-                f"{NAMESPACE}:api_allowlist[{i}]: {item} is too wide for the {config.environment} profile; "
-                f"allowed are IPv4 blocks of /{min_v4} or narrower and IPv6 /{min_v6} or narrower"
-            )
+        for net in normalise(ipaddress.ip_network(item)):
+            if net.prefixlen < (min_v4 if net.version == 4 else min_v6):
+                reached = f" (it reaches {net})" if str(net) != item else ""
+                problems.append(
+                    f"{NAMESPACE}:api_allowlist[{i}]: {item} is too wide for the {config.environment} profile{reached}; "
+                    f"allowed are IPv4 blocks of /{min_v4} or narrower and IPv6 /{min_v6} or narrower"
+                )
+                break
+    if not problems:
+        problems += limit_problem(config.api_allowlist, key=f"{NAMESPACE}:api_allowlist", environment=config.environment, limit=(min_v4, min_v6))
     return problems
+
+
+def egress_cidr_coverage(config: StackConfig) -> list[str]:
+    """Outside dev, the CIDR destinations of all allow rules together cover no more than the profile's limit."""
+    limit = ALLOW_RULE_CIDR_LIMIT[config.environment]
+    cidrs = [cidr for rule in config.network_policies.allow for cidr in rule.to_cidrs]
+    if limit is None or not cidrs:
+        return []
+    return limit_problem(cidrs, key=f"{NAMESPACE}:network_policies.allow[].to_cidrs", environment=config.environment, limit=limit)
 
 
 def unique_pool_names(config: StackConfig) -> list[str]:
@@ -76,7 +93,7 @@ def _value(config: StackConfig, path: str) -> object:
 
 
 def floors(config: StackConfig) -> list[str]:
-    """No setting in :data:`~components.config.profiles.FLOORS` is loosened in its profiles."""
+    """No setting in the security floors (FLOORS, components/config/profiles.py) is loosened in its profiles."""
     problems: list[str] = []
     for path, floor in FLOORS.items():
         if config.environment in floor.environments and _value(config, path) != floor.value:
@@ -211,6 +228,21 @@ def alert_severity(config: StackConfig) -> list[str]:
     return []
 
 
+def slack_webhook_host(config: StackConfig) -> list[str]:
+    """Findings go to Slack's webhook host, or to a host listed in alerts.slack_webhook_allowed_hosts."""
+    url = _secret_text(config.slack_webhook_url)
+    if url is None:
+        return []
+    host = urlsplit(url).netloc.lower()
+    allowed = (SLACK_WEBHOOK_HOST, *config.alerts.slack_webhook_allowed_hosts)
+    if host in allowed or host.removesuffix(":443") in allowed:
+        return []
+    return [
+        f"{KEY}slack_webhook_url: the webhook's host {host} is not {SLACK_WEBHOOK_HOST}; scanner findings would be sent "
+        "there. Use a Slack incoming webhook, or list a relay you run in alerts.slack_webhook_allowed_hosts (the rest of the URL is not shown)"
+    ]
+
+
 def admission_chart_path(config: StackConfig) -> list[str]:
     """A local Kyverno chart is the pinned chart and version."""
     path = config.admission.chart_path
@@ -229,6 +261,17 @@ def signing_identity(config: StackConfig) -> list[str]:
             "(admission.keyless or admission.cosign_public_key)"
         )
     return problems
+
+
+def own_registries(config: StackConfig) -> list[str]:
+    """Outside dev, images come only from registries the stack's owner controls (dev warns, see the loader)."""
+    if config.environment == "dev":
+        return []
+    return [
+        f"{KEY}admission.allowed_registries[{i}]: {problem} (refused in the {config.environment} profile)"
+        for i, item in enumerate(config.admission.allowed_registries)
+        if (problem := registry_problem(item))
+    ]
 
 
 def registry_credentials(config: StackConfig) -> list[str]:
@@ -258,9 +301,16 @@ def registry_credentials(config: StackConfig) -> list[str]:
 
 
 def existing_cluster_keys(config: StackConfig) -> list[str]:
-    """Existing-cluster mode names the cluster."""
+    """Existing-cluster mode: existing_cluster_kubeconfig and existing_cluster_name both or neither (the kubeconfig
+    itself must name one cluster, an https server and credentials: checked with the field)."""
     if config.existing_cluster and config.existing_cluster_name is None:
         return [f"{NAMESPACE}:existing_cluster_name: required with existing_cluster_kubeconfig (a DNS label naming that cluster)"]
+    # Without the kubeconfig the stack would create a new cluster, while outputs named the existing one.
+    if not config.existing_cluster and config.existing_cluster_name is not None:
+        return [
+            f"{NAMESPACE}:existing_cluster_kubeconfig: required with existing_cluster_name (set both to harden an existing "
+            f"cluster, or neither to create one); set it with `{SECRET_SETTINGS['existing_cluster_kubeconfig']}`"
+        ]
     return []
 
 
@@ -273,12 +323,15 @@ CHECKS: tuple[Callable[[StackConfig], list[str]], ...] = (
     floors,
     unique_teams,
     network_policy_namespaces,
+    egress_cidr_coverage,
     break_glass,
     scanner_chart_paths,
     snyk_secrets,
     alert_severity,
+    slack_webhook_host,
     admission_chart_path,
     signing_identity,
+    own_registries,
     registry_credentials,
     existing_cluster_keys,
 )

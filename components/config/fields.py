@@ -24,8 +24,6 @@ _HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _VERSION_PREFIX = re.compile(r"^1\.[0-9]{2}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 
-_CRON_FIELDS: tuple[tuple[str, int, int], ...] = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-_CRON_ITEM = re.compile(r"^(\*|(\d+)(-(\d+))?)(/(\d+))?$")
 
 
 class ConfigError(pulumi.RunError):
@@ -85,22 +83,3 @@ def _quantity(value: str) -> str:
     if not _QUANTITY.match(value):
         raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
     return value
-
-
-def cron_schedule(value: str) -> str:
-    """A five-field cron schedule (minute hour day-of-month month day-of-week), as CronJobs take it."""
-    fields = value.split()
-    if len(fields) != 5:
-        raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week), e.g. 0 3 * * *")
-    for text, (what, low, high) in zip(fields, _CRON_FIELDS):
-        for item in text.split(","):
-            match = _CRON_ITEM.match(item)
-            if not match:
-                raise ValueError(f"{value!r} is not a cron schedule: {what} {text!r} is not *, N, N-M, */S or a list of them")
-            numbers = [int(n) for n in (match.group(2), match.group(4)) if n is not None]
-            if any(not low <= n <= high for n in numbers) or (len(numbers) == 2 and numbers[0] > numbers[1]):
-                raise ValueError(f"{value!r} is not a cron schedule: {what} {text!r} is outside {low}-{high}")
-            if match.group(6) is not None and int(match.group(6)) == 0:
-                raise ValueError(f"{value!r} is not a cron schedule: step 0 in {what} {text!r}")
-    return value
-

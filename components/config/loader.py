@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, Optional
 
 import pulumi
 from pydantic import ValidationError
 
+from components.config.addresses import normalise
+from components.config.admission import registry_problem
 from components.config.checks import cross_field_problems
 from components.config.fields import ENVIRONMENTS, NAMESPACE, ConfigError
 from components.config.profiles import PROFILES
@@ -46,12 +51,45 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return f"{NAMESPACE}:{path}" if path else NAMESPACE
 
 
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The setting names of the object at ``loc`` in the schema (empty where that is not an object)."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+        while typing.get_origin(model) in (list, typing.Union, types.UnionType):
+            model = next(a for a in typing.get_args(model) if a is not type(None))
+    return list(getattr(model, "model_fields", {}))
+
+
+def _similar_namespace(namespace: str) -> bool:
+    """A config namespace that is probably a misspelling of ours (hardened_doks, Hardened-DOKS, hardend-doks)."""
+    plain = namespace.lower().replace("_", "-")
+    return namespace != NAMESPACE and (plain == NAMESPACE or difflib.SequenceMatcher(None, plain, NAMESPACE).ratio() >= 0.8)
+
+
+def namespace_typos(raw: Mapping[str, Any]) -> list[str]:
+    """Keys under another config namespace that look like ours: ignored by the program, so probably a typo."""
+    return [
+        f"{key}: namespace {key.split(':', 1)[0]!r} is not this project's ({NAMESPACE}); the setting is ignored. "
+        f"Write it as {NAMESPACE}:{key.split(':', 1)[1]}"
+        for key in raw
+        if ":" in key and _similar_namespace(key.split(":", 1)[0])
+    ]
+
+
 def _format_error(error: Mapping[str, Any]) -> str:
     loc = tuple(p for p in error["loc"] if p not in ("function-after",))
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown setting (see the configuration reference, docs/configuration.md)"
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        message = f"unknown setting ({hint}see the configuration reference, docs/configuration.md)"
     elif error["type"] == "missing":
         message = "required: no default in this environment profile; set it in the stack file"
     elif error["type"] == "literal_error" and loc and loc[-1] == "environment":
@@ -84,6 +122,10 @@ def parse_stack_config(
         if key in ours and f"{NAMESPACE}:{key}" not in secret_keys:
             problems.append(f"{NAMESPACE}:{key}: must be stored encrypted; set it with `{how}`")
 
+    # A misspelt namespace silently drops the setting: refused where defaults are not safe to fall back on.
+    if environment != "dev":
+        problems.extend(f"{p} (refused in the {environment} profile)" for p in namespace_typos(raw))
+
     defaults = _deep_merge({"cluster_name": f"{NAMESPACE}-{stack}"}, PROFILES[environment])
     values = _deep_merge(defaults, {**ours, "environment": environment})
     try:
@@ -112,15 +154,27 @@ def load_stack_config() -> StackConfig:
     override = None if config.existing_cluster else do_api.endpoint_override_problem()
     if override:
         raise ConfigError([override])
-    if config.environment == "dev" and any(ipaddress.ip_network(c).prefixlen == 0 for c in config.api_allowlist):
+    if config.environment == "dev" and any(n.prefixlen == 0 for c in config.api_allowlist for n in normalise(ipaddress.ip_network(c))):
         pulumi.log.warn(
             f"{NAMESPACE}:api_allowlist allows the whole internet to reach the Kubernetes API (dev default); "
             "narrow it to your addresses with `pulumi config set --path 'api_allowlist[0]' <your-ip>/32`"
         )
-    warning = system_pool_warning(config)
-    if warning:
-        pulumi.log.warn(warning)
+    typos = namespace_typos(raw) if config.environment == "dev" else []
+    for warning in [system_pool_warning(config), *registry_warnings(config), *typos]:
+        if warning:
+            pulumi.log.warn(warning)
     return config
+
+
+def registry_warnings(config: StackConfig) -> list[str]:
+    """Dev's warnings for registries staging and prod refuse (public, or a shared host without your path)."""
+    if config.environment != "dev":
+        return []
+    return [
+        f"{NAMESPACE}:admission.allowed_registries[{i}]: {problem} (staging and prod refuse it)"
+        for i, item in enumerate(config.admission.allowed_registries)
+        if (problem := registry_problem(item))
+    ]
 
 
 def system_pool_warning(config: StackConfig) -> Optional[str]:

@@ -106,7 +106,7 @@ FLOORS: dict[str, Floor] = {
     # Tenant pods never share a node with the policy engine and the scanners (NSA/CISA: isolation).
     "isolate_system_pool": Floor(True, _STAGING_PROD, "tenant pods must not share nodes with the security add-ons"),
     # Pod Security Standards "restricted" (CIS 5.2.x; NSA/CISA: non-root, no privilege escalation).
-    "pod_security.enforce": Floor("restricted", _STAGING_PROD),
+    "pod_security.enforce": Floor("restricted", _STAGING_PROD, "tenant pods must meet the restricted Pod Security Standard"),
     # Untrusted or unsigned images are rejected, not only reported (DigitalOcean supply-chain checklist).
-    "admission.mode": Floor("Enforce", _STAGING_PROD),
+    "admission.mode": Floor("Enforce", _STAGING_PROD, "untrusted or unsigned images must be rejected"),
 }

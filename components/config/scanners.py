@@ -7,7 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import field_validator
 
-from components.config.fields import Section, cron_schedule, setting
+from components.config.cron import ALLOWED as CRON, cron_schedule
+from components.config.fields import Section, setting
 
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -16,6 +17,9 @@ SEVERITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 _SEVERITIES = "LOW, MEDIUM, HIGH, CRITICAL"
 #: Kubescape frameworks a scheduled configuration scan may name (Kubescape's regolibrary ids).
 KUBESCAPE_FRAMEWORKS: tuple[str, ...] = ("nsa", "mitre", "cis-v1.10.0", "cis-v1.12.0", "security", "allcontrols", "armobest", "devopsbest", "soc2")
+#: Slack's incoming-webhook host, the only destination slack_webhook_url may name by default.
+SLACK_WEBHOOK_HOST = "hooks.slack.com"
+_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:[0-9]{1,5})?$")
 _PINNED_IMAGE = re.compile(r"^[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?@sha256:[0-9a-f]{64}$")
 
 
@@ -33,10 +37,10 @@ class KubescapeScanner(Section):
 
     enabled: bool = setting(True, description="Install the Kubescape operator.", allowed="true, false")
     configuration_scan_schedule: str = setting(
-        "0 6 * * *", description="When the scheduled configuration scan against the frameworks runs (UTC).", allowed="five-field cron"
+        "0 6 * * *", description="When the scheduled configuration scan against the frameworks runs (UTC).", allowed=CRON
     )
     vulnerability_scan_schedule: str = setting(
-        "30 6 * * *", description="When the scheduled image vulnerability scan of all running images runs (UTC).", allowed="five-field cron"
+        "30 6 * * *", description="When the scheduled image vulnerability scan of all running images runs (UTC).", allowed=CRON
     )
     frameworks: list[str] = setting(
         ["nsa", "cis-v1.12.0"], description="Frameworks the scheduled configuration scan checks.", allowed=", ".join(KUBESCAPE_FRAMEWORKS)
@@ -64,7 +68,7 @@ class TrivyScanner(Section):
 
     enabled: bool = setting(True, description="Install the Trivy operator.", allowed="true, false")
     compliance_schedule: str = setting(
-        "0 7 * * *", description="When the cluster compliance reports (CIS, NSA, Pod Security Standards) are regenerated (UTC).", allowed="five-field cron"
+        "0 7 * * *", description="When the cluster compliance reports (CIS, NSA, Pod Security Standards) are regenerated (UTC).", allowed=CRON
     )
     scan_jobs_limit: int = setting(2, description="Most scan Jobs running at once (each has its own requests).", allowed="1 … 10")
     private_registries: bool = setting(
@@ -122,7 +126,15 @@ class Alerts(Section):
     """Findings to Slack: the in-cluster notifier (scanner reports) and falcosidekick (Falco events)."""
 
     min_severity: Severity = setting("HIGH", description="Findings at or above this severity are posted to Slack.", allowed=_SEVERITIES)
-    schedule: str = setting("*/30 * * * *", description="When the notifier reads the scanners' reports and posts new findings (UTC).", allowed="five-field cron")
+    schedule: str = setting("*/30 * * * *", description="When the notifier reads the scanners' reports and posts new findings (UTC).", allowed=CRON)
+    slack_webhook_allowed_hosts: list[str] = setting(
+        [],
+        description=(
+            f"Hosts besides {SLACK_WEBHOOK_HOST} that slack_webhook_url may name (a proxy or a self-hosted relay); "
+            "the URL must still be https. Empty: only Slack's own webhook host, so findings cannot be sent elsewhere."
+        ),
+        allowed="host names (optionally :port), no scheme or path",
+    )
     notifier_image: str = setting(
         "docker.io/library/python:3.13-alpine@sha256:399babc8b49529dabfd9c922f2b5eea81d611e4512e3ed250d75bd2e7683f4b0",
         description="Image the notifier CronJob runs (Python 3 standard library only), pinned by digest.",
@@ -133,6 +145,14 @@ class Alerts(Section):
     @classmethod
     def _cron(cls, value: str) -> str:
         return cron_schedule(value)
+
+    @field_validator("slack_webhook_allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not _HOST.match(host):
+                raise ValueError(f"{host!r} is not a host name such as relay.example.com (no scheme, path or wildcard)")
+        return value
 
     @field_validator("notifier_image")
     @classmethod

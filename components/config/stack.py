@@ -30,6 +30,39 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
+#: User fields that carry credentials in a kubeconfig (client-go's AuthInfo).
+_CREDENTIALS: tuple[tuple[str, ...], ...] = (
+    ("token",), ("tokenFile",), ("client-certificate-data", "client-key-data"), ("client-certificate", "client-key"),
+    ("exec",), ("auth-provider",), ("username", "password"),
+)  # fmt: skip
+
+
+def kubeconfig_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not a kubeconfig of exactly one cluster with an https server and credentials
+    (None when it is), checked before the Kubernetes provider is given it. Names no value."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"is not YAML{where}; give the kubeconfig file's contents"
+    if not isinstance(document, dict) or document.get("kind", "Config") != "Config":
+        return "is not a kubeconfig (a YAML object of kind Config with clusters, users and contexts)"
+    clusters, users = document.get("clusters") or [], document.get("users") or []
+    if not isinstance(clusters, list) or len(clusters) != 1:
+        count = len(clusters) if isinstance(clusters, list) else "no list of"
+        return f"names {count} clusters; it must name exactly one (the cluster to harden)"
+    server = str(((clusters[0] or {}).get("cluster") or {}).get("server", ""))
+    if not server.startswith("https://") or len(server) <= len("https://"):
+        return "the cluster's server is not an https URL (the API must be reached over TLS)"
+    user_fields = [((u or {}).get("user") or {}) for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+    if not any(all(f in fields for f in need) for fields in user_fields if isinstance(fields, dict) for need in _CREDENTIALS):
+        return "has no user credentials (token, client certificate and key, or an exec plugin)"
+    return None
+
+
 def _secret_text(value: Optional[SecretStr]) -> Optional[str]:
     """A secret value to check, or None when unset or when offline (the value cannot be decrypted)."""
     if value is None or value.get_secret_value() == SECRET_PLACEHOLDER:
@@ -61,7 +94,10 @@ class StackConfig(Section):
     maintenance_window: MaintenanceWindow = setting(description="Weekly window for automatic upgrades.", allowed="{day, start_time}")
     api_allowlist: list[str] = setting(
         description="CIDRs allowed to reach the Kubernetes API (control-plane firewall).",
-        allowed="IPv4/IPv6 CIDRs; staging refuses blocks wider than /8, prod wider than /16",
+        allowed=(
+            "IPv4/IPv6 CIDRs, judged by the address space they cover together (IPv6 spellings of IPv4 such as ::ffff:0:0/96 count as IPv4): "
+            "staging refuses blocks wider than /8 (IPv6 /32) and lists covering more than one /8 (IPv6 /32) in total, prod the same for /16 (IPv6 /48)"
+        ),
     )
     system_pool: NodePool = setting(description="The cluster's default node pool (system add-ons run here).", allowed="a node pool object")
     workload_pools: list[NodePool] = setting([], description="Additional node pools for applications.", allowed="list of node pool objects")
@@ -102,7 +138,7 @@ class StackConfig(Section):
     scanners: Scanners = setting(
         description="In-cluster security scanners: Kubescape, Trivy, Snyk, Falco.", allowed="{severity, kubescape, trivy, snyk, falco}"
     )
-    alerts: Alerts = setting(description="Findings at or above a severity to Slack.", allowed="{min_severity, schedule, notifier_image}")
+    alerts: Alerts = setting(description="Findings at or above a severity to Slack.", allowed="{min_severity, schedule, slack_webhook_allowed_hosts, notifier_image}")
     addon_image_digests: dict[str, str] = setting(
         {},
         description="Digests of the add-on charts' images and artifacts, by the reference the pinned chart uses (`make image-digests` resolves them); each then runs by digest.",
@@ -111,7 +147,7 @@ class StackConfig(Section):
     slack_webhook_url: Optional[SecretStr] = setting(
         None,
         description="Slack incoming webhook for scanner findings, Falco events and drift reports (secret; one webhook for everything).",
-        allowed="https URL, set with --secret",
+        allowed="https URL on hooks.slack.com (or a host in alerts.slack_webhook_allowed_hosts), set with --secret",
     )
     snyk_integration_id: Optional[SecretStr] = setting(
         None, description="Snyk Kubernetes integration id (secret); required with scanners.snyk.enabled.", allowed="UUID, set with --secret"
@@ -191,6 +227,16 @@ class StackConfig(Section):
         # The webhook is a credential: TLS only (NSA/CISA: encrypt data in transit). Never echoed.
         if text is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/\S+$", text):
             raise ValueError("is not an https URL such as https://hooks.slack.com/services/... (the value is not shown)")
+        return value
+
+    @field_validator("existing_cluster_kubeconfig")
+    @classmethod
+    def _kubeconfig(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        text = _secret_text(value)
+        if text is not None:
+            problem = kubeconfig_problem(text)
+            if problem:
+                raise ValueError(f"{problem} (the value is not shown)")
         return value
 
     @field_validator("snyk_integration_id")

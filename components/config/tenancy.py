@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import field_validator, model_validator
 
+from components.config.addresses import normalise
 from components.config.catalogue import ADDON_NAMESPACES
 from components.config.fields import Section, _cidr, _dns_label, _label_key, _label_value, _quantity, setting
 
@@ -143,6 +144,12 @@ class PodSecurity(Section):
     audit: PodSecurityLevel = setting("restricted", description="Level whose violations are written to the audit log.", allowed=_POD_SECURITY_LEVELS)
 
 
+#: The most address space the CIDR destinations of all allow rules may cover together, per profile,
+#: as the size of one IPv4 / IPv6 block (None: no total limit; each block is still at most a /8).
+#: NSA/CISA: egress to named destinations only; many wide blocks are "the internet" again.
+ALLOW_RULE_CIDR_LIMIT: dict[str, Optional[tuple[int, int]]] = {"dev": None, "staging": (8, 32), "prod": (12, 40)}
+
+
 class AllowRule(Section):
     """One named network path opened through the default-deny policies."""
 
@@ -150,7 +157,10 @@ class AllowRule(Section):
     from_namespace: str = setting(description="Managed namespace whose pods may connect.", allowed="a team namespace")
     to_namespace: Optional[str] = setting(None, description="Managed namespace whose pods may be reached.", allowed="a team namespace")
     to_cidrs: list[str] = setting(
-        [], description="Destinations outside the cluster.", allowed="IP CIDRs; not /0-wide, link-local/metadata, loopback or the cluster's own ranges"
+        [], description="Destinations outside the cluster.", allowed=(
+            "IP CIDRs (IPv6 spellings of IPv4 judged as the IPv4 they reach); none wider than /8 (IPv6 /32), link-local/metadata, loopback "
+            "or the cluster's own ranges; all rules' CIDRs together at most one /8 (IPv6 /32) in staging, one /12 (IPv6 /40) in prod"
+        ),
     )
     ports: list[int] = setting(description="Destination ports.", allowed="ports 1 … 65535")
     protocol: Literal["TCP", "UDP"] = setting("TCP", description="Protocol of the ports.", allowed="TCP, UDP")
@@ -174,15 +184,20 @@ class AllowRule(Section):
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for item in value:
-            net = _cidr(item, "a CIDR such as 203.0.113.0/24")
+            given = _cidr(item, "a CIDR such as 203.0.113.0/24")
+            # IPv6 spellings of IPv4 (::ffff:0:0/96 is all of IPv4) are judged as the IPv4 they reach.
+            reached = normalise(given)
             # NSA/CISA: pods must not reach the cloud metadata service (169.254.169.254) or
             # host-local addresses, and "everything" is not a named path.
-            if net.prefixlen < (8 if net.version == 4 else 32):
-                raise ValueError(f"{item} is unsafe: wider than /8 (IPv4) or /32 (IPv6); name the destinations")
-            if net.is_link_local or net.is_loopback or net.is_multicast or net.is_unspecified or net.is_reserved:
-                raise ValueError(f"{item} is unsafe: link-local (cloud metadata), loopback, multicast or reserved addresses")
-            if net.version == 4 and net.overlaps(ipaddress.IPv4Network("169.254.0.0/16")):
-                raise ValueError(f"{item} is unsafe: it contains the cloud metadata address 169.254.169.254")
+            for net in [given, *reached]:
+                if net.prefixlen < (8 if net.version == 4 else 32):
+                    shown = f" (it reaches {net})" if net != given else ""
+                    raise ValueError(f"{item} is unsafe{shown}: wider than /8 (IPv4) or /32 (IPv6); name the destinations")
+            for net in reached:
+                if given.is_loopback or net.is_link_local or net.is_loopback or net.is_multicast or net.is_unspecified or net.is_reserved:
+                    raise ValueError(f"{item} is unsafe: link-local (cloud metadata), loopback, multicast or reserved addresses")
+                if net.version == 4 and net.overlaps(ipaddress.IPv4Network("169.254.0.0/16")):
+                    raise ValueError(f"{item} is unsafe: it contains the cloud metadata address 169.254.169.254")
         return value
 
     @model_validator(mode="after")
