@@ -39,7 +39,8 @@ def _default(name: str, field: Any) -> str:
     if per_profile:
         shown = "; ".join(f"{env}: {_show(v)}" for env, v in per_profile.items())
         missing = [env for env in ENVIRONMENTS if env not in per_profile]
-        return shown + ("; " + ", ".join(missing) + ": required" if missing else "")
+        otherwise = "required" if field.is_required() else _show(field.default)
+        return shown + ("; " + ", ".join(missing) + ": " + otherwise if missing else "")
     if field.is_required():
         return "required" if name != "cluster_name" else "`hardened-doks-<stack>`"
     return _show(field.default)

@@ -76,6 +76,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             "trivy": {"compliance_schedule": "15 */6 * * *", "scan_jobs_limit": 3},
         },
         "alerts": {"min_severity": "HIGH", "schedule": "*/15 * * * *"},
+        # Humans read only; changes go through each team's deploy identity, exec through break-glass
+        # (CIS 5.1.x least privilege; Kubescape C-0002, C-0007, C-0015, C-0063).
+        "rbac": {"human_access": "read-only"},
     },
 }
 
@@ -108,5 +111,7 @@ FLOORS: dict[str, Floor] = {
     # Pod Security Standards "restricted" (CIS 5.2.x; NSA/CISA: non-root, no privilege escalation).
     "pod_security.enforce": Floor("restricted", _STAGING_PROD, "tenant pods must meet the restricted Pod Security Standard"),
     # Untrusted or unsigned images are rejected, not only reported (DigitalOcean supply-chain checklist).
+    # No human exec, attach, port-forward, Secrets or pod deletion in prod (CIS 5.1.2, 5.1.x; Kubescape C-0002/C-0007/C-0015/C-0063).
+    "rbac.human_access": Floor("read-only", frozenset({"prod"}), "people read; the deploy identity changes, break-glass debugs"),
     "admission.mode": Floor("Enforce", _STAGING_PROD, "untrusted or unsigned images must be rejected"),
 }

@@ -115,11 +115,11 @@ class StackConfig(Section):
     project: Project = setting(Project(), description="DigitalOcean project grouping the stack's resources.", allowed="{name, purpose, description}")
     existing_cluster_kubeconfig: Optional[SecretStr] = setting(
         None,
-        description="Kubeconfig of an existing cluster to harden instead of creating DigitalOcean resources (secret).",
+        description="Kubeconfig of an existing cluster to harden instead of creating DigitalOcean resources (secret): exactly one cluster with an https server, and user credentials (token, client certificate, exec plugin); needs existing_cluster_name. No DigitalOcean token is needed in this mode.",
         allowed="kubeconfig YAML, set with --secret",
     )
     existing_cluster_name: Optional[str] = setting(
-        None, description="Stable identifier of the existing cluster (keeps resources when credentials change).", allowed="DNS label"
+        None, description="Stable identifier of the existing cluster (keeps resources when credentials change); set with existing_cluster_kubeconfig or not at all.", allowed="DNS label"
     )
     teams: list[Team] = setting([], description="Application teams: their namespaces and role holders.", allowed="list of team objects")
     namespace_quota: NamespaceQuota = setting(NamespaceQuota(), description="ResourceQuota of every tenant namespace.", allowed="{requests_cpu, requests_memory, …}")
@@ -130,7 +130,7 @@ class StackConfig(Section):
     network_policies: NetworkPolicies = setting(
         NetworkPolicies(), description="Paths opened through the managed namespaces' default-deny policies.", allowed="{intra_namespace, allow, api_server_access}"
     )
-    rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors and the break-glass switch.", allowed="{auditors, break_glass, break_glass_prod_acknowledged}")
+    rbac: Rbac = setting(Rbac(), description="Cluster-wide auditors, the break-glass switch, and how much the team roles let people do (read-only in prod).", allowed="{auditors, break_glass, break_glass_prod_acknowledged, human_access, break_glass_group}")
     admission: Admission = setting(
         description="Admission rules (API server policies) and image signatures (Kyverno).",
         allowed="{mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path, registry_pull_secret, registry_credentials_rotation_days}",

@@ -53,6 +53,15 @@ class Team(Section):
     admins: Subjects = setting(Subjects(), description="Namespace admins: manage workloads, Secrets and RoleBindings.", allowed="{users, groups}")
     developers: Subjects = setting(Subjects(), description="Developers: deploy workloads; no Secrets, no exec.", allowed="{users, groups}")
     viewers: Subjects = setting(Subjects(), description="Read-only viewers; no Secrets.", allowed="{users, groups}")
+    deployers: Subjects = setting(
+        Subjects(),
+        description=(
+            "With rbac.human_access: read-only (prod): extra subjects of the team's deploy identity, e.g. the group or user your CI's "
+            "OIDC identity maps to; the stack also creates a ServiceAccount hardened-doks-deployer in each team namespace. "
+            "The deploy identity applies workloads and Secrets, never exec, attach or port-forward."
+        ),
+        allowed="{users, groups}",
+    )
     cluster_admin: bool = setting(
         False,
         description="Break-glass: bind the team's one admin group to cluster-admin. Needs rbac.break_glass (and in prod rbac.break_glass_prod_acknowledged).",
@@ -230,6 +239,10 @@ class NetworkPolicies(Section):
     api_server_access: list[ApiServerAccess] = setting([], description="Pods that may call the Kubernetes API.", allowed="list of {namespace, pod_labels}")
 
 
+#: How much the team roles let people do (rbac.human_access).
+HumanAccess = Literal["operate", "read-only"]
+
+
 class Rbac(Section):
     """Cluster-wide roles: auditors and the break-glass switch."""
 
@@ -238,6 +251,28 @@ class Rbac(Section):
     break_glass_prod_acknowledged: bool = setting(
         False, description="Acknowledge a cluster-admin break-glass binding in the prod profile.", allowed="true, false"
     )
+    human_access: HumanAccess = setting(
+        "operate",
+        description=(
+            "What the team roles let people do. operate: developers deploy, namespace admins also read Secrets, exec and "
+            "port-forward. read-only: every human role only reads (no Secrets, exec, attach, port-forward or pod deletion); "
+            "changes go through each team's deploy identity (teams[].deployers), emergency access through the break-glass "
+            "ClusterRole hardened-doks:break-glass, bound by hand to rbac.break_glass_group only during an incident "
+            "(`make drift` reports the binding; docs/operations.md). Must stay read-only in prod."
+        ),
+        allowed="operate, read-only",
+    )
+    break_glass_group: str = setting(
+        "hardened-doks-break-glass",
+        description="The identity-provider group that may be bound to hardened-doks:break-glass in an emergency (read-only human access).",
+        allowed="a group name (not system:)",
+    )
+
+    @field_validator("break_glass_group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        Subjects(groups=[value])
+        return value
 
 
 
