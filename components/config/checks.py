@@ -263,15 +263,18 @@ def signing_identity(config: StackConfig) -> list[str]:
     return problems
 
 
-def own_registries(config: StackConfig) -> list[str]:
-    """Outside dev, images come only from registries the stack's owner controls (dev warns, see the loader)."""
-    if config.environment == "dev":
-        return []
+def registry_findings(config: StackConfig, note: str) -> list[str]:
+    """One line per allowed registry that is not a source of your own images (public, or shared without your path)."""
     return [
-        f"{KEY}admission.allowed_registries[{i}]: {problem} (refused in the {config.environment} profile)"
+        f"{KEY}admission.allowed_registries[{i}]: {problem} ({note})"
         for i, item in enumerate(config.admission.allowed_registries)
         if (problem := registry_problem(item))
     ]
+
+
+def own_registries(config: StackConfig) -> list[str]:
+    """Outside dev, images come only from registries the stack's owner controls (dev warns, see the loader)."""
+    return [] if config.environment == "dev" else registry_findings(config, f"refused in the {config.environment} profile")
 
 
 def registry_credentials(config: StackConfig) -> list[str]:

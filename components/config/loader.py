@@ -14,8 +14,7 @@ import pulumi
 from pydantic import ValidationError
 
 from components.config.addresses import normalise
-from components.config.admission import registry_problem
-from components.config.checks import cross_field_problems
+from components.config.checks import cross_field_problems, registry_findings
 from components.config.fields import ENVIRONMENTS, NAMESPACE, ConfigError
 from components.config.profiles import PROFILES
 from components.config.stack import SECRET_SETTINGS, StackConfig
@@ -168,13 +167,7 @@ def load_stack_config() -> StackConfig:
 
 def registry_warnings(config: StackConfig) -> list[str]:
     """Dev's warnings for registries staging and prod refuse (public, or a shared host without your path)."""
-    if config.environment != "dev":
-        return []
-    return [
-        f"{NAMESPACE}:admission.allowed_registries[{i}]: {problem} (staging and prod refuse it)"
-        for i, item in enumerate(config.admission.allowed_registries)
-        if (problem := registry_problem(item))
-    ]
+    return registry_findings(config, "staging and prod refuse it") if config.environment == "dev" else []
 
 
 def system_pool_warning(config: StackConfig) -> Optional[str]:
