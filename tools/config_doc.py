@@ -65,6 +65,12 @@ def render_reference() -> str:
         f"Keys live under the `{NAMESPACE}:` namespace in `stacks/Pulumi.<stack>.yaml`. Object-valued settings "
         "(node pools, maintenance window…) take the fields of the table below them.",
         "",
+        "Stack files are read as the Pulumi CLI reads them (YAML 1.2, components/config/stack_file.py): `on`, `yes` and "
+        "`12:30` are text, `1.30` is the number 1.3, so a number or boolean where a setting wants text is refused with "
+        "\"quote it\"; a key given twice, or a syntax error, is one line naming the file, line and column; an unknown key "
+        "names the closest known one; a key under a namespace that looks like ours (`hardened_doks:region`) is ignored "
+        "by Pulumi, so dev warns and staging and prod refuse it.",
+        "",
         "| key | default | allowed | description |",
         "|---|---|---|---|",
         *reference_table(),
