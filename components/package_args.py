@@ -114,6 +114,8 @@ class TeamArgs(TypedDict, total=False):
     """Developers: deploy workloads; no Secrets, no exec. Allowed: {users, groups}."""
     viewers: SubjectsArgs
     """Read-only viewers; no Secrets. Allowed: {users, groups}."""
+    deployers: SubjectsArgs
+    """With rbac.human_access: read-only (prod): extra subjects of the team's deploy identity, e.g. the group or user your CI's OIDC identity maps to; the stack also creates a ServiceAccount hardened-doks-deployer in each team namespace. The deploy identity applies workloads and Secrets, never exec, attach or port-forward. Allowed: {users, groups}."""
     cluster_admin: bool
     """Break-glass: bind the team's one admin group to cluster-admin. Needs rbac.break_glass (and in prod rbac.break_glass_prod_acknowledged). Allowed: true, false."""
 
@@ -214,7 +216,7 @@ class AllowRuleArgs(TypedDict, total=False):
     to_namespace: str
     """Managed namespace whose pods may be reached. Allowed: a team namespace."""
     to_cidrs: Sequence[str]
-    """Destinations outside the cluster. Allowed: IP CIDRs; not /0-wide, link-local/metadata, loopback or the cluster's own ranges."""
+    """Destinations outside the cluster. Allowed: IP CIDRs (IPv6 spellings of IPv4 judged as the IPv4 they reach); none wider than /8 (IPv6 /32), link-local/metadata, loopback or the cluster's own ranges; all rules' CIDRs together at most one /8 (IPv6 /32) in staging, one /12 (IPv6 /40) in prod."""
     ports: Required[Sequence[int]]
     """Destination ports. Allowed: ports 1 … 65535."""
     protocol: AllowRuleProtocol
@@ -241,6 +243,13 @@ class NetworkPoliciesArgs(TypedDict, total=False):
     """Pods that may call the Kubernetes API. Allowed: list of {namespace, pod_labels}."""
 
 
+class RbacHumanAccess(Enum):
+    """One of: operate, read-only."""
+
+    OPERATE = "operate"
+    READ_ONLY = "read-only"
+
+
 class RbacArgs(TypedDict, total=False):
     """Cluster-wide roles: auditors and the break-glass switch."""
 
@@ -250,6 +259,10 @@ class RbacArgs(TypedDict, total=False):
     """Allow one team (cluster_admin: true) to be bound to cluster-admin. Allowed: true, false."""
     break_glass_prod_acknowledged: bool
     """Acknowledge a cluster-admin break-glass binding in the prod profile. Allowed: true, false."""
+    human_access: RbacHumanAccess
+    """What the team roles let people do. operate: developers deploy, namespace admins also read Secrets, exec and port-forward. read-only: every human role only reads (no Secrets, exec, attach, port-forward or pod deletion); changes go through each team's deploy identity (teams[].deployers), emergency access through the break-glass ClusterRole hardened-doks:break-glass, bound by hand to rbac.break_glass_group only during an incident (`make drift` reports the binding; docs/operations.md). Must stay read-only in prod. Allowed: operate, read-only."""
+    break_glass_group: str
+    """The identity-provider group that may be bound to hardened-doks:break-glass in an emergency (read-only human access). Allowed: a group name (not system:)."""
 
 
 class AdmissionMode(Enum):
@@ -278,7 +291,7 @@ class AdmissionArgs(TypedDict, total=False):
     mode: AdmissionMode
     """For the image rules (registries, tags, add-on images, signatures): Audit warns and reports violations; Enforce rejects them. Must stay Enforce in staging and prod. The other admission rules reject in every profile. Allowed: Audit, Enforce."""
     allowed_registries: Sequence[str]
-    """Registries (and optional repository prefixes) pods may pull from; images from them must be signed. Default: a DigitalOcean Container Registry named hardened-doks. Allowed: registry host[/path], e.g. registry.digitalocean.com/my-registry."""
+    """Registries (and optional repository prefixes) pods may pull from; images from them must be signed. Default: a DigitalOcean Container Registry named hardened-doks. Allowed: registry host[/path], e.g. registry.digitalocean.com/my-registry; staging and prod refuse public registries (registry.k8s.io, docker.io/library, mcr.microsoft.com…) and shared hosts without your path (docker.io, ghcr.io, quay.io, registry.digitalocean.com…), dev warns."""
     cosign_public_key: str
     """Cosign public key (PEM) images must be signed with. Staging and prod need it or keyless. Allowed: PEM public key."""
     keyless: KeylessArgs
@@ -310,9 +323,9 @@ class KubescapeScannerArgs(TypedDict, total=False):
     enabled: bool
     """Install the Kubescape operator. Allowed: true, false."""
     configuration_scan_schedule: str
-    """When the scheduled configuration scan against the frameworks runs (UTC). Allowed: five-field cron."""
+    """When the scheduled configuration scan against the frameworks runs (UTC). Allowed: five-field cron as CronJobs take it (N, N-M, */S, lists, JAN-DEC, SUN-SAT, ?) or @hourly, @daily, @weekly, @monthly, @yearly; a schedule that never fires (30 February) is refused."""
     vulnerability_scan_schedule: str
-    """When the scheduled image vulnerability scan of all running images runs (UTC). Allowed: five-field cron."""
+    """When the scheduled image vulnerability scan of all running images runs (UTC). Allowed: five-field cron as CronJobs take it (N, N-M, */S, lists, JAN-DEC, SUN-SAT, ?) or @hourly, @daily, @weekly, @monthly, @yearly; a schedule that never fires (30 February) is refused."""
     frameworks: Sequence[str]
     """Frameworks the scheduled configuration scan checks. Allowed: nsa, mitre, cis-v1.10.0, cis-v1.12.0, security, allcontrols, armobest, devopsbest, soc2."""
     chart_path: str
@@ -325,7 +338,7 @@ class TrivyScannerArgs(TypedDict, total=False):
     enabled: bool
     """Install the Trivy operator. Allowed: true, false."""
     compliance_schedule: str
-    """When the cluster compliance reports (CIS, NSA, Pod Security Standards) are regenerated (UTC). Allowed: five-field cron."""
+    """When the cluster compliance reports (CIS, NSA, Pod Security Standards) are regenerated (UTC). Allowed: five-field cron as CronJobs take it (N, N-M, */S, lists, JAN-DEC, SUN-SAT, ?) or @hourly, @daily, @weekly, @monthly, @yearly; a schedule that never fires (30 February) is refused."""
     scan_jobs_limit: int
     """Most scan Jobs running at once (each has its own requests). Allowed: 1 … 10."""
     private_registries: bool
@@ -375,7 +388,9 @@ class AlertsArgs(TypedDict, total=False):
     min_severity: Severity
     """Findings at or above this severity are posted to Slack. Allowed: LOW, MEDIUM, HIGH, CRITICAL."""
     schedule: str
-    """When the notifier reads the scanners' reports and posts new findings (UTC). Allowed: five-field cron."""
+    """When the notifier reads the scanners' reports and posts new findings (UTC). Allowed: five-field cron as CronJobs take it (N, N-M, */S, lists, JAN-DEC, SUN-SAT, ?) or @hourly, @daily, @weekly, @monthly, @yearly; a schedule that never fires (30 February) is refused."""
+    slack_webhook_allowed_hosts: Sequence[str]
+    """Hosts besides hooks.slack.com that slack_webhook_url may name (a proxy or a self-hosted relay); the URL must still be https. Empty: only Slack's own webhook host, so findings cannot be sent elsewhere. Allowed: host names (optionally :port), no scheme or path."""
     notifier_image: str
     """Image the notifier CronJob runs (Python 3 standard library only), pinned by digest. Allowed: image@sha256:<digest>."""
 
@@ -408,7 +423,7 @@ class HardenedClusterArgs(TypedDict, total=False):
     maintenance_window: MaintenanceWindowArgs
     """Weekly window for automatic upgrades. Allowed: {day, start_time}."""
     api_allowlist: Sequence[str]
-    """CIDRs allowed to reach the Kubernetes API (control-plane firewall). Allowed: IPv4/IPv6 CIDRs; staging refuses blocks wider than /8, prod wider than /16."""
+    """CIDRs allowed to reach the Kubernetes API (control-plane firewall). Allowed: IPv4/IPv6 CIDRs, judged by the address space they cover together (IPv6 spellings of IPv4 such as ::ffff:0:0/96 count as IPv4): staging refuses blocks wider than /8 (IPv6 /32) and lists covering more than one /8 (IPv6 /32) in total, prod the same for /16 (IPv6 /48)."""
     system_pool: NodePoolArgs
     """The cluster's default node pool (system add-ons run here). Allowed: a node pool object."""
     workload_pools: Sequence[NodePoolArgs]
@@ -426,9 +441,9 @@ class HardenedClusterArgs(TypedDict, total=False):
     project: ProjectArgs
     """DigitalOcean project grouping the stack's resources. Allowed: {name, purpose, description}."""
     existing_cluster_kubeconfig: pulumi.Input[str]
-    """Kubeconfig of an existing cluster to harden instead of creating DigitalOcean resources (secret). Allowed: kubeconfig YAML, set with --secret."""
+    """Kubeconfig of an existing cluster to harden instead of creating DigitalOcean resources (secret): exactly one cluster with an https server, and user credentials (token, client certificate, exec plugin); needs existing_cluster_name. No DigitalOcean token is needed in this mode. Allowed: kubeconfig YAML, set with --secret."""
     existing_cluster_name: str
-    """Stable identifier of the existing cluster (keeps resources when credentials change). Allowed: DNS label."""
+    """Stable identifier of the existing cluster (keeps resources when credentials change); set with existing_cluster_kubeconfig or not at all. Allowed: DNS label."""
     teams: Sequence[TeamArgs]
     """Application teams: their namespaces and role holders. Allowed: list of team objects."""
     namespace_quota: NamespaceQuotaArgs
@@ -440,17 +455,17 @@ class HardenedClusterArgs(TypedDict, total=False):
     network_policies: NetworkPoliciesArgs
     """Paths opened through the managed namespaces' default-deny policies. Allowed: {intra_namespace, allow, api_server_access}."""
     rbac: RbacArgs
-    """Cluster-wide auditors and the break-glass switch. Allowed: {auditors, break_glass, break_glass_prod_acknowledged}."""
+    """Cluster-wide auditors, the break-glass switch, and how much the team roles let people do (read-only in prod). Allowed: {auditors, break_glass, break_glass_prod_acknowledged, human_access, break_glass_group}."""
     admission: AdmissionArgs
     """Admission rules (API server policies) and image signatures (Kyverno). Allowed: {mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path, registry_pull_secret, registry_credentials_rotation_days}."""
     scanners: ScannersArgs
     """In-cluster security scanners: Kubescape, Trivy, Snyk, Falco. Allowed: {severity, kubescape, trivy, snyk, falco}."""
     alerts: AlertsArgs
-    """Findings at or above a severity to Slack. Allowed: {min_severity, schedule, notifier_image}."""
+    """Findings at or above a severity to Slack. Allowed: {min_severity, schedule, slack_webhook_allowed_hosts, notifier_image}."""
     addon_image_digests: Mapping[str, str]
     """Digests of the add-on charts' images and artifacts, by the reference the pinned chart uses (`make image-digests` resolves them); each then runs by digest. Allowed: image:tag → sha256:<64 hex>, for the images in PINNED_IMAGES."""
     slack_webhook_url: pulumi.Input[str]
-    """Slack incoming webhook for scanner findings, Falco events and drift reports (secret; one webhook for everything). Allowed: https URL, set with --secret."""
+    """Slack incoming webhook for scanner findings, Falco events and drift reports (secret; one webhook for everything). Allowed: https URL on hooks.slack.com (or a host in alerts.slack_webhook_allowed_hosts), set with --secret."""
     snyk_integration_id: pulumi.Input[str]
     """Snyk Kubernetes integration id (secret); required with scanners.snyk.enabled. Allowed: UUID, set with --secret."""
     snyk_service_account_token: pulumi.Input[str]

@@ -9,6 +9,12 @@ into ClusterRoles (``hardened-doks:<role>``) and binds them:
   never Secrets;
 - ``cluster-admin``: bound only to the one break-glass group, when the config says so.
 
+With read-only human access (``rbac.human_access``, the prod floor) people only read:
+namespace admins get ``namespace-reader``, developers and viewers ``viewer``; each team's deploy
+identity (a ServiceAccount per namespace, plus ``teams[].deployers``) gets ``deployer``; and
+``break-glass`` (exec, attach, port-forward, Secrets) is bound to nobody: an operator binds it to
+``rbac.break_glass_group`` by hand during an incident, and the drift command reports that binding.
+
 Nothing here uses a wildcard verb, resource or API group (CIS 5.1.3), grants
 ``escalate``, ``bind`` or ``impersonate`` (CIS 5.1.8), Secrets to anyone but namespace
 admins (CIS 5.1.2), or pod creation cluster-wide (CIS 5.1.4).
@@ -77,6 +83,21 @@ PERMISSIONS: dict[str, tuple[Rule, ...]] = {
         (RBAC_GROUP, ("roles", "rolebindings"), READ),
         (RBAC_GROUP, ("rolebindings",), WRITE),
     ),
+    # Read-only human access (prod): a namespace admin reads the namespace and its RBAC; no Secrets,
+    # exec, attach, port-forward or deletion (CIS 5.1.2; Kubescape C-0002, C-0007, C-0015, C-0063).
+    "namespace-reader": _VIEW + ((RBAC_GROUP, ("roles", "rolebindings"), READ),),
+    # A team's deploy identity (read-only human access): applies workloads and the Secrets and
+    # ServiceAccounts they use (Helm keeps releases in Secrets), never exec, attach or port-forward.
+    "deployer": _VIEW + _WORKLOADS + (("", ("secrets",), READ + WRITE), ("", ("serviceaccounts",), WRITE)),
+    # Emergency access (read-only human access): bound to nobody by the stack. During an incident an
+    # operator binds it to rbac.break_glass_group in one namespace by hand; the drift command reports
+    # that binding (tools/out_of_band.py) until it is removed.
+    "break-glass": _VIEW
+    + _WORKLOADS
+    + (
+        ("", ("secrets",), READ),
+        ("", ("pods/exec", "pods/attach", "pods/portforward"), ("create", "get")),
+    ),
     # Security staff, cluster-wide: configuration of every namespace and of the cluster, and
     # the policy engine's reports. Never Secrets (CIS 5.1.2), logs or exec.
     "auditor": (
@@ -125,6 +146,12 @@ PERMISSIONS: dict[str, tuple[Rule, ...]] = {
 
 #: Roles bound per team namespace, and the team field holding their subjects.
 TEAM_ROLES: dict[str, str] = {"namespace-admin": "admins", "developer": "developers", "viewer": "viewers"}
+#: With read-only human access (rbac.human_access, prod): the role each team field is bound to instead.
+READ_ONLY_TEAM_ROLES: dict[str, str] = {"namespace-reader": "admins", "viewer": "developers", "deployer": "deployers"}
+#: Roles generated only with read-only human access.
+READ_ONLY_ROLES: tuple[str, ...] = ("namespace-reader", "deployer", "break-glass")
+#: The ServiceAccount of a team's deploy identity, in each of its namespaces (read-only human access).
+DEPLOYER_SERVICE_ACCOUNT = f"{NAMESPACE}-deployer"
 BREAK_GLASS_BINDING = f"{NAMESPACE}:break-glass"
 
 
@@ -152,13 +179,21 @@ def _ref(name: str) -> dict[str, str]:
     return {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name}
 
 
-def team_bindings(team: Team) -> list[dict[str, Any]]:
-    """RoleBindings of a team's subjects to the team roles, in each of its namespaces."""
+def team_bindings(team: Team, read_only: bool = False) -> list[dict[str, Any]]:
+    """RoleBindings of a team's subjects to the team roles, in each of its namespaces. With read-only
+    human access, people get read roles and the deploy identity (its ServiceAccount in the namespace
+    and teams[].deployers) the deployer role."""
     bindings = []
     for namespace in team.namespaces:
-        for role, field in TEAM_ROLES.items():
+        for role, field in (READ_ONLY_TEAM_ROLES if read_only else TEAM_ROLES).items():
             who: Subjects = getattr(team, field)
-            if who.empty:
+            if read_only and role == "viewer":
+                # Developers and viewers alike only read.
+                who = Subjects(users=[*who.users, *team.viewers.users], groups=[*who.groups, *team.viewers.groups])
+            bound = subjects(who)
+            if role == "deployer":
+                bound = [{"kind": "ServiceAccount", "name": DEPLOYER_SERVICE_ACCOUNT, "namespace": namespace}, *bound]
+            if not bound:
                 continue
             bindings.append(
                 {
@@ -166,10 +201,22 @@ def team_bindings(team: Team) -> list[dict[str, Any]]:
                     "kind": "RoleBinding",
                     "metadata": metadata(f"{NAMESPACE}:{team.name}-{role}", namespace),
                     "roleRef": _ref(role_name(role)),
-                    "subjects": subjects(who),
+                    "subjects": bound,
                 }
             )
     return bindings
+
+
+def deployer_service_accounts(args: RbacArgs) -> list[dict[str, Any]]:
+    """The deploy identity's ServiceAccount in each team namespace (read-only human access only).
+    No token is mounted anywhere: CI requests a short-lived one (TokenRequest) or uses its OIDC group."""
+    if args.human_access != "read-only":
+        return []
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(DEPLOYER_SERVICE_ACCOUNT, namespace), "automountServiceAccountToken": False}
+        for team in args.teams
+        for namespace in team.namespaces
+    ]
 
 
 def cluster_binding(name: str, cluster_role_name: str, who: Subjects) -> dict[str, Any]:
@@ -190,20 +237,24 @@ class RbacArgs:
     teams: Sequence[Team]
     #: Security staff who read everything cluster-wide except Secrets.
     auditors: Subjects = Subjects()
+    #: ``operate`` (today's roles) or ``read-only`` (prod's floor: no human exec, attach, port-forward, Secret
+    #: reads or pod deletes; each team namespace gets its deploy identity). See rbac.human_access.
+    human_access: str = "operate"
     skip_await: bool = False
 
 
 def objects(args: RbacArgs) -> list[dict[str, Any]]:
     """Every RBAC object of the stack: the table's roles first, then the bindings."""
-    roles = [cluster_role(role) for role in PERMISSIONS]
-    namespaced = [binding for team in args.teams for binding in team_bindings(team)]
+    read_only = args.human_access == "read-only"
+    roles = [cluster_role(role) for role in PERMISSIONS if read_only or role not in READ_ONLY_ROLES]
+    namespaced = [*deployer_service_accounts(args), *(b for team in args.teams for b in team_bindings(team, read_only))]
     cluster: list[dict[str, Any]] = []
     if not args.auditors.empty:
         cluster.append(cluster_binding(role_name("auditor"), role_name("auditor"), args.auditors))
     for team in args.teams:
         if team.cluster_admin:
             # CIS 5.1.1: the only cluster-admin binding the stack makes, to the break-glass group
-            # (config.py refuses it without rbac.break_glass, and in prod without acknowledgement).
+            # (components/config/checks.py refuses it without rbac.break_glass, and in prod without acknowledgement).
             cluster.append(cluster_binding(BREAK_GLASS_BINDING, "cluster-admin", Subjects(groups=team.admins.groups)))
     return roles + namespaced + cluster
 

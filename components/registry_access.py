@@ -24,7 +24,7 @@ credentials for signature checks"). The provider itself only regenerates a crede
 already expired, and only when refreshed (`pulumi up --refresh`): too late for admission.
 
 In existing-cluster mode no DigitalOcean resource is created: ``admission.registry_pull_secret``
-names a Secret the operator manages (components/config.py refuses a config that would leave
+names a Secret the operator manages (components/config/checks.py refuses a config that would leave
 Kyverno without credentials).
 """
 

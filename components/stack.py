@@ -95,7 +95,7 @@ def network_policies_args(config: StackConfig) -> NetworkPoliciesArgs:
 
 
 def rbac_args(config: StackConfig) -> RbacArgs:
-    return RbacArgs(teams=tuple(config.teams), auditors=config.rbac.auditors, skip_await=config.skip_await)
+    return RbacArgs(teams=tuple(config.teams), auditors=config.rbac.auditors, human_access=config.rbac.human_access, skip_await=config.skip_await)
 
 
 class HardenedCluster(pulumi.ComponentResource):

@@ -12,8 +12,10 @@ compares them with the allocatable capacity of the configured node pools:
   their concurrency limit and CronJobs once (the peak: they are all running at once);
 - Helm hook Jobs (Kyverno's CRD migration on upgrade) and init containers are left out: a hook
   runs only during an upgrade, and a pod's init containers never run beside its containers;
-- capacity is every pool at its autoscaling minimum (``min_nodes``, or ``node_count``): the
-  smallest the cluster can be, so the shares are the worst case. A node's allocatable capacity is
+- capacity is every pool the add-ons can be scheduled on (:func:`addons_schedule_on`: their node
+  selector matches its labels and they tolerate its taints; a tainted workload pool never counts) at
+  its autoscaling minimum (``min_nodes``, or ``node_count``): the smallest the cluster can be, so
+  the shares are the worst case. A node's allocatable capacity is
   its Droplet size (:data:`SIZES`) minus the system reservation of :func:`allocatable`.
 
 Exit 0 when every stack with a budget (:data:`BUDGET`: dev, 25 % of CPU and memory) is within
@@ -35,9 +37,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from components import cluster
-from components.stack import cluster_args
+from components import cluster, kube
 from components.addons import installed
+from components.stack import cluster_args
 from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
 from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from tools.offline import read_stack_file
@@ -226,12 +228,38 @@ def _minimum(pool: NodePool) -> int:
     return pool.min_nodes if pool.auto_scale else int(pool.node_count or 0)
 
 
+def tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
+    """Whether one of ``tolerations`` tolerates ``taint`` (Kubernetes' rule: same key, or an empty key
+    with Exists; Equal compares the value, Exists does not; an empty effect matches every effect)."""
+    for toleration in tolerations:
+        operator = toleration.get("operator", "Equal")
+        if toleration.get("effect") not in (None, "", taint.get("effect")):
+            continue
+        if not toleration.get("key") and operator == "Exists":
+            return True
+        if toleration.get("key") == taint.get("key") and (operator == "Exists" or toleration.get("value", "") == taint.get("value", "")):
+            return True
+    return False
+
+
+def addons_schedule_on(config: StackConfig, pool: NodePool) -> bool:
+    """Whether the add-ons' pods can run on ``pool``'s nodes: its labels match their node selector
+    (components.kube.addon_scheduling) and they tolerate each of its NoSchedule/NoExecute taints."""
+    selector, tolerations = kube.addon_scheduling(config)
+    args = pool_args(config, pool)
+    if any(args["labels"].get(k) != v for k, v in selector.items()):
+        return False
+    return all(tolerates(tolerations, taint) for taint in args["taints"] if taint.get("effect") in ("NoSchedule", "NoExecute"))
+
+
 def stack_budget(stack: str, config: StackConfig) -> StackBudget:
-    pools = [("system_pool", config.system_pool)] + [(f"workload_pools[{i}]", p) for i, p in enumerate(config.workload_pools)]
-    if config.system_pool_isolated:
-        # The add-ons run on the tainted system pool only (components.kube.addon_scheduling); the
-        # Falco DaemonSet's pods on the workload pools are counted against those, not here.
-        pools = pools[:1]
+    # Capacity is only what the add-ons can be scheduled on: the system pool (their home, as the
+    # scheduling plan below models it), and a workload pool only when their node selector matches it
+    # and they tolerate its taints (never when the system pool is isolated, never a tainted pool).
+    # Falco's DaemonSet pods on the other pools are counted against those, not here.
+    pools = [("system_pool", config.system_pool)] + [
+        (f"workload_pools[{i}]", p) for i, p in enumerate(config.workload_pools) if addons_schedule_on(config, p)
+    ]
     cpu = memory = 0.0
     nodes = 0
     described = []

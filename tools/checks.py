@@ -93,7 +93,8 @@ def load_config(stack: str) -> StackConfig:
     return parse_stack_config(raw, stack=stack, secret_keys=secret_keys)
 
 
-Run = Callable[[pydo.Client, str, StackConfig, argparse.Namespace, Report], None]
+#: A check: the DigitalOcean client is None in existing-cluster mode (no token is needed or asked for).
+Run = Callable[[Optional[pydo.Client], str, StackConfig, argparse.Namespace, Report], None]
 
 
 def main(
@@ -134,7 +135,7 @@ def _check(command: str, stack: str, run: Run, args: argparse.Namespace) -> Repo
             report.add("config", False, message, fix)
     else:
         try:
-            run(do_api.client(), stack, config, args, report)
+            run(None if config.existing_cluster else do_api.client(), stack, config, args, report)
         except do_api.CredentialError as exc:  # no token, or an API-URL override (refused)
             report.error = str(exc)
         except do_api.ApiError as exc:

@@ -60,7 +60,7 @@ from tools.offline import ProgramRun, RecordedResource, read_stack_file, run_pro
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
-#: The stack's one Slack webhook (components/config.py ``slack_webhook_url``: scanner findings,
+#: The stack's one Slack webhook (components/config/stack.py ``slack_webhook_url``: scanner findings,
 #: Falco events and drift), then the key this command read before it existed.
 SLACK_WEBHOOK_CONFIGS: tuple[str, ...] = ("hardened-doks:slack_webhook_url", "drift:slack_webhook_url")
 SLACK_WEBHOOK_CONFIG = SLACK_WEBHOOK_CONFIGS[0]

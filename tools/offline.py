@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 
 from components.sdk_internals import SECRET_SIG as _SECRET_SIG, SECRET_VALUE as _SECRET_VALUE
 from components.sdk_internals import run_pulumi_func, settings, sync_await as _sync_await
 
-from components.config import NAMESPACE, SECRET_PLACEHOLDER  # secret config values, which cannot be decrypted offline
+from components.config import NAMESPACE
+from components.config import SECRET_PLACEHOLDER as SECRET_PLACEHOLDER  # re-exported: what a secret value reads as offline
+from components.config import stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STACKS_DIR = PROJECT_DIR / "stacks"
@@ -179,22 +180,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
 
 def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], frozenset[str]]:
-    """A stack file's config as Pulumi hands it to the program (structured values as JSON)."""
-    path = stacks_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
-        raise FileNotFoundError(f"no stack file {path}; known stacks: {', '.join(known) or 'none'}")
-    document = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, str] = {}
-    secrets: set[str] = set()
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{NAMESPACE}:{key}"
-        if isinstance(value, Mapping) and set(value) == {"secure"}:
-            config[full_key] = SECRET_PLACEHOLDER
-            secrets.add(full_key)
-        else:
-            config[full_key] = value if isinstance(value, str) else json.dumps(value)
-    return config, frozenset(secrets)
+    """A stack file's config as Pulumi hands it to the program (components/config/stack_file.py reads it)."""
+    return stack_file.read_stack_file(stack, stacks_dir)
 
 
 def run_program(

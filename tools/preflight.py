@@ -114,11 +114,12 @@ def check_vpc_ranges(client: pydo.Client, config: StackConfig, report: Report) -
         )
 
 
-def run(client: pydo.Client, stack: str, config: StackConfig, args: argparse.Namespace, report: Report) -> None:
-    check_token(client, report)
-    if config.existing_cluster:
-        report.add("mode", True, "existing-cluster mode: the stack creates no DigitalOcean resources to check")
+def run(client: Optional[pydo.Client], stack: str, config: StackConfig, args: argparse.Namespace, report: Report) -> None:
+    if config.existing_cluster or client is None:
+        # No DigitalOcean resource is created, so no token is needed: none is asked for or checked.
+        report.add("mode", True, "existing-cluster mode: the stack creates no DigitalOcean resources to check (no token needed)")
         return
+    check_token(client, report)
     check_options(client, config, report)
     check_vpc_ranges(client, config, report)
 

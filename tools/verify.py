@@ -214,8 +214,8 @@ def _severity_rank(severity: Any) -> int:
     return LINT_SEVERITIES.index(severity) if severity in LINT_SEVERITIES else len(LINT_SEVERITIES)
 
 
-def run(client: pydo.Client, stack: str, config: StackConfig, args: argparse.Namespace, report: Report) -> None:
-    if config.existing_cluster:
+def run(client: Optional[pydo.Client], stack: str, config: StackConfig, args: argparse.Namespace, report: Report) -> None:
+    if config.existing_cluster or client is None:
         raise do_api.ApiError("existing-cluster mode: the stack creates no DOKS cluster to verify")
     cluster = find_cluster(client, config, args.cluster_id)
     report.details["cluster"] = {"id": cluster.get("id"), "name": cluster.get("name"), "region": cluster.get("region")}

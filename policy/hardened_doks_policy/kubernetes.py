@@ -19,6 +19,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from hardened_doks_policy.digitalocean import DEFAULT_PRODUCTION_TAGS
 from hardened_doks_policy.meta import (
     BREAK_GLASS_ANNOTATION,
     cis,
@@ -151,6 +152,53 @@ def _validate_binding_subjects(args: ResourceValidationArgs, report_violation: R
         kind, name = get(subject, "kind"), str(get(subject, "name", default=""))
         if kind in ("User", "Group") and name.startswith("system:"):
             report_violation(f"subjects[{index}] is {kind} {name}: a built-in identity (every authenticated user, every ServiceAccount, a component)", None)
+
+
+#: What no person may do in production (Kubescape C-0002 exec, C-0007 delete, C-0015 Secrets, C-0063
+#: port-forward; attach is exec by another name): (API group, resource) → verbs.
+HUMAN_FORBIDDEN: dict[tuple[str, str], frozenset[str]] = {
+    ("", "pods/exec"): frozenset({"create", "get"}),
+    ("", "pods/attach"): frozenset({"create", "get"}),
+    ("", "pods/portforward"): frozenset({"create", "get"}),
+    ("", "secrets"): frozenset({"get", "list", "watch"}),
+    ("", "pods"): frozenset({"delete", "deletecollection"}),
+}
+
+
+def _forbidden_grants(rules: Any) -> list[str]:
+    """The "verb resource" pairs of HUMAN_FORBIDDEN that ``rules`` grant."""
+    granted: set[str] = set()
+    for rule in items(rules):
+        groups, resources, verbs = ({str(v) for v in items(get(rule, f))} for f in ("apiGroups", "resources", "verbs"))
+        for (group, resource), forbidden in HUMAN_FORBIDDEN.items():
+            if (group in groups or "*" in groups) and (resource in resources or "*" in resources):
+                granted |= {f"{verb} {resource}" for verb in forbidden if verb in verbs or "*" in verbs}
+    return sorted(granted)
+
+
+def _validate_people_read_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    production = set(DEFAULT_PRODUCTION_TAGS)
+    if not any({str(t) for t in items(get(r.props, "tags"))} & production for r in args.resources):
+        return
+    roles = {
+        (r.resource_type.rsplit(":", 1)[1], get(r.props, "metadata", "namespace") if r.resource_type.endswith(":Role") else None, get(r.props, "metadata", "name")): r.props
+        for r in args.resources
+        if r.resource_type in ROLES
+    }
+    for binding in args.resources:
+        if binding.resource_type not in BINDINGS or has_break_glass(binding.props):
+            continue
+        people = [f"{get(s, 'kind')}/{get(s, 'name')}" for s in items(binding.props.get("subjects")) if get(s, "kind") in ("User", "Group")]
+        ref = binding.props.get("roleRef") or {}
+        kind = get(ref, "kind")
+        role = roles.get((kind, get(binding.props, "metadata", "namespace") if kind == "Role" else None, get(ref, "name")))
+        granted = _forbidden_grants(get(role, "rules")) if role is not None and people else []
+        if granted:
+            report_violation(
+                f"{get(binding.props, 'metadata', 'name')} gives {', '.join(people)} {', '.join(granted)} in production "
+                "(people read; a deploy identity changes; exec only through break-glass)",
+                binding.urn,
+            )
 
 
 # -- Services ------------------------------------------------------------------------
@@ -325,6 +373,16 @@ def policies() -> list[Any]:
             controls=[cis("5.1.1"), nsa("Authentication and authorization")],
             severity=Severity.HIGH,
             remediation="Bind the team's own users or groups, or a ServiceAccount (kind: ServiceAccount).",
+        ),
+        stack_policy(
+            "k8s-prod-people-read-only",
+            "In production (a resource tagged env:prod), no binding gives a person (User or Group) exec, attach, "
+            f"port-forward, Secrets or pod deletion, except with a {BREAK_GLASS_ANNOTATION} annotation.",
+            _validate_people_read_only,
+            controls=[cis("5.1.2"), nsa("Authentication and authorization")],
+            severity=Severity.HIGH,
+            remediation="Bind people to read-only roles (rbac.human_access: read-only), route changes through the team's deploy "
+            "identity (a ServiceAccount or CI group) and bind the break-glass role by hand only during an incident.",
         ),
         resource_policy(
             "k8s-services-not-exposed-on-nodes",

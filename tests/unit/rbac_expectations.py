@@ -79,3 +79,55 @@ ACCESS_CHECKS: list[tuple[str, str, str, str, bool]] = [
 
 #: Verbs that let a holder grant themselves more (CIS 5.1.8): no role of the stack has them.
 PRIVILEGE_VERBS = ("escalate", "bind", "impersonate")
+
+# -- prod: read-only human access (rbac.human_access floor) ---------------------------------------
+
+#: Who holds what in the shipped prod stack (stacks/Pulumi.prod.yaml): the storefront team's people,
+#: its deploy identity (the ServiceAccount the stack creates in each team namespace) and the auditors.
+PROD_SUBJECTS: dict[str, tuple[str, str]] = {
+    "admins": ("Group", "storefront-admins"),
+    "developers": ("Group", "storefront-developers"),
+    "viewers": ("Group", "storefront-viewers"),
+    "deployer": ("ServiceAccount", "hardened-doks-deployer"),
+    "auditor": ("Group", "security-auditors"),
+}
+#: What no human may do in prod: exec, attach, port-forward, read Secrets, delete pods (Kubescape
+#: C-0002, C-0007, C-0015, C-0063), nor change workloads (that is the deploy identity's).
+HUMAN_FORBIDDEN: list[tuple[str, str, str]] = [
+    ("create", "", "pods/exec"),
+    ("get", "", "pods/exec"),
+    ("create", "", "pods/attach"),
+    ("create", "", "pods/portforward"),
+    ("get", "", "secrets"),
+    ("list", "", "secrets"),
+    ("watch", "", "secrets"),
+    ("delete", "", "pods"),
+    ("deletecollection", "", "pods"),
+    ("create", "apps", "deployments"),
+    ("patch", "apps", "deployments"),
+    ("create", "rbac.authorization.k8s.io", "rolebindings"),
+]
+PROD_ACCESS_CHECKS: list[tuple[str, str, str, str, bool]] = [
+    *[(who, verb, group, resource, False) for who in ("admins", "developers", "viewers", "auditor") for verb, group, resource in HUMAN_FORBIDDEN],
+    # people still read what runs
+    ("admins", "get", "", "pods", True),
+    ("admins", "get", "", "pods/log", True),
+    ("admins", "list", "rbac.authorization.k8s.io", "rolebindings", True),
+    ("developers", "list", "apps", "deployments", True),
+    ("developers", "get", "", "pods/log", True),
+    ("viewers", "get", "", "pods", True),
+    ("auditor", "list", "", "pods", True),
+    # the deploy identity applies workloads (and their Secrets), never exec, attach or port-forward
+    ("deployer", "create", "apps", "deployments", True),
+    ("deployer", "patch", "apps", "deployments", True),
+    ("deployer", "delete", "", "pods", True),
+    ("deployer", "create", "", "secrets", True),
+    ("deployer", "create", "batch", "cronjobs", True),
+    ("deployer", "create", "", "pods/exec", False),
+    ("deployer", "create", "", "pods/attach", False),
+    ("deployer", "create", "", "pods/portforward", False),
+    ("deployer", "create", "rbac.authorization.k8s.io", "rolebindings", False),
+    ("deployer", "delete", "networking.k8s.io", "networkpolicies", False),
+]
+#: What the break-glass role (bound by hand in an emergency only) grants that people otherwise lack.
+BREAK_GLASS_GRANTS: list[tuple[str, str, str]] = [("create", "", "pods/exec"), ("create", "", "pods/attach"), ("create", "", "pods/portforward"), ("get", "", "secrets")]

@@ -10,6 +10,7 @@ import responses
 from components.config import ConfigError
 from tools import do_api, engine, preflight
 from tools.offline import OfflineMocks, RecordingMonitor, run_stack
+from tests.unit.kubeconfig import kubeconfig
 
 PLANTED = "https://collector.example"
 
@@ -59,5 +60,5 @@ def test_the_program_refuses_before_registering_anything(planted: None) -> None:
 
 
 def test_existing_cluster_mode_has_no_digitalocean_provider_to_protect(planted: None) -> None:
-    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": "apiVersion: v1"}, overrides={"existing_cluster_name": "legacy"})
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig()}, overrides={"existing_cluster_name": "legacy"})
     assert not [r for r in run.resources if r.type.startswith("digitalocean:")]

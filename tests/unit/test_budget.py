@@ -168,3 +168,31 @@ def test_the_json_envelope_of_every_stack_and_of_one_that_cannot_be_checked(caps
     check_envelope(report, "budget", ["qa"], 2, "error")
     (finding,) = report["findings"]
     assert finding["finding"] == "error" and "known stacks: dev, prod, staging" in finding["message"]
+
+
+def test_a_tainted_workload_pool_is_not_capacity_for_the_addons(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw, secrets = read_stack_file("dev")
+    tainted = {"name": "gpu", "size": "s-8vcpu-16gb", "min_nodes": 4, "max_nodes": 4, "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}
+    raw[f"{NAMESPACE}:workload_pools"] = json.dumps([tainted])
+    config = parse_stack_config(raw, stack="dev", secret_keys=secrets)
+    assert not config.system_pool_isolated, "dev with only a tainted workload pool: the system pool is not isolated"
+    report = budget.stack_budget("dev", config)
+    # Only the system pool counts: the add-ons do not tolerate the gpu pool's taint.
+    assert report.pools == ["system: 2 × s-4vcpu-8gb"] and report.nodes == 2
+    assert report.cpu_m == budget.stack_budget("dev", _config()).cpu_m
+    # Over budget on the system pool stays over budget when the tainted pool is added.
+    monkeypatch.setitem(budget.BUDGET, "dev", report.cpu_share / 2)
+    assert not budget.stack_budget("dev", config).within
+    # The same pool untainted is a tenant pool: the system pool is then isolated and alone counts.
+    untainted = parse_stack_config({**raw, f"{NAMESPACE}:workload_pools": json.dumps([{**tainted, "taints": []}])}, stack="dev", secret_keys=secrets)
+    assert untainted.system_pool_isolated and budget.stack_budget("dev", untainted).pools == ["system: 2 × s-4vcpu-8gb"]
+
+
+def test_tolerations_follow_the_kubernetes_rule() -> None:
+    taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+    assert budget.tolerates([{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}], taint)
+    assert budget.tolerates([{"key": "dedicated", "operator": "Exists"}], taint)
+    assert budget.tolerates([{"operator": "Exists"}], taint)
+    assert not budget.tolerates([{"key": "dedicated", "operator": "Equal", "value": "cpu"}], taint)
+    assert not budget.tolerates([{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}], taint)
+    assert not budget.tolerates([], taint)

@@ -23,6 +23,7 @@ from components.package_config import stack_config_from_args
 from components.stack import HardenedCluster
 from tools import component_args
 from tools.offline import PROJECT_DIR, ProgramRun, RecordingMonitor, OfflineMocks, read_stack_file, run_program
+from tests.unit.kubeconfig import kubeconfig as make_kubeconfig
 
 TOKEN = f"{NAMESPACE}:index:HardenedCluster"
 
@@ -188,7 +189,7 @@ def test_bad_args_are_refused_naming_the_key_before_anything_is_registered(chang
 
 
 def test_a_credential_passed_plain_is_made_secret() -> None:
-    kubeconfig = "apiVersion: v1\nkind: Config\n# plain-kubeconfig-from-a-consumer\n"
+    kubeconfig = make_kubeconfig(token="plain-kubeconfig-from-a-consumer")
     run = run_component({"environment": "dev", "existing_cluster_kubeconfig": kubeconfig, "existing_cluster_name": "legacy"})
     provider = run.one("pulumi:providers:kubernetes")
     assert provider.input("kubeconfig") == kubeconfig and provider.is_secret("kubeconfig")
@@ -245,7 +246,7 @@ def run_example(name: str, config: dict[str, str], secret: frozenset[str] = froz
 
 
 def test_the_existing_cluster_example_hardens_the_given_cluster_and_creates_nothing_at_digitalocean() -> None:
-    kubeconfig = "apiVersion: v1\nkind: Config\n# existing-cluster-example\n"
+    kubeconfig = make_kubeconfig(token="existing-cluster-example")
     run = run_example("python-existing-cluster", {"clusterName": "legacy", "kubeconfig": kubeconfig}, frozenset({"kubeconfig"}))
     assert not [r for r in run.resources if r.type.startswith("digitalocean:")]
     provider = run.one("pulumi:providers:kubernetes")
@@ -258,7 +259,7 @@ def test_the_existing_cluster_example_hardens_the_given_cluster_and_creates_noth
 
 
 def test_the_existing_cluster_example_takes_any_setting_and_refuses_a_bad_one_naming_it() -> None:
-    config = {"clusterName": "legacy", "kubeconfig": "apiVersion: v1", "settings": json.dumps({"scanners": {"trivy": {"enabled": False}}})}
+    config = {"clusterName": "legacy", "kubeconfig": make_kubeconfig(), "settings": json.dumps({"scanners": {"trivy": {"enabled": False}}})}
     run = run_example("python-existing-cluster", config, frozenset({"kubeconfig"}))
     assert not [r for r in run.resources if "trivy" in r.name]
     monitor = RecordingMonitor(OfflineMocks())

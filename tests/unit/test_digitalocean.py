@@ -9,6 +9,7 @@ import pytest
 from components.config import NAMESPACE
 from components.kube_access import CREDENTIALS_COMMAND
 from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, fake_id, run_stack
+from tests.unit.kubeconfig import kubeconfig as make_kubeconfig
 
 CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
 VPC = "digitalocean:index/vpc:Vpc"
@@ -206,12 +207,12 @@ def test_kubernetes_provider_uses_fresh_credentials_and_a_stable_identifier(stac
 
 
 def test_existing_cluster_mode_creates_no_digitalocean_resources() -> None:
-    kubeconfig = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {token: s3cr3t-token}}]\n"
-    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig}, overrides={"existing_cluster_name": "legacy"})
+    config_text = make_kubeconfig(token="s3cr3t-token")
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": config_text}, overrides={"existing_cluster_name": "legacy"})
     assert not [r for r in run.resources if r.type.startswith("digitalocean:")]
     provider = run.one(K8S_PROVIDER)
     assert provider.inputs["clusterIdentifier"] == "legacy"
-    assert provider.inputs["kubeconfig"] == kubeconfig and provider.is_secret("kubeconfig")
+    assert provider.inputs["kubeconfig"] == config_text and provider.is_secret("kubeconfig")
     assert "kubeconfig" in run.secret_outputs
     assert run.outputs["cluster_name"] == "legacy"
 

@@ -172,4 +172,8 @@ def test_the_default_service_account_is_patched_not_created(stack_run: ProgramRu
     # deleting the stack must not delete it. A server-side-apply patch does neither.
     patches = stack_run.of_type("kubernetes:core/v1:ServiceAccountPatch")
     assert {p.inputs["metadata"]["namespace"] for p in patches} == managed_namespaces(stack_run)
-    assert not stack_run.of_type("kubernetes:core/v1:ServiceAccount")
+    # The only ServiceAccounts the stack creates: prod's deploy identity (components.rbac), one per team namespace.
+    created = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in stack_run.of_type("kubernetes:core/v1:ServiceAccount")}
+    teams = ("storefront", "storefront-jobs", "payments")
+    expected = {(ns, "hardened-doks-deployer") for ns in teams} if stack_run.stack == "prod" else set()
+    assert created == expected

@@ -223,7 +223,7 @@ def test_every_policy_carries_controls_severity_and_remediation() -> None:
         assert policy.framework is not None and policy.framework.reference, policy.name
         assert policy.tags and policy.severity is not None and policy.remediation_steps, policy.name
         assert policy.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
-    tested = {case[0] for case in CASES} | {"k8s-namespace-default-deny"}
+    tested = {case[0] for case in CASES} | {"k8s-namespace-default-deny", "k8s-prod-people-read-only"}  # stack checks: own tests
     assert tested == {p.name for p in policies}, "every policy needs a passing and a violating case"
 
 
@@ -271,10 +271,13 @@ def _mutated(run: ProgramRun, type_: str, change: Any) -> ProgramRun:
         ("dev", NAMESPACE, lambda i: i["metadata"]["labels"].pop("pod-security.kubernetes.io/enforce"), "k8s-namespace-pod-security"),
         ("prod", "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", lambda i: i["spec"].update(failurePolicy="Ignore"),
          "k8s-admission-policies-fail-closed"),
-        ("prod", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", lambda i: i["subjects"].append({"kind": "Group", "name": "system:authenticated"}),
+        ("prod", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", lambda i: i["subjects"].append({"kind": "Group", "name": "system:authenticated"}) if i["roleRef"]["name"] == "hardened-doks:viewer" else None,
          "k8s-no-system-subject-binding"),
+        # A person bound to the deploy identity's role in prod: exec-free, but Secrets and pod deletion.
+        ("prod", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", lambda i: i["subjects"].append({"kind": "Group", "name": "storefront-admins"})
+         if i["roleRef"]["name"].endswith(":deployer") else None, "k8s-prod-people-read-only"),
     ],
-    ids=["prod-ha", "prod-public-api", "staging-cp-firewall", "dev-public-ssh", "dev-namespace-psa", "prod-admission-fail-open", "prod-system-subject"],
+    ids=["prod-ha", "prod-public-api", "staging-cp-firewall", "dev-public-ssh", "dev-namespace-psa", "prod-admission-fail-open", "prod-system-subject", "prod-person-deploys"],
 )
 def test_the_pack_sees_the_real_resources(run_of, stack: str, type_: str, change: Any, policy: str) -> None:
     """The stacks pass because they comply, not because the policies miss their resources."""
@@ -337,3 +340,26 @@ def test_the_control_matrix_is_generated_from_the_pack() -> None:
     policy: Policy
     for policy in all_policies():
         assert f"`{policy.name}`" in page
+
+
+def test_people_are_read_only_in_production() -> None:
+    cluster = resource("digitalocean:index/kubernetesCluster:KubernetesCluster", {"tags": ["hardened-doks", "env:prod"]}, "cluster")
+    rbac = "kubernetes:rbac.authorization.k8s.io/v1:"
+    debug = resource(rbac + "ClusterRole", {"metadata": {"name": "debug"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods/exec", "pods", "secrets"], "verbs": ["create", "get", "delete"]},
+    ]}, "debug")  # fmt: skip
+    reader = resource(rbac + "ClusterRole", {"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}, "reader")
+
+    def binding(role: str, kind: str, name: str = "b") -> RecordedResource:
+        subject = {"kind": kind, "name": "ops", **({"namespace": "apps"} if kind == "ServiceAccount" else {})}
+        return resource(rbac + "RoleBinding", {"metadata": {"name": name, "namespace": "apps"}, "roleRef": {"kind": "ClusterRole", "name": role}, "subjects": [subject]}, name)
+
+    assert violations("k8s-prod-people-read-only", cluster, debug, binding("debug", "Group")) == [
+        "b gives Group/ops create pods/exec, delete pods, get pods/exec, get secrets in production "
+        "(people read; a deploy identity changes; exec only through break-glass)"
+    ]
+    # A deploy identity may; people may read; outside production nothing is checked.
+    assert violations("k8s-prod-people-read-only", cluster, debug, binding("debug", "ServiceAccount")) == []
+    assert violations("k8s-prod-people-read-only", cluster, reader, binding("reader", "User")) == []
+    dev = resource("digitalocean:index/kubernetesCluster:KubernetesCluster", {"tags": ["env:dev"]}, "cluster")
+    assert violations("k8s-prod-people-read-only", dev, debug, binding("debug", "Group")) == []

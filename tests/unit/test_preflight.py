@@ -204,3 +204,20 @@ def test_invalid_config_lines_name_the_key(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.setattr(checks, "load_config", invalid)
     assert preflight.main(["--stack", "dev"]) == 1
     assert failures(capsys.readouterr().out) == ["FAIL  hardened-doks:region: 'mars1' is not a DigitalOcean region; allowed: nyc3"]
+
+
+def test_existing_cluster_mode_needs_no_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from components.config import parse_stack_config
+    from tests.unit.kubeconfig import kubeconfig
+    from tools.offline import read_stack_file
+
+    raw, secrets = read_stack_file("dev")
+    existing = {"hardened-doks:existing_cluster_kubeconfig": kubeconfig(), "hardened-doks:existing_cluster_name": "legacy"}
+    config = parse_stack_config({**raw, **existing}, stack="dev", secret_keys=secrets | {"hardened-doks:existing_cluster_kubeconfig"})
+    monkeypatch.setattr(checks, "load_config", lambda stack: config)
+    for name in do_api.TOKEN_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with responses.RequestsMock() as calls:  # no request may reach the DigitalOcean API
+        assert preflight.main(["--stack", "dev"]) == 0
+        assert len(calls.calls) == 0
+    assert "existing-cluster mode: the stack creates no DigitalOcean resources to check (no token needed)" in capsys.readouterr().out

@@ -6,10 +6,19 @@ from typing import Any, Optional
 
 import pytest
 
-from components.rbac import PERMISSIONS, role_name
+from components.rbac import PERMISSIONS, READ_ONLY_ROLES, role_name
 from components.addons.trivy import TRIVY_SERVICE_ACCOUNT
 from tests.unit.manifests import objects, of_kind
-from tests.unit.rbac_expectations import ACCESS_CHECKS, OTHER_NAMESPACE, OWN_NAMESPACE, PRIVILEGE_VERBS, SUBJECTS
+from tests.unit.rbac_expectations import (
+    ACCESS_CHECKS,
+    BREAK_GLASS_GRANTS,
+    OTHER_NAMESPACE,
+    OWN_NAMESPACE,
+    PRIVILEGE_VERBS,
+    PROD_ACCESS_CHECKS,
+    PROD_SUBJECTS,
+    SUBJECTS,
+)
 from tools.offline import ProgramRun, run_stack
 
 
@@ -57,7 +66,37 @@ def test_auditor_reads_in_every_namespace_and_cluster_wide(dev_objects) -> None:
 
 
 def test_the_table_covers_every_role() -> None:
-    assert {row[0] for row in ACCESS_CHECKS} == set(PERMISSIONS)
+    # dev's table covers the operate roles; prod's, by subject, the read-only ones (break-glass below).
+    assert {row[0] for row in ACCESS_CHECKS} | {"namespace-reader", "deployer", "break-glass"} == set(PERMISSIONS)
+
+
+@pytest.fixture
+def prod_objects(run_of) -> list[dict[str, Any]]:
+    return objects(run_of("prod"))
+
+
+@pytest.mark.parametrize(("who", "verb", "group", "resource", "allowed"), PROD_ACCESS_CHECKS, ids=[f"{c[0]}-{c[1]}-{c[3]}" for c in PROD_ACCESS_CHECKS])
+def test_prod_access_table(prod_objects, who: str, verb: str, group: str, resource: str, allowed: bool) -> None:
+    assert is_allowed(prod_objects, PROD_SUBJECTS[who], verb, group, resource, OWN_NAMESPACE) is allowed
+
+
+def test_prod_gives_each_team_namespace_a_deploy_identity_and_binds_break_glass_to_nobody(run_of) -> None:
+    run = run_of("prod")
+    accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects(run) if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "hardened-doks-deployer"}
+    assert set(accounts) == {(ns, "hardened-doks-deployer") for ns in ("storefront", "storefront-jobs", "payments")}
+    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    bindings = of_kind(run, "RoleBinding") + of_kind(run, "ClusterRoleBinding")
+    assert not [b for b in bindings if b["roleRef"]["name"] == role_name("break-glass")], "break-glass is bound by hand, in an incident only"
+    (role,) = [r for r in of_kind(run, "ClusterRole") if r["metadata"]["name"] == role_name("break-glass")]
+    for verb, group, resource in BREAK_GLASS_GRANTS:
+        binding = {"kind": "RoleBinding", "metadata": {"name": "bg", "namespace": OWN_NAMESPACE}, "roleRef": {"kind": "ClusterRole", "name": role_name("break-glass")}, "subjects": [{"kind": "Group", "name": "hardened-doks-break-glass"}]}
+        assert is_allowed([role, binding], ("Group", "hardened-doks-break-glass"), verb, group, resource, OWN_NAMESPACE)
+
+
+def test_dev_and_staging_keep_the_operate_roles(run_of) -> None:
+    for stack in ("dev", "staging"):
+        names = {r["metadata"]["name"] for r in of_kind(run_of(stack), "ClusterRole")}
+        assert role_name("developer") in names and role_name("deployer") not in names, stack
 
 
 def test_no_wildcards_and_no_privilege_verbs(stack_run: ProgramRun) -> None:
@@ -72,7 +111,8 @@ def test_no_wildcards_and_no_privilege_verbs(stack_run: ProgramRun) -> None:
 def test_roles_are_generated_from_the_table(stack_run: ProgramRun) -> None:
     # The Trivy operator's own ClusterRole (components.addons.trivy.trivy_rbac) is an add-on's, not the table's.
     generated = {r["metadata"]["name"] for r in of_kind(stack_run, "ClusterRole")} - {TRIVY_SERVICE_ACCOUNT}
-    assert generated == {role_name(role) for role in PERMISSIONS}
+    # prod (read-only human access) adds namespace-reader, deployer and break-glass.
+    assert generated == {role_name(role) for role in PERMISSIONS if stack_run.stack == "prod" or role not in READ_ONLY_ROLES}
 
 
 def test_no_binding_to_cluster_admin_by_default(stack_run: ProgramRun) -> None:

@@ -14,13 +14,14 @@ from components.config import NAMESPACE, ConfigError, KYVERNO_NAMESPACE
 from components.registry_access import PERIODS_VALID, PULL_SECRET, rotation_period
 from tests.unit.manifests import helm_release, objects
 from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, read_stack_file, run_stack
+from tests.unit.kubeconfig import kubeconfig
 
 CREDENTIAL = "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials"
 SECRET = "kubernetes:core/v1:Secret"
 #: The token inside the offline mocks' stand-in credential (tools/offline.py).
 OFFLINE_TOKEN = "offline-registry-token"
 EXISTING = {"existing_cluster_name": "legacy"}
-EXISTING_SECRETS = {"existing_cluster_kubeconfig": "apiVersion: v1"}
+EXISTING_SECRETS = {"existing_cluster_kubeconfig": kubeconfig()}
 
 
 def admission(**settings: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tests.unit.envelope import check_envelope
 from tests.unit.rendered import documents
 from tools import render
 from tools.offline import SECRET_PLACEHOLDER, run_stack
+from tests.unit.kubeconfig import kubeconfig
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -41,7 +42,7 @@ def test_render_writes_every_resource_once(stack: str, tmp_path: Path, run_of) -
 
 
 def test_render_masks_secrets(tmp_path: Path) -> None:
-    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": "token: hunter2"}, overrides={"existing_cluster_name": "legacy"})
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig(token="hunter2")}, overrides={"existing_cluster_name": "legacy"})
     render.render(run, tmp_path)
     for path in tmp_path.rglob("*"):
         if path.is_file():

@@ -40,13 +40,13 @@ def kubescape(**settings: Any) -> dict[str, Any]:
 BAD: list[tuple[str, dict[str, Any], dict[str, str], dict[str, str], str, str]] = [
     # schedules
     ("dev", kubescape(configuration_scan_schedule="0 6 * *"), {}, {}, "scanners.kubescape.configuration_scan_schedule", "five fields"),
-    ("dev", kubescape(configuration_scan_schedule="61 6 * * *"), {}, {}, "scanners.kubescape.configuration_scan_schedule", "minute '61' is outside 0-59"),
-    ("dev", kubescape(vulnerability_scan_schedule="0 24 * * *"), {}, {}, "scanners.kubescape.vulnerability_scan_schedule", "hour '24' is outside 0-23"),
-    ("dev", kubescape(vulnerability_scan_schedule="@daily"), {}, {}, "scanners.kubescape.vulnerability_scan_schedule", "five fields"),
-    ("prod", {"scanners": {"trivy": {"compliance_schedule": "0 3 * * mon"}}}, {}, {}, "scanners.trivy.compliance_schedule", "day of week 'mon'"),
+    ("dev", kubescape(configuration_scan_schedule="61 6 * * *"), {}, {}, "scanners.kubescape.configuration_scan_schedule", "minute 61 is outside 0-59"),
+    ("dev", kubescape(vulnerability_scan_schedule="0 24 * * *"), {}, {}, "scanners.kubescape.vulnerability_scan_schedule", "hour 24 is outside 0-23"),
+    ("dev", kubescape(vulnerability_scan_schedule="@fortnightly"), {}, {}, "scanners.kubescape.vulnerability_scan_schedule", "unknown descriptor"),
+    ("prod", {"scanners": {"trivy": {"compliance_schedule": "0 3 * * monday"}}}, {}, {}, "scanners.trivy.compliance_schedule", "day of week 'monday'"),
     ("prod", {"scanners": {"trivy": {"compliance_schedule": "*/0 * * * *"}}}, {}, {}, "scanners.trivy.compliance_schedule", "step 0"),
-    ("staging", {"alerts": {"schedule": "0 0 32 * *"}}, {}, {}, "alerts.schedule", "day of month '32' is outside 1-31"),
-    ("dev", {"alerts": {"schedule": "0 0 1 5-2 *"}}, {}, {}, "alerts.schedule", "month '5-2' is outside 1-12"),
+    ("staging", {"alerts": {"schedule": "0 0 32 * *"}}, {}, {}, "alerts.schedule", "day of month 32 is outside 1-31"),
+    ("dev", {"alerts": {"schedule": "0 0 1 5-2 *"}}, {}, {}, "alerts.schedule", "month '5-2': the range starts after it ends"),
     # severities, frameworks, limits
     ("dev", {"scanners": {"severity": "SEVERE"}}, {}, {}, "scanners.severity", "LOW"),
     ("dev", {"alerts": {"min_severity": "high"}}, {}, {}, "alerts.min_severity", "CRITICAL"),
@@ -104,6 +104,6 @@ def test_offline_placeholders_of_secret_config_are_accepted() -> None:
     assert config.snyk_integration_id is not None
 
 
-@pytest.mark.parametrize("schedule", ["* * * * *", "0 0 * * 0", "0 0 * * 7", "*/15 * * * *", "0 1-5/2 * * *", "0,30 9,17 1,15 1-12 1-5"])
+@pytest.mark.parametrize("schedule", ["* * * * *", "0 0 * * 0", "0 0 * * SUN", "*/15 * * * *", "0 1-5/2 * * *", "0,30 9,17 1,15 1-12 1-5", "0 6 * * mon-FRI", "@daily", "@hourly", "0 0 ? * *", "5/10 * * * *", "0 0 29 2 *", "0 0 31 2 MON", "0 0 1 JAN,jul *"])
 def test_valid_cron_schedules(schedule: str) -> None:
     assert cron_schedule(schedule) == schedule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tools.offline import ProgramRun, run_stack
+from tests.unit.kubeconfig import kubeconfig
 
 SENSITIVE_INPUTS = {"pulumi:providers:kubernetes": ["kubeconfig"]}
 SENSITIVE_OUTPUTS = {"kubeconfig"}
@@ -22,8 +23,7 @@ def test_sensitive_inputs_are_secret(stack_run: ProgramRun) -> None:
 
 def test_no_plain_input_or_output_contains_a_secret_config_value() -> None:
     token = "dop_v1_" + "0" * 64
-    kubeconfig = f"apiVersion: v1\nkind: Config\nusers: [{{name: a, user: {{token: {token}}}}}]\n"
-    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig}, overrides={"existing_cluster_name": "legacy"})
+    run = run_stack("dev", secret_overrides={"existing_cluster_kubeconfig": kubeconfig(token=token)}, overrides={"existing_cluster_name": "legacy"})
     for resource in run.resources:
         _assert_only_in_secrets(resource.inputs, "", resource.secret_paths, token, resource.name)
     for key, value in run.outputs.items():
