@@ -29,6 +29,11 @@ from typing import Any, Optional
 import yaml
 
 from tools.engine import ENGINE_SETTINGS
+from tools.offline import PROJECT_DIR
+
+# The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
 
 STACK = "bench"
 #: Which processes of a command's tree are which part, by executable name.
@@ -160,7 +165,6 @@ def bench_stack_config(n: int, kyverno_chart: str) -> dict[str, Any]:
     from tests.e2e.conftest import BASE_STACK
 
     from tools.bench.configs import tenant_config
-    from tools.offline import PROJECT_DIR
 
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
     admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart, "registry_pull_secret": "bench-registry"}
@@ -308,8 +312,6 @@ def _state_resources(workdir: Path, env: dict[str, str]) -> Optional[int]:
 
 
 def _script(*args: str) -> str:
-    from tools.offline import PROJECT_DIR
-
     completed = subprocess.run([str(PROJECT_DIR / "scripts" / args[0]), *args[1:]], capture_output=True, text=True, check=True)
     return completed.stdout.strip().splitlines()[-1]
 
