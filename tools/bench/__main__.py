@@ -77,6 +77,9 @@ def engine_table(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"{c:>22}" for c in ENGINE_COLUMNS)
     lines = ["real engine vs local control plane: wall s (× kubectl apply --server-side floor)", f"{'N':>5}{'res':>6}{'par':>5}{head}"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"{r['n']:>5} error: {r['error'][:300]}")
+            continue
         cells = []
         for column in ENGINE_COLUMNS:
             wall = (r.get(column) or {}).get("wall_s")
@@ -85,7 +88,7 @@ def engine_table(rows: list[dict[str, Any]]) -> str:
             cells.append(f"{'-' if wall is None else f'{wall:g}' + ('!' if failed else '') + (f' ({ratio:g}x)' if ratio else ''):>22}")
         lines.append(f"{r['n']:>5}{_fmt(r.get('resources')):>6}{r['parallel']:>5}{''.join(cells)}")
     lines.append("peak memory MB (engine / program / provider; up) and CPU s of up (engine tree / API server):")
-    for r in rows:
+    for r in (r for r in rows if "error" not in r):
         up = r.get("up") or {}
         peaks = up.get("peak_rss_mb") or {}
         lines.append(
@@ -100,7 +103,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--no-engine", action="store_true", help="only the program under mocks (no toolchain needed)")
     parser.add_argument("--out", default=str(PROJECT_DIR / "build" / "bench" / "bench.json"), help="the JSON report")
-    parser.add_argument("--profile", action="store_true", help="also write a pyinstrument profile of the program at the largest N")
+    parser.add_argument("--profile", action="store_true", help="also write profiles: the program's at the largest N (pyinstrument), the engine's checkpointed up (pulumi --profiling, go tool pprof)")
     parser.add_argument("--keep", action="store_true", help="keep the engine runs' scratch folders (logs, state)")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -125,8 +128,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         toolchain = os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or subprocess.run(
             [str(PROJECT_DIR / "scripts" / "toolchain.sh"), "--print-path"], capture_output=True, text=True, check=True
         ).stdout.strip().splitlines()[-1]
-        report["engine"] = engine.run_all(engine_ns, Path(toolchain), set(_ns("BENCH_CHECKPOINT_N", "10,50")), keep=args.keep)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+
+        def save(rows: list[dict[str, Any]]) -> None:
+            report["engine"] = rows
+            out.write_text(json.dumps(report, indent=2) + "\n")
+
+        save(engine.run_all(
+            engine_ns, Path(toolchain), set(_ns("BENCH_CHECKPOINT_N", "10,50")), keep=args.keep,
+            profile_dir=out.parent if args.profile else None, on_row=save,
+        ))  # fmt: skip
         print()
         print(engine_table(report["engine"]))
     print(f"\nwrote {out}")

@@ -221,7 +221,17 @@ def _render_child(workdir: str, out: str, queue: Any) -> None:
         queue.put(f"{type(exc).__name__}: {exc}")
 
 
-def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path) -> dict[str, Any]:
+def engine_profile(prefix: Path, pulumi_bin: Path, out: Path) -> Optional[str]:
+    """The CLI's CPU profile (`pulumi --profiling`) as `go tool pprof -top` text, written to ``out``."""
+    found = sorted(prefix.parent.glob(f"{prefix.name}.*.cpu"))
+    if not found or shutil.which("go") is None:
+        return None
+    top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=30", str(pulumi_bin), str(found[0])], capture_output=True, text=True)
+    out.write_text(top.stdout or top.stderr)
+    return str(out)
+
+
+def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, profile_dir: Optional[Path] = None) -> dict[str, Any]:
     """Every engine figure of one N, and the floor."""
     from components.config import parse_stack_config
     from tests.e2e.conftest import copy_project, doks_version, engine_env, mark_cluster_policies_ready
@@ -283,7 +293,10 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path) -> d
 
         destroy("destroy", fast)
         if checkpoints:
-            step("up_checkpointed", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par), checkpointed, watch)
+            profiling = ["--profiling", str(logs / "up-checkpointed")] if profile_dir else []
+            step("up_checkpointed", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par, *profiling), checkpointed, watch)
+            if profile_dir:
+                result["up_checkpointed_profile"] = engine_profile(logs / "up-checkpointed", toolchain_bin / "pulumi", profile_dir / f"engine-profile-up-checkpointed-n{n}.txt")
             destroy("destroy_checkpointed", checkpointed)
 
     objects = root / "objects.yaml"
@@ -329,15 +342,24 @@ def ratios(row: dict[str, Any]) -> dict[str, Optional[float]]:
     return found
 
 
-def run_all(ns: list[int], toolchain_bin: Path, checkpoint_ns: set[int], keep: bool = False) -> list[dict[str, Any]]:
+def run_all(
+    ns: list[int], toolchain_bin: Path, checkpoint_ns: set[int], keep: bool = False, profile_dir: Optional[Path] = None,
+    on_row: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+) -> list[dict[str, Any]]:
+    """Every N in turn; ``on_row`` gets the rows so far after each (a long run keeps what it measured)."""
     scratch = Path(tempfile.mkdtemp(prefix="hardened-doks-bench-"))
     rows = []
     try:
         for n in ns:
             print(f"engine N={n} (scratch {scratch})", file=sys.stderr, flush=True)
-            row = run_n(n, toolchain_bin, checkpoints=n in checkpoint_ns, scratch=scratch)
+            try:
+                row = run_n(n, toolchain_bin, checkpoints=n in checkpoint_ns, scratch=scratch, profile_dir=profile_dir)
+            except Exception as exc:  # noqa: BLE001 - the control plane or a setup step failed: reported in the row
+                row = {"n": n, "parallel": None, "error": f"{type(exc).__name__}: {str(exc)[:1500]}"}
             row["ratios"] = ratios(row)
             rows.append(row)
+            if on_row is not None:
+                on_row(rows)
     finally:
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
