@@ -5,8 +5,8 @@ The project runs the engine without per-step checkpoints (tools/engine.py ENGINE
 docs/performance.md): the state is written when an update ends or is cancelled, so an `up` killed
 outright (SIGKILL: no chance to write) leaves the state as it was before, while the cluster holds
 what the killed run created. Here the deployed stack gains tenant namespaces, the `up` that creates
-them is killed once the first of them exists, and the documented recovery brings state and cluster
-back together: every new namespace in the state once, and a preview that proposes nothing.
+them is killed once the first of them exists, and the documented recovery (`pulumi cancel` for the
+killed run's lock, `pulumi refresh`, `pulumi up`) brings state and cluster back together: every new namespace in the state once, and a preview that proposes nothing.
 Then the extra namespaces are removed again (unprotected first: namespaces are protected).
 """
 
@@ -80,7 +80,9 @@ def test_an_up_killed_half_way_is_recovered_by_refresh_and_up(project: Project, 
         # Nothing of the killed run was recorded (no per-step checkpoints): the state is the one before it.
         assert not set(state_namespaces(project)) & EXTRA_NAMESPACES
 
-        # The documented recovery.
+        # The documented recovery: the killed run's lock (file backends lock a stack per update), refresh, up.
+        assert project.pulumi("refresh", "--yes", check=False).returncode != 0, "the killed run left no lock"
+        project.pulumi("cancel", "--yes")
         project.pulumi("refresh", "--yes", "--suppress-progress")
         project.up(watch=while_up(control_plane))
 
