@@ -226,7 +226,13 @@ def engine_profile(prefix: Path, pulumi_bin: Path, out: Path) -> Optional[str]:
     found = sorted(prefix.parent.glob(f"{prefix.name}.*.cpu"))
     if not found or shutil.which("go") is None:
         return None
-    top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=30", str(pulumi_bin), str(found[0])], capture_output=True, text=True)
+    # The profile carries its own symbols (no binary needed); stdin closed: pprof would wait on it.
+    try:
+        top = subprocess.run(
+            ["go", "tool", "pprof", "-top", "-cum", "-nodecount=45", str(found[0])], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return None
     out.write_text(top.stdout or top.stderr)
     return str(out)
 
