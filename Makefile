@@ -2,7 +2,7 @@
 # from the `##` comments. Every target is a convenience over what README "Direct Pulumi use" does by hand.
 STACK ?= dev
 .DEFAULT_GOAL := help
-.PHONY: help setup up destroy test e2e unit render render-all golden kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit
+.PHONY: help setup up destroy test e2e unit render render-all golden kubescape-exceptions config-doc lock preflight verify drift drift-all preview policy-check policy-doc budget check-pins image-digests budget-fit bench
 
 help:          ## this list (the default goal)
 	@awk 'BEGIN {FS = ":[^#]*## "; print "usage: make <target> [STACK=dev|staging|prod] [ARGS=...]\n"} /^[A-Za-z0-9_-]+:[^#]*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,9 @@ policy-check:  ## the policy pack on every stack, offline (mocks, no engine)
 
 budget:        ## requests of the security add-ons vs the node pools' allocatable capacity, every stack (STACK=… for one)
 	$$(scripts/venv.sh)/bin/python -m tools.budget $(if $(filter command line,$(origin STACK)),--stack $(STACK),--all) $(ARGS)
+
+bench:         ## performance at platform scale: the program to N=500, the engine vs kubectl at N=10,50,200 (docs/performance.md; BENCH_N=… for a quick run)
+	scripts/bench.sh $(ARGS)
 
 budget-fit:    ## the same add-ons placed by kube-scheduler on simulated nodes of dev's pool, and of a too-small one (e2e toolchain)
 	scripts/e2e.sh -k budget_fit -s -q

@@ -16,7 +16,8 @@
 #            collector and workload controllers; TOOLCHAIN_CONTROLLER_MANAGER=0 skips it), kube-scheduler and
 #            kwok (the kwok controller and its default stages: simulated kubelets, so pods are scheduled
 #            onto nodes and reach Running; both in the default set), and the supply-chain tools actionlint,
-#            crane, cosign, kyverno (table GO_TOOLS below).
+#            crane, cosign, kyverno (table GO_TOOLS below); kubectl (k8s.io/kubernetes, like kube-apiserver;
+#            not in the default set: the benchmark's floor, scripts/bench.sh).
 # Concurrent runs serialise on a lock in the cache root (flock): a second run waits, then finds the first
 # one's binaries present.
 # Environment: HARDENED_DOKS_CACHE (cache root), TOOLCHAIN_USE_EXISTING=0 (never reuse binaries found on PATH),
@@ -67,7 +68,7 @@ stamps="$tc_dir/stamps"
 logs="$tc_dir/logs"
 
 known_components=(pulumi pulumi-yaml kubernetes-provider etcd kube-apiserver kube-controller-manager kube-scheduler kwok
-  "${GO_TOOL_NAMES[@]}")
+  kubectl "${GO_TOOL_NAMES[@]}")
 all_components=(pulumi pulumi-yaml kubernetes-provider etcd kube-apiserver)
 if [ "${TOOLCHAIN_CONTROLLER_MANAGER:-1}" != 0 ]; then all_components+=(kube-controller-manager); fi
 all_components+=(kube-scheduler kwok "${GO_TOOL_NAMES[@]}")
@@ -84,6 +85,7 @@ component_wrapper() {
     kubernetes-provider) echo kubernetes-provider ;;
     etcd) echo etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) echo kubernetes ;;
+    kubectl) echo kubectl ;;  # its own wrapper: kubectl's dependencies, without rebuilding the others
     kwok) echo kwok ;;
     *) die "unknown component '$1' (known: ${known_components[*]})" ;;
   esac
@@ -95,7 +97,7 @@ component_version() {
     pulumi-yaml) echo "$PULUMI_YAML_VERSION" ;;
     kubernetes-provider) echo "$K8S_PROVIDER_VERSION ($K8S_PROVIDER_MODULE_VERSION)" ;;
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler) echo "v$KUBE_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "v$KUBE_VERSION" ;;
     kwok) echo "v$KWOK_VERSION" ;;
   esac
 }
@@ -383,17 +385,20 @@ kube_ldflags() {
   echo "$flags"
 }
 
-build_kube() { # kube-apiserver | kube-controller-manager | kube-scheduler
-  local name="$1" existing
-  if existing="$(find_existing "$name" "Kubernetes v${KUBE_VERSION%.*}\.[0-9]+" --version)"; then
+build_kube() { # kube-apiserver | kube-controller-manager | kube-scheduler | kubectl
+  local name="$1" existing vflag=--version
+  [ "$name" != kubectl ] || vflag="version --client"
+  # shellcheck disable=SC2086  # kubectl's version command has arguments
+  if existing="$(find_existing "$name" "(Kubernetes|Client Version:) v${KUBE_VERSION%.*}\.[0-9]+" "$vflag")"; then
     link_existing "$name" "$name=$existing"; return 0
   fi
   local src
-  src="$(prepare_src kubernetes)"
+  src="$(prepare_src "$(component_wrapper "$name")")"
   cd "$src"
   run_logged "$name" go build -trimpath -ldflags "$(kube_ldflags)" -o "$bin/$name.tmp" "k8s.io/kubernetes/cmd/$name"
   mv -f "$bin/$name.tmp" "$bin/$name"
-  { stamp_want "$name"; echo "built: $("$bin/$name" --version)"; } > "$stamps/$name"
+  # shellcheck disable=SC2086
+  { stamp_want "$name"; echo "built: $("$bin/$name" $vflag | head -n1)"; } > "$stamps/$name"
 }
 
 build_go_tool() { # a GO_TOOLS component: link a same-version binary from PATH, or build it from its wrapper
@@ -453,7 +458,7 @@ for c in "${todo[@]}"; do
     pulumi-yaml) build_pulumi_yaml ;;
     kubernetes-provider) build_kubernetes_provider ;;
     etcd) build_etcd ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$c" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build_kube "$c" ;;
     kwok) build_kwok ;;
     *) build_go_tool "$c" ;;
   esac

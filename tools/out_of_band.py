@@ -37,12 +37,14 @@ from components.config import NAMESPACE
 from components.kube import MANAGED_NAMESPACE_LABEL
 from tools.object_diff import Difference, differences, removal_patch
 
-#: (apiVersion, list path, kind) of what is scanned in each managed namespace.
+#: (apiVersion, cluster-wide list path, kind) of what is scanned in the managed namespaces: each kind
+#: is listed once for the whole cluster and kept where it is in a managed namespace (a request per
+#: kind, not per kind and namespace: the scan costs the same few requests at 5 namespaces or 500).
 NAMESPACED_KINDS: tuple[tuple[str, str, str], ...] = (
-    ("rbac.authorization.k8s.io/v1", "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", "RoleBinding"),
-    ("rbac.authorization.k8s.io/v1", "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles", "Role"),
-    ("networking.k8s.io/v1", "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies", "NetworkPolicy"),
-    ("cilium.io/v2", "/apis/cilium.io/v2/namespaces/{namespace}/ciliumnetworkpolicies", "CiliumNetworkPolicy"),
+    ("rbac.authorization.k8s.io/v1", "/apis/rbac.authorization.k8s.io/v1/rolebindings", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "/apis/rbac.authorization.k8s.io/v1/roles", "Role"),
+    ("networking.k8s.io/v1", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy"),
+    ("cilium.io/v2", "/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy"),
 )
 CLUSTER_ROLE_BINDINGS = ("rbac.authorization.k8s.io/v1", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "ClusterRoleBinding")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -187,6 +189,43 @@ def managed_objects(resources: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Ma
             yield resource, declared
 
 
+#: A kind the stack declares at least this many objects of is listed once, cluster-wide, instead of
+#: read object by object: the comparison then costs a request per kind, not per object. Secrets are
+#: always read one by one (a cluster-wide list would carry every Secret's value).
+LIST_THRESHOLD = 10
+
+
+class LiveObjects:
+    """The live counterpart of a declared object: from one cluster-wide list of its kind when the
+    stack declares many of that kind, else by a GET of the object."""
+
+    def __init__(self, get: Getter, discovery: Discovery, declared: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]):
+        self.get, self.discovery = get, discovery
+        counts: dict[tuple[str, str], int] = {}
+        for _, obj in declared:
+            kind = (str(obj.get("apiVersion", "")), str(obj["kind"]))
+            counts[kind] = counts.get(kind, 0) + 1
+        self.listed_kinds = {kind for kind, count in counts.items() if count >= LIST_THRESHOLD and kind[1] != "Secret"}
+        self._lists: dict[tuple[str, str], dict[tuple[str, str], Mapping[str, Any]]] = {}
+
+    def __call__(self, api_version: str, kind: str, key: ObjectKey) -> Mapping[str, Any]:
+        found = self.discovery.resource(api_version, kind)
+        if found is None:
+            return {}
+        if (api_version, kind) not in self.listed_kinds:
+            path = self.discovery.object_path(api_version, kind, key.namespace or "default", key.name)
+            return (self.get(path, {}) if path else {}) or {}
+        if (api_version, kind) not in self._lists:
+            listed = self.get(f"{group_path(api_version)}/{found[0]}", {}) or {}
+            # A list's items carry no apiVersion/kind (the list has them): put them back, as a GET returns them.
+            self._lists[(api_version, kind)] = {
+                (str(item["metadata"].get("namespace") or ""), str(item["metadata"]["name"])): {"apiVersion": api_version, "kind": kind, **item}
+                for item in listed.get("items", [])
+            }
+        namespace = (key.namespace or "default") if found[1] else ""
+        return self._lists[(api_version, kind)].get((namespace, key.name), {})
+
+
 #: URN → the program's declared object (a preview's goal inputs); None: no longer in the program.
 Desired = Mapping[str, Optional[Mapping[str, Any]]]
 
@@ -203,6 +242,7 @@ def compare_managed(
     reach a resource; one the program no longer declares (None) is the preview's to delete.
     """
     discovery = Discovery(get)
+    live_of = LiveObjects(get, discovery, managed_objects(resources))
     changed: list[ChangedObject] = []
     read: list[KubeObject] = []
     for resource, state_declared in managed_objects(resources):
@@ -213,8 +253,7 @@ def compare_managed(
         metadata = declared["metadata"]
         api_version, kind = str(declared.get("apiVersion", "")), str(declared["kind"])
         key = ObjectKey(kind, str(metadata.get("namespace") or ""), str(metadata.get("name", "")))
-        path = discovery.object_path(api_version, kind, key.namespace or "default", key.name)
-        live = get(path, {}) if path else {}
+        live = live_of(api_version, kind, key)
         if not live:
             continue
         type_ = str(resource["type"])
@@ -247,10 +286,11 @@ def unmanaged(live: Iterable[KubeObject], objects: set[ObjectKey], releases: set
 def live_objects(get: Getter) -> list[KubeObject]:
     """List the scanned kinds through ``get(path, params) -> JSON`` (empty for an absent API)."""
     namespaces = get("/api/v1/namespaces", {"labelSelector": MANAGED_NAMESPACE_LABEL})
+    managed = {n["metadata"]["name"] for n in (namespaces or {}).get("items", [])}
     listed: list[tuple[str, str, Mapping[str, Any]]] = []
-    for namespace in (n["metadata"]["name"] for n in (namespaces or {}).get("items", [])):
-        for api_version, path, kind in NAMESPACED_KINDS:
-            listed += [(api_version, kind, item) for item in (get(path.format(namespace=namespace), {}) or {}).get("items", [])]
+    for api_version, path, kind in NAMESPACED_KINDS if managed else ():
+        items = (get(path, {}) or {}).get("items", [])
+        listed += [(api_version, kind, item) for item in items if item.get("metadata", {}).get("namespace") in managed]
     api_version, path, kind = CLUSTER_ROLE_BINDINGS
     listed += [(api_version, kind, b) for b in (get(path, {}) or {}).get("items", []) if is_watched_cluster_binding(b)]
     found = []

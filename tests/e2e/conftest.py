@@ -32,6 +32,7 @@ from components.config import SCANNER_CHARTS, StackConfig, parse_stack_config
 from components.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
 from tools import budget
+from tools.engine import ENGINE_SETTINGS
 from tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
@@ -273,8 +274,10 @@ def local_charts() -> dict[str, str]:
 
 def engine_env(root: Path, toolchain_bin: Path) -> dict[str, str]:
     """The environment the engine runs in: the toolchain and this venv, a Pulumi home, a file state
-    backend (root/state, which must exist) and the passphrase secrets provider below root."""
+    backend (root/state, which must exist) and the passphrase secrets provider below root; the
+    project's engine settings (tools/engine.py ENGINE_SETTINGS), as `make up` runs it."""
     return {
+        **ENGINE_SETTINGS,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
         "HOME": str(root),
         "PULUMI_HOME": str(root / "pulumi-home"),

@@ -32,7 +32,7 @@ from components.config import KYVERNO_NAMESPACE
 from components.namespaces import DEFAULT_DENY
 from tests.e2e.conftest import Project, _script_output, copy_project, doks_like_control_plane
 from tests.e2e.controlplane import LocalControlPlane
-from tests.e2e.test_3_rbac import can
+from tests.e2e.test_rbac import can
 from tests.e2e.test_component_hosts import consumer, consumer_env
 from tools.offline import PROJECT_DIR
 

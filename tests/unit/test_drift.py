@@ -476,3 +476,12 @@ def test_a_failed_cluster_scan_is_an_error_not_clean() -> None:
 
     report = drift.check_stack("dev", replay({"dev": "clean"}), scan=unreachable)  # type: ignore[arg-type]
     assert report.status == "error" and "connection refused" in report.errors[0]
+
+
+def test_the_tools_run_the_engine_without_per_step_checkpoints_unless_the_caller_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine's per-step checkpoint makes `up` quadratic (docs/performance.md).
+    monkeypatch.setattr(engine, "pulumi_bin", lambda: Path("/opt/pulumi/bin"))
+    monkeypatch.delenv("PULUMI_SKIP_CHECKPOINTS", raising=False)
+    assert engine.environment()["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", "false")
+    assert engine.environment()["PULUMI_SKIP_CHECKPOINTS"] == "false"

@@ -31,6 +31,7 @@ FAKE_PULUMI = """#!/bin/sh
 # Records each call; `stack select --create` creates the stack as the CLI does (a marker, and the
 # passphrase provider's salt in the stack file).
 echo "$*" >> "$FAKE_PULUMI_LOG"
+echo "$1 PULUMI_SKIP_CHECKPOINTS=${PULUMI_SKIP_CHECKPOINTS:-}" >> "$FAKE_PULUMI_LOG.env"
 case "$1 $2" in
   "stack select")
     for stack in "$@"; do :; done
@@ -170,6 +171,18 @@ def test_up_creates_the_stack_after_the_checks_and_says_to_commit_the_salt(check
     assert again.returncode == 0 and "encryptionsalt" not in again.stderr
 
 
+def test_up_runs_the_engine_with_the_projects_settings_unless_the_caller_chose(checkout: Checkout) -> None:
+    from tools.engine import ENGINE_SETTINGS
+
+    # The engine's per-step checkpoint makes `up` quadratic (docs/performance.md): off, as in the tools.
+    assert ENGINE_SETTINGS == {"PULUMI_SKIP_CHECKPOINTS": "true"}
+    env_log = Path(checkout.env["FAKE_PULUMI_LOG"] + ".env")
+    assert checkout.run("scripts/up.sh", "dev", HARDENED_DOKS_SKIP_PREFLIGHT="1").returncode == 0
+    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=true"
+    assert checkout.run("scripts/up.sh", "dev", HARDENED_DOKS_SKIP_PREFLIGHT="1", PULUMI_SKIP_CHECKPOINTS="false").returncode == 0
+    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=false"
+
+
 def test_an_existing_cluster_stack_needs_no_token_but_a_valid_config(checkout: Checkout) -> None:
     stacks = checkout.root / "stacks"
     config = yaml.safe_load((stacks / "Pulumi.dev.yaml").read_text())
@@ -243,7 +256,7 @@ def test_pulumi_yaml_names_the_virtualenv_and_backend_the_tools_use(monkeypatch:
 #: The documented commands (docs/operations.md, "Command-line tools"): the only modules with a
 #: ``__main__`` block. Everything else under tools/, components/ and policy/ is a library.
 ENTRY_POINTS = {
-    "tools/budget.py", "tools/check_pins.py", "tools/component_args.py", "tools/config_doc.py", "tools/drift.py", "tools/helm_postrender.py",
+    "tools/bench/__main__.py", "tools/budget.py", "tools/check_pins.py", "tools/component_args.py", "tools/config_doc.py", "tools/drift.py", "tools/helm_postrender.py",
     "tools/image_digests.py", "tools/kube_credentials.py", "tools/kubescape_exceptions.py", "tools/policy_check.py",
     "tools/policy_doc.py", "tools/preflight.py", "tools/preview.py", "tools/render.py", "tools/verify.py",
     "components/notifier.py",

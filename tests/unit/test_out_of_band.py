@@ -68,13 +68,32 @@ def test_live_objects_scans_managed_namespaces_and_watched_cluster_bindings() ->
         if path.endswith("/clusterrolebindings"):
             return {"items": bindings}
         if path.endswith("/rolebindings"):
-            return {"items": [obj("extra", "storefront")]}
+            # Listed cluster-wide: what is outside the managed namespaces is not the scan's.
+            return {"items": [obj("extra", "storefront"), obj("system", "kube-system")]}
         return {}
 
     found = live_objects(get)
     assert [(o.key.kind, o.key.name) for o in found] == [("RoleBinding", "extra"), ("ClusterRoleBinding", "x"), ("ClusterRoleBinding", "z")]
     assert found[0].type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding" and found[0].object["kind"] == "RoleBinding"
-    assert "/apis/cilium.io/v2/namespaces/storefront/ciliumnetworkpolicies" in calls
+    assert "/apis/cilium.io/v2/ciliumnetworkpolicies" in calls
+
+
+def test_the_out_of_band_listing_costs_a_request_per_kind_whatever_the_namespace_count() -> None:
+    def requests_for(namespaces: int) -> list[str]:
+        calls: list[str] = []
+
+        def get(path: str, params: dict[str, str]) -> dict[str, Any]:
+            calls.append(path)
+            if path == "/api/v1/namespaces":
+                return {"items": [obj(f"team-{i}") for i in range(namespaces)]}
+            if path.endswith("/rolebindings"):
+                return {"items": [obj("extra", f"team-{i}") for i in range(namespaces)]}
+            return {}
+
+        assert len(live_objects(get)) == namespaces
+        return calls
+
+    assert requests_for(2) == requests_for(300)
 
 
 DISCOVERY = {
@@ -130,6 +149,22 @@ def clean_cluster() -> dict[str, Any]:
         "/api/v1/namespaces/storefront/serviceaccounts/default": {**SERVICE_ACCOUNT, "secrets": [{"name": "x"}]},
         "/apis/example.com/v1/widgets/w": {**WIDGET, "spec": {"mode": "Enforce", "admission": True}, "status": {"ok": True}},
     }
+
+
+def test_a_kind_declared_many_times_is_listed_once_not_read_object_by_object() -> None:
+    from tools.out_of_band import LIST_THRESHOLD
+
+    policies = [{**POLICY, "metadata": {"name": "default-deny", "namespace": f"team-{i}"}} for i in range(LIST_THRESHOLD)]
+    live = {"/apis/networking.k8s.io/v1/networkpolicies": {"items": [
+        {k: v for k, v in p.items() if k not in ("apiVersion", "kind")} for p in policies[1:]  # list items carry no kind
+    ] + [{**POLICY, "metadata": {"name": "default-deny", "namespace": "team-0"}, "spec": {"podSelector": {"matchLabels": {"a": "b"}}}}]}}
+    live["/apis/networking.k8s.io/v1/networkpolicies"]["items"][-1].pop("apiVersion")
+    get, calls = cluster(live)
+    changed, read = compare_managed(state(*(("kubernetes:networking.k8s.io/v1:NetworkPolicy", p) for p in policies)), get)
+    assert len(read) == LIST_THRESHOLD
+    assert [c.key.namespace for c in changed] == ["team-0"]  # the one changed outside Pulumi, found in the list
+    assert calls.count("/apis/networking.k8s.io/v1/networkpolicies") == 1
+    assert not [c for c in calls if "/namespaces/" in c]
 
 
 def test_every_managed_object_is_compared_through_discovery() -> None:

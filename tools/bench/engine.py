@@ -1,0 +1,372 @@
+"""The real engine against the e2e tier's local control plane (tests/e2e: etcd, kube-apiserver,
+controllers, kwok), for N tenant namespaces, beside the floor: ``kubectl apply --server-side`` of
+the same objects on a fresh control plane.
+
+The stack is the e2e tier's (the prod profile in existing-cluster mode, Kyverno from its local
+chart) with the scanners off and N generated tenant namespaces. Per N, on one control plane:
+``pulumi up`` from empty, a zero-change ``preview``, a ``preview --refresh``, the drift command,
+``destroy``; then, where asked (BENCH_CHECKPOINT_N), ``up`` and ``destroy`` again with the engine's
+per-step checkpoints on (the engine's default; the project turns them off, tools/engine.py
+``ENGINE_SETTINGS``). Each command's wall time, CPU time (itself and its children), and the peak
+memory of the engine, the program, the provider and the API server are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from tools.engine import ENGINE_SETTINGS
+from tools.offline import PROJECT_DIR
+
+# The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+STACK = "bench"
+#: Which processes of a command's tree are which part, by executable name.
+ROLES = {
+    "pulumi": "engine",
+    "pulumi-resource-kubernetes": "provider",
+    "pulumi-language-python": "language_host",
+    "pulumi-analyzer-policy-python": "policy",
+}
+
+
+def _role(process: Any) -> str:
+    name = process.name()
+    if name in ROLES:
+        return ROLES[name]
+    if name.startswith("python"):
+        try:
+            command = " ".join(process.cmdline())
+        except Exception:
+            return "other"
+        return "program" if "language-python-exec" in command or "__main__" in command else "python_tool"
+    return "other"
+
+
+class Sampler:
+    """Peak resident memory of a process tree, by role, sampled every 0.2 s."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peaks: dict[str, float] = {}
+        self.peak_total = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        by_role: dict[str, float] = {}
+        for process in processes:
+            try:
+                role = "tool" if process.pid == self.root.pid and process.name().startswith("python") else _role(process)
+                by_role[role] = by_role.get(role, 0.0) + process.memory_info().rss / 2**20
+            except psutil.Error:
+                continue
+        for role, rss in by_role.items():
+            self.peaks[role] = max(self.peaks.get(role, 0.0), rss)
+        self.peak_total = max(self.peak_total, sum(by_role.values()))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    import psutil
+
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def timed(
+    name: str,
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    apiserver_pid: int,
+    watch: Optional[Callable[[], None]] = None,
+    timeout: float = 3600,
+    log: Path,
+) -> dict[str, Any]:
+    """Run one command, measured; the output goes to ``log``. A failure is recorded, not raised."""
+    cpu_before, api_before = _children_cpu(), _cpu_of(apiserver_pid)
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        with Sampler(process.pid) as sampler:
+            while True:
+                try:
+                    process.wait(timeout=2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if watch is not None:
+                        watch()
+                    if time.perf_counter() - started > timeout:
+                        process.kill()
+                        process.wait()
+                        break
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(_children_cpu() - cpu_before, 1),
+        "apiserver_cpu_s": round(_cpu_of(apiserver_pid) - api_before, 1),
+        "peak_rss_mb": {role: round(rss) for role, rss in sorted(sampler.peaks.items())},
+        "peak_rss_total_mb": round(sampler.peak_total),
+        "exit": process.returncode,
+    }
+    if process.returncode != 0:
+        result["error_tail"] = log.read_text(errors="replace")[-1500:]
+    print(f"  {name}: {result['wall_s']} s (exit {process.returncode})", file=sys.stderr, flush=True)
+    return result
+
+
+def bench_stack_config(n: int, kyverno_chart: str) -> dict[str, Any]:
+    """The e2e tier's stack (prod profile, existing cluster, local Kyverno chart), scanners off,
+    with N generated tenant namespaces."""
+    from tests.e2e.conftest import BASE_STACK
+
+    from tools.bench.configs import tenant_config
+
+    base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
+    admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart, "registry_pull_secret": "bench-registry"}
+    scanners = dict(base.get("hardened-doks:scanners") or {})
+    scanners["kubescape"] = {**scanners.get("kubescape", {}), "enabled": False}
+    scanners["trivy"] = {**scanners.get("trivy", {}), "enabled": False}
+    tenants = {f"hardened-doks:{key}": value for key, value in tenant_config(n).items()}
+    return {**base, "hardened-doks:existing_cluster_name": "bench-local", "hardened-doks:admission": admission, "hardened-doks:scanners": scanners, **tenants}
+
+
+def _floor_objects(workdir: Path, out: Path) -> int:
+    """The stack's Kubernetes objects (the program under mocks, in apply order) as one YAML file;
+    Helm releases and the kinds only a chart defines (Kyverno's) are left out. Returns the count."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_render_child, args=(str(workdir), str(out), queue))
+    process.start()
+    count = queue.get()
+    process.join()
+    if isinstance(count, str):
+        raise RuntimeError(count)
+    return int(count)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _render_child(workdir: str, out: str, queue: Any) -> None:
+    try:
+        from tools import render
+        from tools.offline import iter_kubernetes, read_stack_file, run_program
+
+        config, secrets = read_stack_file(STACK, Path(workdir) / "stacks")
+        run = run_program(STACK, config, secrets)
+        resources = sorted(iter_kubernetes(run), key=render._apply_order)
+        objects = []
+        for r in resources:
+            if r.inputs.get("apiVersion", "").startswith("kyverno.io/"):
+                continue  # its CRD comes with the Helm chart, which the floor does not install
+            obj = _plain(r.inputs)
+            objects.append({key: obj[key] for key in ("apiVersion", "kind", "metadata") if key in obj} | obj)
+        Path(out).write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        queue.put(len(objects))
+    except BaseException as exc:  # reported by the parent
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def engine_profile(prefix: Path, pulumi_bin: Path, out: Path) -> Optional[str]:
+    """The CLI's CPU profile (`pulumi --profiling`) as `go tool pprof -top` text, written to ``out``."""
+    found = sorted(prefix.parent.glob(f"{prefix.name}.*.cpu"))
+    if not found or shutil.which("go") is None:
+        return None
+    # The profile carries its own symbols (no binary needed); stdin closed: pprof would wait on it.
+    try:
+        top = subprocess.run(
+            ["go", "tool", "pprof", "-top", "-cum", "-nodecount=45", str(found[0])], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    out.write_text(top.stdout or top.stderr)
+    return str(out)
+
+
+def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, profile_dir: Optional[Path] = None) -> dict[str, Any]:
+    """Every engine figure of one N, and the floor."""
+    from components.config import parse_stack_config
+    from tests.e2e.conftest import copy_project, doks_version, engine_env, mark_cluster_policies_ready
+    from tests.e2e.controlplane import LocalControlPlane
+
+    from tools import budget
+    from tools.offline import read_stack_file
+
+    kyverno_chart = _script("kyverno-chart.sh")
+    crds = Path(_script("kyverno-chart.sh", "--crds"))
+    root = scratch / f"n{n}"
+    root.mkdir()
+    logs = root / "logs"
+    logs.mkdir()
+    workdir = copy_project(root / "hardened-doks")
+    (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": bench_stack_config(n, kyverno_chart)}, sort_keys=False))
+    (root / "state").mkdir()
+    base_env = engine_env(root, toolchain_bin)
+    # The project's engine settings (tools/engine.py): what `make up`, the tools and the e2e tier run with.
+    fast = {**base_env, **ENGINE_SETTINGS}
+    checkpointed = {k: v for k, v in fast.items() if k not in ENGINE_SETTINGS}
+    parallel = os.environ.get("BENCH_PARALLEL")
+    par = ["--parallel", parallel] if parallel else []
+    result: dict[str, Any] = {"n": n, "parallel": int(parallel) if parallel else 4 * (os.cpu_count() or 1), "engine_settings": ENGINE_SETTINGS}
+
+    def pulumi(*args: str) -> list[str]:
+        return ["pulumi", *args, "--stack", STACK, "--non-interactive"]
+
+    with LocalControlPlane(toolchain_bin, workdir=root / "plane") as plane:
+        plane.install_crd(crds / "ciliumnetworkpolicies.yaml")
+        api_pid = next(p.pid for p in plane.processes if Path(str(p.args[0])).name == "kube-apiserver")
+        subprocess.run(["pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive"], cwd=workdir, env=fast, check=True, capture_output=True)
+        subprocess.run(
+            pulumi("config", "set", "--secret", "existing_cluster_kubeconfig"),
+            cwd=workdir, env=fast, check=True, capture_output=True, input=plane.kubeconfig_path.read_bytes(),
+        )  # fmt: skip
+        config, secrets = read_stack_file(STACK, workdir / "stacks")
+        plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(plane)))
+
+        def step(name: str, args: list[str], env: dict[str, str], watch: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+            measured = timed(name, args, cwd=workdir, env=env, apiserver_pid=api_pid, watch=watch, log=logs / f"{name}.log")
+            result[name] = measured
+            return measured
+
+        def watch() -> None:
+            mark_cluster_policies_ready(plane)
+
+        up = step("up", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par), fast, watch)
+        if up["exit"] == 0:
+            step("preview", pulumi("preview", "--expect-no-changes", "--suppress-progress", *par), fast)
+            step("preview_refresh", pulumi("preview", "--refresh", "--expect-no-changes", "--suppress-progress", *par), fast)
+            step("drift", [sys.executable, "-m", "tools.drift", "--stack", STACK, "--json"], fast)
+        result["resources"] = _state_resources(workdir, fast)
+
+        def destroy(name: str, env: dict[str, str]) -> None:
+            # Namespaces are protected (components/kube.py): lifted first, as scripts/destroy.sh does (not timed).
+            subprocess.run(pulumi("state", "unprotect", "--all", "--yes"), cwd=workdir, env=env, capture_output=True, check=False)
+            step(name, pulumi("destroy", "--yes", "--skip-preview", "--suppress-progress", *par), env)
+
+        destroy("destroy", fast)
+        if checkpoints:
+            profiling = ["--profiling", str(logs / "up-checkpointed")] if profile_dir else []
+            step("up_checkpointed", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par, *profiling), checkpointed, watch)
+            if profile_dir:
+                result["up_checkpointed_profile"] = engine_profile(logs / "up-checkpointed", toolchain_bin / "pulumi", profile_dir / f"engine-profile-up-checkpointed-n{n}.txt")
+            destroy("destroy_checkpointed", checkpointed)
+
+    objects = root / "objects.yaml"
+    result["floor_objects"] = _floor_objects(workdir, objects)
+    kubectl = toolchain_bin / "kubectl"
+    if not kubectl.is_file():
+        result["floor_note"] = f"no kubectl in {toolchain_bin} (scripts/toolchain.sh kubectl)"
+        return result
+    with LocalControlPlane(toolchain_bin, workdir=root / "floor-plane") as plane:
+        plane.install_crd(crds / "ciliumnetworkpolicies.yaml")
+        api_pid = next(p.pid for p in plane.processes if Path(str(p.args[0])).name == "kube-apiserver")
+        kube_env = {**base_env, "KUBECONFIG": str(plane.kubeconfig_path)}
+        floor = timed(
+            "kubectl_apply", [str(kubectl), "apply", "--server-side", "--field-manager=bench", "-f", str(objects)],
+            cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_apply.log",
+        )  # fmt: skip
+        result["kubectl_apply"] = floor
+    return result
+
+
+def _state_resources(workdir: Path, env: dict[str, str]) -> Optional[int]:
+    exported = subprocess.run(["pulumi", "stack", "export", "--stack", STACK], cwd=workdir, env=env, capture_output=True, text=True)
+    if exported.returncode != 0:
+        return None
+    return len(json.loads(exported.stdout).get("deployment", {}).get("resources") or [])
+
+
+def _script(*args: str) -> str:
+    completed = subprocess.run([str(PROJECT_DIR / "scripts" / args[0]), *args[1:]], capture_output=True, text=True, check=True)
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def ratios(row: dict[str, Any]) -> dict[str, Optional[float]]:
+    """Each engine figure over the floor's apply time (and drift over a zero-change preview)."""
+    floor = (row.get("kubectl_apply") or {}).get("wall_s")
+    found: dict[str, Optional[float]] = {}
+    for name in ("up", "preview", "preview_refresh", "drift", "destroy", "up_checkpointed", "destroy_checkpointed"):
+        wall = (row.get(name) or {}).get("wall_s")
+        found[name] = round(wall / floor, 2) if wall and floor else None
+    preview = (row.get("preview") or {}).get("wall_s")
+    drift = (row.get("drift") or {}).get("wall_s")
+    found["drift_over_preview"] = round(drift / preview, 2) if drift and preview else None
+    return found
+
+
+def run_all(
+    ns: list[int], toolchain_bin: Path, checkpoint_ns: set[int], keep: bool = False, profile_dir: Optional[Path] = None,
+    on_row: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+) -> list[dict[str, Any]]:
+    """Every N in turn; ``on_row`` gets the rows so far after each (a long run keeps what it measured)."""
+    scratch = Path(tempfile.mkdtemp(prefix="hardened-doks-bench-"))
+    rows = []
+    try:
+        for n in ns:
+            print(f"engine N={n} (scratch {scratch})", file=sys.stderr, flush=True)
+            try:
+                row = run_n(n, toolchain_bin, checkpoints=n in checkpoint_ns, scratch=scratch, profile_dir=profile_dir)
+            except Exception as exc:
+                row = {"n": n, "parallel": None, "error": f"{type(exc).__name__}: {str(exc)[:1500]}"}
+            row["ratios"] = ratios(row)
+            rows.append(row)
+            if on_row is not None:
+                on_row(rows)
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return rows
