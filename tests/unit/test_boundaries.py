@@ -33,3 +33,11 @@ def test_the_kubeconfigs_command_is_the_installed_plugin_and_takes_its_arguments
     assert scripts[CREDENTIALS_COMMAND] == "tools.kube_credentials:main"
     # The arguments the kubeconfig passes are the ones the plugin's parser requires.
     assert kube_credentials.parser().parse_args(plugin_args("c0ffee")).cluster_id == "c0ffee"
+
+
+def test_every_package_folder_is_installed() -> None:
+    # pyproject.toml lists the packages by name: a new subpackage left out is missing from the wheel (and from
+    # the component provider's virtualenv, which installs this repository), though the checkout imports it.
+    listed = set(tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(PROJECT_DIR).parts) for root in ("components", "tools") for p in (PROJECT_DIR / root).rglob("__init__.py")}
+    assert folders <= listed, f"add to pyproject.toml [tool.setuptools] packages: {sorted(folders - listed)}"
