@@ -36,7 +36,10 @@ PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 #: cancelled (Ctrl-C, SIGTERM). Only a hard kill loses the record of that update's steps; the
 #: recovery is `pulumi refresh` then `pulumi up` (docs/operations.md, "An interrupted up").
 #: Needs no PULUMI_EXPERIMENTAL in engine 3.260 (sdk/go/common/env: SkipCheckpoints).
-ENGINE_SETTINGS: dict[str, str] = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+#: Opt-in, not the default: the end-to-end test of that recovery (an `up` killed half-way) did not pass
+#: yet, so per-step checkpoints (the engine's safe default) stay on; export PULUMI_SKIP_CHECKPOINTS=true
+#: for large stacks (docs/performance.md). The caller's value of each key below passes through.
+ENGINE_SETTINGS: dict[str, str] = {}
 
 
 class EngineError(RuntimeError):
@@ -111,7 +114,7 @@ def environment() -> dict[str, str]:
     folder (plugins built next to it)."""
     return {
         **ENGINE_SETTINGS,
-        **{key: os.environ[key] for key in ENGINE_SETTINGS if key in os.environ},  # the caller's choice wins
+        **{key: os.environ[key] for key in (*ENGINE_SETTINGS, "PULUMI_SKIP_CHECKPOINTS") if key in os.environ},  # the caller's choice wins
         "PULUMI_BACKEND_URL": backend_url(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(pulumi_bin()), os.environ.get("PATH", "")]),
