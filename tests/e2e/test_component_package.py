@@ -98,8 +98,8 @@ def hardened_live(plane: LocalControlPlane, environment: str = "dev") -> None:
     deny = plane.get(f"/apis/networking.k8s.io/v1/namespaces/{TENANT}/networkpolicies/{DEFAULT_DENY}")
     assert deny.status_code == 200, deny.text[:300]
     assert deny.json()["spec"]["podSelector"] == {} and sorted(deny.json()["spec"]["policyTypes"]) == ["Egress", "Ingress"]
-    assert can(plane, DEVELOPERS, TENANT, "create", "apps", "deployments"), "developers deploy workloads in their namespace"
-    assert not can(plane, DEVELOPERS, TENANT, "get", "", "secrets"), "developers read no Secrets"
+    assert can(plane, ("Group", DEVELOPERS), TENANT, "create", "apps", "deployments"), "developers deploy workloads in their namespace"
+    assert not can(plane, ("Group", DEVELOPERS), TENANT, "get", "", "secrets"), "developers read no Secrets"
 
 
 def deployed_and_destroyed(program: Project, plane: LocalControlPlane) -> dict[str, Any]:
