@@ -40,6 +40,8 @@ PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
 #: yet, so per-step checkpoints (the engine's safe default) stay on; export PULUMI_SKIP_CHECKPOINTS=true
 #: for large stacks (docs/performance.md). The caller's value of each key below passes through.
 ENGINE_SETTINGS: dict[str, str] = {}
+#: The opt-in above: what the benchmark compares against the default (tools/bench/engine.py).
+SKIP_CHECKPOINTS: dict[str, str] = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 
 
 class EngineError(RuntimeError):
@@ -114,7 +116,7 @@ def environment() -> dict[str, str]:
     folder (plugins built next to it)."""
     return {
         **ENGINE_SETTINGS,
-        **{key: os.environ[key] for key in (*ENGINE_SETTINGS, "PULUMI_SKIP_CHECKPOINTS") if key in os.environ},  # the caller's choice wins
+        **{key: os.environ[key] for key in (*ENGINE_SETTINGS, *SKIP_CHECKPOINTS) if key in os.environ},  # the caller's choice wins
         "PULUMI_BACKEND_URL": backend_url(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(pulumi_bin()), os.environ.get("PATH", "")]),

@@ -5,9 +5,9 @@ the same objects on a fresh control plane.
 The stack is the e2e tier's (the prod profile in existing-cluster mode, Kyverno from its local
 chart) with the scanners off and N generated tenant namespaces. Per N, on one control plane:
 ``pulumi up`` from empty, a zero-change ``preview``, a ``preview --refresh``, the drift command,
-``destroy``; then, where asked (BENCH_CHECKPOINT_N), ``up`` and ``destroy`` again with the engine's
-per-step checkpoints on (the engine's default; the project turns them off, tools/engine.py
-``ENGINE_SETTINGS``). Each command's wall time, CPU time (itself and its children), and the peak
+``destroy``, with checkpoints skipped (tools/engine.py ``SKIP_CHECKPOINTS``, the opt-in); then, where
+asked (BENCH_CHECKPOINT_N), ``up`` and ``destroy`` again with the engine's per-step checkpoints on (the
+engine's and the project's default, tools/engine.py ``ENGINE_SETTINGS``). Each command's wall time, CPU time (itself and its children), and the peak
 memory of the engine, the program, the provider and the API server are recorded.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import yaml
 
-from tools.engine import ENGINE_SETTINGS
+from tools.engine import ENGINE_SETTINGS, SKIP_CHECKPOINTS
 from tools.offline import PROJECT_DIR
 
 # The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
@@ -256,12 +256,13 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": bench_stack_config(n, kyverno_chart)}, sort_keys=False))
     (root / "state").mkdir()
     base_env = engine_env(root, toolchain_bin)
-    # The project's engine settings (tools/engine.py): what `make up`, the tools and the e2e tier run with.
-    fast = {**base_env, **ENGINE_SETTINGS}
-    checkpointed = {k: v for k, v in fast.items() if k not in ENGINE_SETTINGS}
+    # Skipped checkpoints (the opt-in of tools/engine.py), against the project's default engine settings
+    # (what `make up`, the tools and the e2e tier run with: the engine's per-step checkpoints).
+    checkpointed = {**{k: v for k, v in base_env.items() if k not in SKIP_CHECKPOINTS}, **ENGINE_SETTINGS}
+    fast = {**checkpointed, **SKIP_CHECKPOINTS}
     parallel = os.environ.get("BENCH_PARALLEL")
     par = ["--parallel", parallel] if parallel else []
-    result: dict[str, Any] = {"n": n, "parallel": int(parallel) if parallel else 4 * (os.cpu_count() or 1), "engine_settings": ENGINE_SETTINGS}
+    result: dict[str, Any] = {"n": n, "parallel": int(parallel) if parallel else 4 * (os.cpu_count() or 1), "engine_settings": SKIP_CHECKPOINTS}
 
     def pulumi(*args: str) -> list[str]:
         return ["pulumi", *args, "--stack", STACK, "--non-interactive"]
