@@ -2,8 +2,8 @@
 
 import pulumi
 
-from components.config import NAMESPACE, load_stack_config
-from components.stack import HardenedCluster
+from hardened_doks.config import NAMESPACE, load_stack_config
+from hardened_doks.stack import HardenedCluster
 
 config = load_stack_config()
 stack = HardenedCluster(NAMESPACE, config)

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from components.config import PINNED_IMAGES, ChartPin, NamespaceQuota, PodSecurity, StackConfig
-from components.kube import addon_scheduling
-from components.namespaces import RESTRICTED, baseline, pod_security_version
+from hardened_doks.config import PINNED_IMAGES, ChartPin, NamespaceQuota, PodSecurity, StackConfig
+from hardened_doks.kube import addon_scheduling
+from hardened_doks.namespaces import RESTRICTED, baseline, pod_security_version
 
 #: Pod-level security context of the add-ons' pods (Pod Security Standards restricted: non-root,
 #: RuntimeDefault seccomp).

@@ -36,14 +36,14 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components import admission_policies
-from components.addon import namespace_objects, release_args
-from components.addons import addon_images, namespaces
-from components.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
-from components.config import Admission as AdmissionSettings, StackConfig
-from components.kube import create, metadata
-from components.namespaces import ManagedNamespace
-from components.registry_access import pull_secret
+from hardened_doks import admission_policies
+from hardened_doks.addon import namespace_objects, release_args
+from hardened_doks.addons import addon_images, namespaces
+from hardened_doks.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
+from hardened_doks.config import Admission as AdmissionSettings, StackConfig
+from hardened_doks.kube import create, metadata
+from hardened_doks.namespaces import ManagedNamespace
+from hardened_doks.registry_access import pull_secret
 
 SIGNATURE_POLICY = "verify-image-signatures"
 #: Kyverno sets this condition once the policy's webhook rules are registered and serving

@@ -49,8 +49,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from components.config import ADDON_NAMESPACES, KYVERNO_NAMESPACE, Admission as AdmissionSettings
-from components.kube import TEAM_LABEL, metadata
+from hardened_doks.config import ADDON_NAMESPACES, KYVERNO_NAMESPACE, Admission as AdmissionSettings
+from hardened_doks.kube import TEAM_LABEL, metadata
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"

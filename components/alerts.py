@@ -11,11 +11,11 @@ from typing import Optional
 
 import pulumi
 
-from components.addon import namespace_objects
-from components.addons import enabled
-from components.config import NAMESPACE, StackConfig
-from components.kube import create
-from components.namespaces import ManagedNamespace
+from hardened_doks.addon import namespace_objects
+from hardened_doks.addons import enabled
+from hardened_doks.config import NAMESPACE, StackConfig
+from hardened_doks.kube import create
+from hardened_doks.namespaces import ManagedNamespace
 
 
 class Alerts(pulumi.ComponentResource):

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_digitalocean as digitalocean
 
-from components.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, MaintenanceWindow, NodePool
+from hardened_doks.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, MaintenanceWindow, NodePool
 
 #: Lifetime of the admin kubeconfig DigitalOcean returns on the cluster resource (and so
 #: keeps in state, encrypted). Nothing in the stack uses it: the Kubernetes provider
@@ -54,7 +54,7 @@ def node_pool_args(pool: NodePool, args: ClusterArgs, system: bool = False) -> d
     taints = [t.model_dump() for t in pool.taints]
     if system and args.isolate_system_pool and SYSTEM_POOL_TAINT not in taints:
         # Tenant pods cannot schedule beside Kyverno and the scanners: they do not tolerate this
-        # taint, the add-ons do (components.kube.addon_scheduling). NSA/CISA: isolate critical
+        # taint, the add-ons do (hardened_doks.kube.addon_scheduling). NSA/CISA: isolate critical
         # components. DOKS's own workloads that do not tolerate it (CoreDNS…) run on the workload
         # pools, which is why isolation needs one (StackConfig.tenant_pools). NoSchedule evicts
         # nothing already running.

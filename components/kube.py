@@ -15,7 +15,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, StackConfig
+from hardened_doks.config import NAMESPACE, POOL_LABEL, SYSTEM_POOL_TAINT, StackConfig
 
 #: Labels on every object the stack creates in the cluster.
 MANAGED_LABELS: dict[str, str] = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": NAMESPACE}

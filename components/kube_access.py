@@ -20,7 +20,7 @@ import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as kubernetes
 import yaml
 
-from components.exec_plugin import CREDENTIALS_COMMAND, EXEC_API_VERSION, plugin_args
+from hardened_doks.exec_plugin import CREDENTIALS_COMMAND, EXEC_API_VERSION, plugin_args
 
 
 def exec_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, cluster_id: str) -> str:

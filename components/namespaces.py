@@ -21,8 +21,8 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.config import KUBERNETES_NAMESPACES, ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
-from components.kube import MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
+from hardened_doks.config import KUBERNETES_NAMESPACES, ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
 
 #: Pod Security levels for the add-on namespaces whose pods are restricted-compliant.
 RESTRICTED = PodSecurity(enforce="restricted", warn="restricted", audit="restricted")

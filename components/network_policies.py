@@ -19,9 +19,9 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.config import AllowRule, ApiServerAccess, NetworkPolicies as NetworkPolicySettings
-from components.kube import create, metadata
-from components.namespaces import network_policy
+from hardened_doks.config import AllowRule, ApiServerAccess, NetworkPolicies as NetworkPolicySettings
+from hardened_doks.kube import create, metadata
+from hardened_doks.namespaces import network_policy
 
 CILIUM_API_VERSION = "cilium.io/v2"
 #: Private, shared and link-local ranges: never reachable through ``public_https_egress``.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import (
+from hardened_doks.config import (
     NAMESPACE,
     SECRET_PLACEHOLDER,
     SECRET_SETTINGS,

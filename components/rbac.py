@@ -28,8 +28,8 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.config import NAMESPACE, Subjects, Team
-from components.kube import create, metadata
+from hardened_doks.config import NAMESPACE, Subjects, Team
+from hardened_doks.kube import create, metadata
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")

@@ -37,8 +37,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_digitalocean as digitalocean
 
-from components.config import KYVERNO_NAMESPACE, StackConfig
-from components.kube import metadata
+from hardened_doks.config import KYVERNO_NAMESPACE, StackConfig
+from hardened_doks.kube import metadata
 
 #: The Secret the stack creates for Kyverno (in the kyverno namespace).
 PULL_SECRET = "kyverno-registry-credentials"

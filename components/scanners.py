@@ -3,7 +3,7 @@
 Each add-on is its official Helm chart through ``helm.v3.Release``, described by its own module in
 ``components/addons/`` (chart pin, values built by one pure function, network paths, extra objects,
 images; every security-relevant value carries a comment naming the control it serves), in its own
-managed namespace with the tenants' baseline (``components.namespaces.baseline``: Pod Security
+managed namespace with the tenants' baseline (``hardened_doks.namespaces.baseline``: Pod Security
 labels, ResourceQuota, LimitRange, default-deny ingress and egress, DNS, the default
 ServiceAccount without a token) plus exactly the network paths it needs:
 
@@ -35,11 +35,11 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.addon import namespace_objects, release_args
-from components.addons import enabled
-from components.config import StackConfig
-from components.kube import create
-from components.namespaces import ManagedNamespace
+from hardened_doks.addon import namespace_objects, release_args
+from hardened_doks.addons import enabled
+from hardened_doks.config import StackConfig
+from hardened_doks.kube import create
+from hardened_doks.namespaces import ManagedNamespace
 
 
 class Scanners(pulumi.ComponentResource):

@@ -12,21 +12,21 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.admission import Admission
-from components.alerts import Alerts
-from components.cluster import Cluster, ClusterArgs
-from components.config import NAMESPACE, StackConfig
-from components.firewall import WorkerFirewall, WorkerFirewallArgs
-from components.kube_access import KubernetesAccess
-from components.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
-from components.network import Network, NetworkArgs
-from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
-from components.package_args import HardenedClusterArgs
-from components.package_config import stack_config_from_args
-from components.project import Project, ProjectArgs
-from components.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
-from components.rbac import Rbac, RbacArgs
-from components.scanners import Scanners
+from hardened_doks.admission import Admission
+from hardened_doks.alerts import Alerts
+from hardened_doks.cluster import Cluster, ClusterArgs
+from hardened_doks.config import NAMESPACE, StackConfig
+from hardened_doks.firewall import WorkerFirewall, WorkerFirewallArgs
+from hardened_doks.kube_access import KubernetesAccess
+from hardened_doks.namespaces import SystemNamespaces, SystemNamespacesArgs, TenantNamespaces, TenantNamespacesArgs, pod_security_version
+from hardened_doks.network import Network, NetworkArgs
+from hardened_doks.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from hardened_doks.package_args import HardenedClusterArgs
+from hardened_doks.package_config import stack_config_from_args
+from hardened_doks.project import Project, ProjectArgs
+from hardened_doks.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
+from hardened_doks.rbac import Rbac, RbacArgs
+from hardened_doks.scanners import Scanners
 
 
 def network_args(config: StackConfig) -> NetworkArgs:

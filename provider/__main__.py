@@ -19,8 +19,8 @@ from pulumi.provider import ConstructResult, main
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.server import ComponentInitError
 
-from components.config import NAMESPACE, ConfigError
-from components.stack import HardenedCluster
+from hardened_doks.config import NAMESPACE, ConfigError
+from hardened_doks.stack import HardenedCluster
 
 
 class HardenedDoksProvider(ComponentProvider):

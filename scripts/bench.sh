@@ -14,4 +14,4 @@ if [[ " $* " != *" --no-engine "* ]] && [ "${BENCH_ENGINE_N-10,50,200}" != "" ] 
   HARDENED_DOKS_TOOLCHAIN_BIN="$(scripts/toolchain.sh --print-path)"
   export HARDENED_DOKS_TOOLCHAIN_BIN
 fi
-exec "$venv/bin/python" -m tools.bench "$@"
+exec "$venv/bin/python" -m hardened_doks.tools.bench "$@"

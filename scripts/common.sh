@@ -22,9 +22,9 @@ stack_facts() {
 import shlex
 import sys
 
-from components.config import ConfigError
-from tools.checks import load_config
-from tools.engine import backend_url, uses_digitalocean
+from hardened_doks.config import ConfigError
+from hardened_doks.tools.checks import load_config
+from hardened_doks.tools.engine import backend_url, uses_digitalocean
 
 stack = sys.argv[1]
 try:

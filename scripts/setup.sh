@@ -12,7 +12,7 @@ cd "$root"
 # shellcheck source=scripts/common.sh
 source scripts/common.sh
 venv="$(scripts/venv.sh)"
-backend="$("$venv/bin/python" -c 'from tools.engine import backend_url; print(backend_url())')"
+backend="$("$venv/bin/python" -c 'from hardened_doks.tools.engine import backend_url; print(backend_url())')"
 ensure_state_dir "$backend"
 echo "virtualenv: $root/.venv -> $venv"
 echo "state backend: $backend"

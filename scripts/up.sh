@@ -18,7 +18,7 @@ if [ "$USES_DIGITALOCEAN" = 0 ]; then
 elif [ "${HARDENED_DOKS_SKIP_PREFLIGHT:-0}" != 1 ]; then
   # Preflight: the config against the live account (region, sizes, version, VPC ranges), one line per
   # problem naming the key. HARDENED_DOKS_SKIP_PREFLIGHT=1 skips it (e.g. the API is unreachable).
-  python -m tools.preflight --stack "$stack" || { echo "preflight failed: fix the lines above (or HARDENED_DOKS_SKIP_PREFLIGHT=1); nothing was created" >&2; exit 1; }
+  python -m hardened_doks.tools.preflight --stack "$stack" || { echo "preflight failed: fix the lines above (or HARDENED_DOKS_SKIP_PREFLIGHT=1); nothing was created" >&2; exit 1; }
 fi
 require_pulumi
 ensure_state_dir "$BACKEND"

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 #: The DigitalOcean API fake's fixtures (``api``), for every test that asks for them by name.
 pytest_plugins = ["tests.unit.do_fakes"]

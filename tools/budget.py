@@ -1,7 +1,7 @@
 """Resource budget of the security add-ons, per stack, against the node pools' allocatable capacity.
 
-    python -m tools.budget --stack dev [--json]
-    python -m tools.budget --all [--json]
+    python -m hardened_doks.tools.budget --stack dev [--json]
+    python -m hardened_doks.tools.budget --all [--json]
 
 Sums the CPU and memory **requests** of every security add-on the stack installs — Kyverno, the
 scanners and the notifier, each counting the workloads its descriptor in components/addons/ lists —
@@ -37,12 +37,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from components import cluster, kube
-from components.addons import installed
-from components.stack import cluster_args
-from components.config import ConfigError, NodePool, StackConfig, parse_stack_config
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import read_stack_file
+from hardened_doks import cluster, kube
+from hardened_doks.addons import installed
+from hardened_doks.stack import cluster_args
+from hardened_doks.config import ConfigError, NodePool, StackConfig, parse_stack_config
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import read_stack_file
 
 EXIT_OK, EXIT_OVER, EXIT_ERROR = 0, 1, 2
 #: The budget per environment profile: the largest share of allocatable CPU and memory the
@@ -244,7 +244,7 @@ def tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]
 
 def addons_schedule_on(config: StackConfig, pool: NodePool) -> bool:
     """Whether the add-ons' pods can run on ``pool``'s nodes: its labels match their node selector
-    (components.kube.addon_scheduling) and they tolerate each of its NoSchedule/NoExecute taints."""
+    (hardened_doks.kube.addon_scheduling) and they tolerate each of its NoSchedule/NoExecute taints."""
     selector, tolerations = kube.addon_scheduling(config)
     args = pool_args(config, pool)
     if any(args["labels"].get(k) != v for k, v in selector.items()):
@@ -286,7 +286,7 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
 def pool_args(config: StackConfig, pool: NodePool) -> dict[str, Any]:
-    """The inputs the stack gives DOKS for ``pool`` (components.cluster.node_pool_args): the one
+    """The inputs the stack gives DOKS for ``pool`` (hardened_doks.cluster.node_pool_args): the one
     source of a simulated node's pool labels and taints, so the nodes carry exactly what DOKS puts
     on the real ones."""
     return cluster.node_pool_args(pool, cluster_args(config), system=pool.name == config.system_pool.name)
@@ -300,7 +300,7 @@ def doks_node_labels(config: StackConfig, pool: NodePool, name: str, doks_versio
     ``doks.digitalocean.com/*`` labels (node pool name and id, node id, DOKS version), as
     DigitalOcean's documentation and public examples show them (not checked against a live cluster
     from here). Ids are derived from the names (a real cluster has UUIDs). The pool's labels are the ones the stack
-    gives DOKS for it (components.cluster.node_pool_args: the configured ones and the stack's own)."""
+    gives DOKS for it (hardened_doks.cluster.node_pool_args: the configured ones and the stack's own)."""
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -342,7 +342,7 @@ def node_manifest(
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "providerID": f"digitalocean://{name}",
-            # The taints the stack gives DOKS for the pool (components.cluster.node_pool_args).
+            # The taints the stack gives DOKS for the pool (hardened_doks.cluster.node_pool_args).
             "taints": [dict(t) for t in pool_args(config, pool)["taints"]],
         },
         "status": {

@@ -28,8 +28,8 @@ from typing import Any, Optional
 
 import yaml
 
-from components.config import CHART_PINS, ChartPin, chart_metadata, parse_stack_config
-from tools.offline import PROJECT_DIR, read_stack_file
+from hardened_doks.config import CHART_PINS, ChartPin, chart_metadata, parse_stack_config
+from hardened_doks.tools.offline import PROJECT_DIR, read_stack_file
 
 #: Overrides where the shared third-party charts are (default ``<project>/../shared/charts``).
 CHARTS_ENV = "HARDENED_DOKS_CHARTS"

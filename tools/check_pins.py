@@ -1,10 +1,10 @@
 """Check every pinned Helm chart against what its repository publishes (needs internet).
 
-    python -m tools.check_pins                     # the live index.yaml of every repository
-    python -m tools.check_pins --index-dir DIR     # index snapshots (<file> per INDEX_SNAPSHOTS)
+    python -m hardened_doks.tools.check_pins                     # the live index.yaml of every repository
+    python -m hardened_doks.tools.check_pins --index-dir DIR     # index snapshots (<file> per INDEX_SNAPSHOTS)
     make check-pins                                # the same as the first
 
-For each pin of ``components.config.CHART_PINS`` it downloads ``<repository>/index.yaml`` (what
+For each pin of ``hardened_doks.config.CHART_PINS`` it downloads ``<repository>/index.yaml`` (what
 ``helm repo add`` reads, no credentials) and reports a version the repository does not list, an
 app version that differs, or an archive digest that differs from the pinned one (a re-published
 chart). Exit codes as the other checks: 0 all pins published, 1 a pin is not, 2 a repository
@@ -22,9 +22,9 @@ from typing import Any, Optional
 
 import yaml
 
-from components.config import CHART_PINS, ChartPin
-from tools.charts import INDEX_SNAPSHOTS, pin_problems
-from tools.cli import emit, envelope
+from hardened_doks.config import CHART_PINS, ChartPin
+from hardened_doks.tools.charts import INDEX_SNAPSHOTS, pin_problems
+from hardened_doks.tools.cli import emit, envelope
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 # Repository indexes list every version ever published (hundreds of kilobytes): libyaml when present.
@@ -83,7 +83,7 @@ def snapshot_fetcher(directory: Path) -> Callable[[str], str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.check_pins", description="Check the pinned charts against their repositories.")
+    parser = argparse.ArgumentParser(prog="python -m hardened_doks.tools.check_pins", description="Check the pinned charts against their repositories.")
     parser.add_argument("--index-dir", type=Path, help="read index snapshots from this folder instead of the repositories")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     args = parser.parse_args(argv)

@@ -15,10 +15,10 @@ from typing import Any, Optional
 
 import pydo
 
-from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
-from tools import do_api
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import read_stack_file
+from hardened_doks.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from hardened_doks.tools import do_api
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import read_stack_file
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 

@@ -16,12 +16,12 @@ import json
 import sys
 from typing import Any, Callable, Iterable, Mapping
 
-from tools.offline import stack_names
+from hardened_doks.tools.offline import stack_names
 
 
 def stack_parser(module: str, description: str) -> argparse.ArgumentParser:
-    """A parser for `python -m tools.<module>` with --stack (or --all) and --json."""
-    parser = argparse.ArgumentParser(prog=f"python -m tools.{module}", description=description)
+    """A parser for `python -m hardened_doks.tools.<module>` with --stack (or --all) and --json."""
+    parser = argparse.ArgumentParser(prog=f"python -m hardened_doks.tools.{module}", description=description)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", help="stack name (a stacks/Pulumi.<stack>.yaml file)")
     target.add_argument("--all", action="store_true", help="every stack in stacks/")

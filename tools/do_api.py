@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pydo
 from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError, HttpResponseError
 
-from components.do_endpoint import API_ENDPOINT, endpoint_override_problem
+from hardened_doks.do_endpoint import API_ENDPOINT, endpoint_override_problem
 
 #: Environment variables that may hold the API token, in the order the
 #: DigitalOcean Pulumi provider and doctl read them.

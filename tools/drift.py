@@ -1,8 +1,8 @@
 """Drift detection: what changed in the cloud outside Pulumi, per stack, and how to restore it.
 
-    python -m tools.drift --stack dev [--json] [--slack]
-    python -m tools.drift --all [--json] [--slack]
-    python -m tools.drift --stack dev --remove-added '<urn>'     # a remedy the report names
+    python -m hardened_doks.tools.drift --stack dev [--json] [--slack]
+    python -m hardened_doks.tools.drift --all [--json] [--slack]
+    python -m hardened_doks.tools.drift --stack dev --remove-added '<urn>'     # a remedy the report names
 
 For each stack, the Automation API runs ``pulumi preview --refresh --expect-no-changes`` on
 this project (LocalWorkspace) and the engine's events are classified:
@@ -54,9 +54,9 @@ import requests
 from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
-from tools import engine, object_diff, out_of_band, policy_check
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import ProgramRun, RecordedResource, read_stack_file, run_program
+from hardened_doks.tools import engine, object_diff, out_of_band, policy_check
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import ProgramRun, RecordedResource, read_stack_file, run_program
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
@@ -457,7 +457,7 @@ def remedy(stack: str, row: ResourceDrift) -> str:
     if any(p.removable for p in row.properties):
         # The provider's diff prunes the live object to the declared shape, so what was added
         # outside Pulumi never reaches a plan: the drift command removes exactly that.
-        steps.append(f"python -m tools.drift --stack {stack} --remove-added '{row.urn}'")
+        steps.append(f"python -m hardened_doks.tools.drift --stack {stack} --remove-added '{row.urn}'")
     if row.conflict:
         # A kind applied without pulumi.com/patchForce (components/kube.py FORCE_CONFLICTS): the
         # provider's documented switch forces this one update, for this one resource.
@@ -503,7 +503,7 @@ def _recorded(obj: out_of_band.KubeObject) -> RecordedResource:
 
 def drift_violations(found: out_of_band.OutOfBand) -> list[policy_check.Violation]:
     """The mandatory policy-pack violations of the live objects that the declared ones do not have:
-    the policies the drift breaks (the pack run offline, as `python -m tools.policy_check` does)."""
+    the policies the drift breaks (the pack run offline, as `python -m hardened_doks.tools.policy_check` does)."""
     if not found.live:
         return []
 

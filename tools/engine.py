@@ -22,9 +22,9 @@ from typing import Optional
 import yaml
 from pulumi import automation as auto
 
-from components.config import NAMESPACE
-from tools import do_api
-from tools.offline import PROJECT_DIR, stack_names
+from hardened_doks.config import NAMESPACE
+from hardened_doks.tools import do_api
+from hardened_doks.tools.offline import PROJECT_DIR, stack_names
 
 #: Where the project names its default state backend (``backend.url``; the CLI uses it when
 #: PULUMI_BACKEND_URL is not set, before any backend stored by `pulumi login`).
@@ -65,7 +65,7 @@ def backend_url() -> str:
 
 def uses_digitalocean(stack: str) -> bool:
     """False for an existing-cluster stack: it creates no DigitalOcean resource and needs no token."""
-    from tools.offline import read_stack_file
+    from hardened_doks.tools.offline import read_stack_file
 
     config, _ = read_stack_file(stack)
     return f"{NAMESPACE}:existing_cluster_kubeconfig" not in config

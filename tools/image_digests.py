@@ -1,7 +1,7 @@
 """The add-on charts' images and artifacts, and their digests from the registries (needs internet).
 
-    python -m tools.image_digests             # list every image and OCI artifact of the pinned charts
-    python -m tools.image_digests --resolve   # ask each registry for the digest of each tag and
+    python -m hardened_doks.tools.image_digests             # list every image and OCI artifact of the pinned charts
+    python -m hardened_doks.tools.image_digests --resolve   # ask each registry for the digest of each tag and
                                               # print the stack-file block that pins them
     make image-digests                        # the same as --resolve
 
@@ -9,7 +9,7 @@ The charts name their images by tag. A tag can be moved to other content, a dige
 5.5.1, NSA/CISA: run exactly what was reviewed). This project is built and tested where no
 registry is reachable, so it ships no digest and never invents one: resolve them here, review the
 output, and put it in the stack file (``hardened-doks:addon_image_digests``); the stack then runs
-each image by digest (``components.scanners.with_digests``). Re-run after bumping a chart.
+each image by digest (``hardened_doks.scanners.with_digests``). Re-run after bumping a chart.
 
 The lookup is the registry API's manifest request (``GET /v2/<repository>/manifests/<tag>``, with an
 anonymous bearer token where the registry asks for one), reading ``Docker-Content-Digest``: for a
@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from components.config import NAMESPACE, PINNED_IMAGES
+from hardened_doks.config import NAMESPACE, PINNED_IMAGES
 
 EXIT_OK, EXIT_ERROR = 0, 2
 _ACCEPT = ", ".join(
@@ -117,7 +117,7 @@ def stack_block(digests: dict[str, str]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.image_digests", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hardened_doks.tools.image_digests", description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolve", action="store_true", help="look the digests up in the registries (needs internet)")
     args = parser.parse_args(argv)
     if not args.resolve:

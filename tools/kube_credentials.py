@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from components.exec_plugin import CLUSTER_ID_FLAG, CREDENTIALS_COMMAND, EXEC_API_VERSION
-from tools import do_api
+from hardened_doks.exec_plugin import CLUSTER_ID_FLAG, CREDENTIALS_COMMAND, EXEC_API_VERSION
+from hardened_doks.tools import do_api
 
 #: The plugin's own token variable (no fallback to a broader one).
 TOKEN_ENV_VAR = "HARDENED_DOKS_CLUSTER_ACCESS_TOKEN"

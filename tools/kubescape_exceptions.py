@@ -1,6 +1,6 @@
 """The Kubescape exceptions the pull-request scan uses, written from the project's one exceptions file.
 
-    python -m tools.kubescape_exceptions [--out build/kubescape-exceptions.json]
+    python -m hardened_doks.tools.kubescape_exceptions [--out build/kubescape-exceptions.json]
 
 Every accepted finding lives in ONE place, ``tests/checkov-exceptions.yaml``, with its reason.
 Kubescape's NSA and MITRE frameworks name some of the same controls differently: ``KUBESCAPE_CONTROLS``
@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import yaml
 
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 EXCEPTIONS_FILE = PROJECT_DIR / "tests" / "checkov-exceptions.yaml"
 #: Kubescape's frameworks the pull-request workflow scans with (kubescape/regolibrary's frameworks/
@@ -107,7 +107,7 @@ def read_entries(path: Path = EXCEPTIONS_FILE) -> list[dict[str, str]]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.kubescape_exceptions", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hardened_doks.tools.kubescape_exceptions", description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the JSON here (default: print it)")
     args = parser.parse_args(argv)
     text = json.dumps(kubescape_exceptions(read_entries()), indent=2) + "\n"

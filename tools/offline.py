@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import runpy
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -21,14 +23,37 @@ import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 
-from components.sdk_internals import SECRET_SIG as _SECRET_SIG, SECRET_VALUE as _SECRET_VALUE
-from components.sdk_internals import run_pulumi_func, settings, sync_await as _sync_await
+from hardened_doks.sdk_internals import SECRET_SIG as _SECRET_SIG, SECRET_VALUE as _SECRET_VALUE
+from hardened_doks.sdk_internals import run_pulumi_func, settings, sync_await as _sync_await
 
-from components.config import NAMESPACE
-from components.config import SECRET_PLACEHOLDER as SECRET_PLACEHOLDER  # re-exported: what a secret value reads as offline
-from components.config import stack_file
+from hardened_doks.config import NAMESPACE
+from hardened_doks.config import SECRET_PLACEHOLDER as SECRET_PLACEHOLDER  # re-exported: what a secret value reads as offline
+from hardened_doks.config import stack_file
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+#: The project's name in its Pulumi.yaml: how the tools recognise a checkout of this project.
+PROJECT_NAME = "hardened-doks"
+
+
+def project_dir(start: Path | None = None) -> Path:
+    """The checkout the tools act on (its stacks/, Pulumi.yaml and program).
+
+    HARDENED_DOKS_PROJECT_DIR when set; else the nearest folder at or above the working directory
+    whose Pulumi.yaml names this project (a second checkout, or a copy, uses its own stack files even
+    though the installed package is the first one's); else the checkout this module was installed
+    from (editable install), else the working directory.
+    """
+    if os.environ.get("HARDENED_DOKS_PROJECT_DIR"):
+        return Path(os.environ["HARDENED_DOKS_PROJECT_DIR"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    installed_from = Path(__file__).resolve().parents[1]
+    for folder in (here, *here.parents, installed_from):
+        project_file = folder / "Pulumi.yaml"
+        if project_file.is_file() and re.search(rf"^name:\s*{PROJECT_NAME}\s*$", project_file.read_text(), re.M):
+            return folder
+    return here
+
+
+PROJECT_DIR = project_dir()
 STACKS_DIR = PROJECT_DIR / "stacks"
 PROGRAM = PROJECT_DIR / "__main__.py"
 

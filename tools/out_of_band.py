@@ -33,9 +33,9 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from components.config import NAMESPACE
-from components.kube import MANAGED_NAMESPACE_LABEL
-from tools.object_diff import Difference, differences, removal_patch
+from hardened_doks.config import NAMESPACE
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
+from hardened_doks.tools.object_diff import Difference, differences, removal_patch
 
 #: (apiVersion, cluster-wide list path, kind) of what is scanned in the managed namespaces: each kind
 #: is listed once for the whole cluster and kept where it is in a managed namespace (a request per

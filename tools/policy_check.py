@@ -1,6 +1,6 @@
 """Run the CrossGuard policy pack offline against what a stack would register.
 
-    python -m tools.policy_check --stack dev          # or --all; --json for a machine-readable report
+    python -m hardened_doks.tools.policy_check --stack dev          # or --all; --json for a machine-readable report
 
 The real program runs under Pulumi's mocks (tools/offline.py); each recorded resource is handed
 to every policy of policy/ exactly as the engine's analyzer would (inputs in wire form behind
@@ -26,13 +26,13 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from components.sdk_internals import NotApplicableError as _NotApplicableError
+from hardened_doks.sdk_internals import NotApplicableError as _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from components.config import ConfigError
-from hardened_doks_policy import all_policies
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import ProgramRun, RecordedResource, run_stack
+from hardened_doks.config import ConfigError
+from hardened_doks.policy import all_policies
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import ProgramRun, RecordedResource, run_stack
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Preflight: check a stack's config against the live DigitalOcean account before `pulumi up`.
 
-    python -m tools.preflight --stack dev [--json]
+    python -m hardened_doks.tools.preflight --stack dev [--json]
 
 Checks, with pydo: the token works and the account is active; the region offers DOKS;
 every node pool size is offered for DOKS and available in that region; the Kubernetes
@@ -20,11 +20,11 @@ from typing import Any, Optional
 
 import pydo
 
-from components.config import NodePool, StackConfig
-from components.network import vpc_args
-from components.stack import network_args
-from tools import do_api
-from tools.checks import Report, key, main as checks_main
+from hardened_doks.config import NodePool, StackConfig
+from hardened_doks.network import vpc_args
+from hardened_doks.stack import network_args
+from hardened_doks.tools import do_api
+from hardened_doks.tools.checks import Report, key, main as checks_main
 
 
 def _minor(version_slug: str) -> str:

@@ -1,7 +1,7 @@
 """Preview a stack with the policy pack, as the pull-request workflow does.
 
-    python -m tools.preview --stack dev [--no-policy-pack] [--refresh] [--json]
-    python -m tools.preview --all
+    python -m hardened_doks.tools.preview --stack dev [--no-policy-pack] [--refresh] [--json]
+    python -m hardened_doks.tools.preview --all
 
 Runs `pulumi preview --policy-pack policy --diff` through the Automation API (the same
 workspace, backend and credential checks as the drift command) and streams the CLI's output.
@@ -19,9 +19,9 @@ from typing import Optional
 from pulumi.automation import EngineEvent
 from pulumi.automation.errors import CommandError
 
-from tools import engine
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools import engine
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import PROJECT_DIR
 
 POLICY_PACK = PROJECT_DIR / "policy"
 

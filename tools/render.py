@@ -1,8 +1,8 @@
 """Render a stack offline: every resource the program would create, written to a folder.
 
-    python -m tools.render --stack dev            # → build/render/dev/
-    python -m tools.render --all [--json]         # every stack in stacks/
-    python -m tools.render --all --golden         # rewrite tests/golden/<stack> (`make golden`)
+    python -m hardened_doks.tools.render --stack dev            # → build/render/dev/
+    python -m hardened_doks.tools.render --all [--json]         # every stack in stacks/
+    python -m hardened_doks.tools.render --all --golden         # rewrite tests/golden/<stack> (`make golden`)
 
 No credentials, no network, no engine: the real program runs under Pulumi's mocks
 (tools/offline.py). Output layout (docs/render.md), every name from what the object is, never from
@@ -36,10 +36,10 @@ from typing import Any, Optional
 
 import yaml
 
-from components.config import ConfigError
-from tools.charts import ChartError, kube_minor, parse_documents, release_manifests
-from tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
-from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack
+from hardened_doks.config import ConfigError
+from hardened_doks.tools.charts import ChartError, kube_minor, parse_documents, release_manifests
+from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
+from hardened_doks.tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER, ProgramRun, RecordedResource, run_stack
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 

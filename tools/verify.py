@@ -1,6 +1,6 @@
 """Post-deploy verification of a stack's DOKS cluster against the live DigitalOcean API.
 
-    python -m tools.verify --stack dev [--cluster-id ID] [--json] [--lint-fail-on error]
+    python -m hardened_doks.tools.verify --stack dev [--cluster-id ID] [--json] [--lint-fail-on error]
 
 With pydo:
 
@@ -30,11 +30,11 @@ from typing import Any, Optional
 
 import pydo
 
-from components.config import StackConfig
-from components.firewall import worker_tag
-from hardened_doks_policy.exposure import exposures, is_internet, port_range
-from tools import do_api
-from tools.checks import Report, key, main as checks_main
+from hardened_doks.config import StackConfig
+from hardened_doks.firewall import worker_tag
+from hardened_doks.policy.exposure import exposures, is_internet, port_range
+from hardened_doks.tools import do_api
+from hardened_doks.tools.checks import Report, key, main as checks_main
 
 LINT_SEVERITIES = ("error", "warning", "suggestion")
 #: How long to wait for a clusterlint run, and how often to ask.

@@ -1,5 +1,5 @@
 """The security add-ons, one module each: every module here defines ``ADDON``, an
-:class:`components.addon.Addon`. Adding a module (and the config section its ``enabled`` reads) is
+:class:`hardened_doks.addon.Addon`. Adding a module (and the config section its ``enabled`` reads) is
 all it takes to add an add-on: the components and tools find it here.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from components.addon import Addon
-from components.config import StackConfig
+from hardened_doks.addon import Addon
+from hardened_doks.config import StackConfig
 
 
 def discover(package: str = __name__) -> tuple[Addon, ...]:

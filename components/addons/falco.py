@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.addon import CONTAINER_SECURITY, Addon, Workload, from_namespace, tcp, with_digests
-from components.config import CHART_PINS, FALCO_NAMESPACE, FALCO_RULES, FALCOSIDEKICK_NAMESPACE, NamespaceQuota, StackConfig
-from components.kube import addon_scheduling, format_quantity, quantity_value, resources
-from components.namespaces import network_policy
-from components.network_policies import public_https_egress
+from hardened_doks.addon import CONTAINER_SECURITY, Addon, Workload, from_namespace, tcp, with_digests
+from hardened_doks.config import CHART_PINS, FALCO_NAMESPACE, FALCO_RULES, FALCOSIDEKICK_NAMESPACE, NamespaceQuota, StackConfig
+from hardened_doks.kube import addon_scheduling, format_quantity, quantity_value, resources
+from hardened_doks.namespaces import network_policy
+from hardened_doks.network_policies import public_https_egress
 
 #: falcosidekick's HTTP input, where Falco posts its events.
 FALCOSIDEKICK_PORT = 2801

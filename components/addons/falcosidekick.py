@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 
-from components.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, from_namespace, scheduling, tcp, with_digests
-from components.addons.falco import FALCO_PRIORITIES, FALCOSIDEKICK_PORT
-from components.config import CHART_PINS, FALCO_NAMESPACE, FALCOSIDEKICK_NAMESPACE, StackConfig
-from components.kube import resources, secret
-from components.namespaces import network_policy
-from components.network_policies import public_https_egress
+from hardened_doks.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, from_namespace, scheduling, tcp, with_digests
+from hardened_doks.addons.falco import FALCO_PRIORITIES, FALCOSIDEKICK_PORT
+from hardened_doks.config import CHART_PINS, FALCO_NAMESPACE, FALCOSIDEKICK_NAMESPACE, StackConfig
+from hardened_doks.kube import resources, secret
+from hardened_doks.namespaces import network_policy
+from hardened_doks.network_policies import public_https_egress
 
 FALCOSIDEKICK_SECRET = "falcosidekick-slack"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.addon import Addon, Workload, scheduling, with_digests
-from components.config import CHART_PINS, KUBESCAPE_NAMESPACE, StackConfig
-from components.kube import resources
-from components.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
+from hardened_doks.addon import Addon, Workload, scheduling, with_digests
+from hardened_doks.config import CHART_PINS, KUBESCAPE_NAMESPACE, StackConfig
+from hardened_doks.kube import resources
+from hardened_doks.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
 
 #: Kubescape's aggregated API server (storage) port, reached by the Kubernetes API server.
 KUBESCAPE_STORAGE_PORT = 8443

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
-from components.admission_policies import KYVERNO_IMAGES
-from components.config import CHART_PINS, KYVERNO_NAMESPACE, StackConfig
-from components.kube import resources
-from components.network_policies import kube_apiserver_access, public_https_egress
-from components.registry_access import pull_secret_name
+from hardened_doks.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
+from hardened_doks.admission_policies import KYVERNO_IMAGES
+from hardened_doks.config import CHART_PINS, KYVERNO_NAMESPACE, StackConfig
+from hardened_doks.kube import resources
+from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
+from hardened_doks.registry_access import pull_secret_name
 
 #: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 
-from components import notifier
-from components.addon import CONTAINER_SECURITY, Addon, Workload
-from components.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
-from components.kube import metadata, pod_scheduling, resources, secret
-from components.network_policies import kube_apiserver_access, public_https_egress
+from hardened_doks import notifier
+from hardened_doks.addon import CONTAINER_SECURITY, Addon, Workload
+from hardened_doks.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
+from hardened_doks.kube import metadata, pod_scheduling, resources, secret
+from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 
 NOTIFIER = "security-notifier"
 STATE_CONFIGMAP = "security-notifier-state"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pulumi
 
-from components.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
-from components.config import CHART_PINS, SNYK_NAMESPACE, StackConfig
-from components.kube import secret
-from components.network_policies import kube_apiserver_access, public_https_egress
+from hardened_doks.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
+from hardened_doks.config import CHART_PINS, SNYK_NAMESPACE, StackConfig
+from hardened_doks.kube import secret
+from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 
 SNYK_SECRET = "snyk-monitor"
 #: The user and group the snyk/kubernetes-monitor image is built to run as (its Dockerfile: USER 10001:10001).

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, scheduling, with_digests
-from components.config import CHART_PINS, SEVERITIES, TRIVY_NAMESPACE, StackConfig
-from components.kube import metadata, resources
-from components.network_policies import kube_apiserver_access, public_https_egress
+from hardened_doks.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, scheduling, with_digests
+from hardened_doks.config import CHART_PINS, SEVERITIES, TRIVY_NAMESPACE, StackConfig
+from hardened_doks.kube import metadata, resources
+from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 
 
 def severities_from(threshold: str) -> list[str]:

@@ -14,7 +14,7 @@ the one table of security floors), ``checks`` (the cross-field checks) and ``loa
 
 from __future__ import annotations
 
-from components.config.fields import (
+from hardened_doks.config.fields import (
     NAMESPACE,
     Environment,
     ENVIRONMENTS,
@@ -22,17 +22,17 @@ from components.config.fields import (
     setting,
     Section,
 )
-from components.config.addresses import (
+from hardened_doks.config.addresses import (
     IPV4_IN_IPV6,
     normalise,
     Coverage,
     coverage,
     limit_problem,
 )
-from components.config.cron import (
+from hardened_doks.config.cron import (
     cron_schedule,
 )
-from components.config.catalogue import (
+from hardened_doks.config.catalogue import (
     KYVERNO_NAMESPACE,
     KUBESCAPE_NAMESPACE,
     TRIVY_NAMESPACE,
@@ -54,7 +54,7 @@ from components.config.catalogue import (
     chart_metadata,
     local_chart_problems,
 )
-from components.config.digitalocean import (
+from hardened_doks.config.digitalocean import (
     WEEKDAYS,
     KNOWN_REGIONS,
     KNOWN_SIZES,
@@ -69,7 +69,7 @@ from components.config.digitalocean import (
     SYSTEM_POOL_TAINT,
     POOL_LABEL,
 )
-from components.config.tenancy import (
+from hardened_doks.config.tenancy import (
     KUBERNETES_NAMESPACES,
     RESERVED_NAMESPACES,
     PodSecurityLevel,
@@ -84,7 +84,7 @@ from components.config.tenancy import (
     NetworkPolicies,
     Rbac,
 )
-from components.config.admission import (
+from hardened_doks.config.admission import (
     DOCR_HOST,
     SHARED_REGISTRY_HOSTS,
     PUBLIC_REGISTRIES,
@@ -92,7 +92,7 @@ from components.config.admission import (
     Keyless,
     Admission,
 )
-from components.config.scanners import (
+from hardened_doks.config.scanners import (
     Severity,
     SEVERITIES,
     KUBESCAPE_FRAMEWORKS,
@@ -104,22 +104,22 @@ from components.config.scanners import (
     Scanners,
     Alerts,
 )
-from components.config.stack import (
+from hardened_doks.config.stack import (
     SECRET_PLACEHOLDER,
     SECRET_SETTINGS,
     kubeconfig_problem,
     StackConfig,
 )
-from components.config.profiles import (
+from hardened_doks.config.profiles import (
     PROFILES,
     Floor,
     FLOORS,
 )
-from components.config.checks import (
+from hardened_doks.config.checks import (
     CHECKS,
     cross_field_problems,
 )
-from components.config.loader import (
+from hardened_doks.config.loader import (
     checked_stack_config,
     namespace_typos,
     parse_stack_config,

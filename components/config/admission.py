@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import field_validator, model_validator
 
-from components.config.fields import _DNS_LABEL, Section, setting
+from hardened_doks.config.fields import _DNS_LABEL, Section, setting
 
 #: The host of DigitalOcean Container Registry (DOCR) images: registry.digitalocean.com/<registry>/<repository>.
 DOCR_HOST = "registry.digitalocean.com"

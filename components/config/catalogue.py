@@ -1,7 +1,7 @@
 """The add-on catalogue: the security add-ons' namespaces, pinned charts and pinned images.
 
 Not configuration: the fixed facts the stack installs. Moved verbatim out of the old single-file
-config module (re-exported by components.config)."""
+config module (re-exported by hardened_doks.config)."""
 
 from __future__ import annotations
 

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from typing import Optional
 from urllib.parse import urlsplit
 
-from components.config.addresses import limit_problem, normalise
-from components.config.admission import DOCR_HOST, registry_problem
-from components.config.catalogue import SCANNER_CHARTS, local_chart_problems
-from components.config.digitalocean import API_ALLOWLIST_MIN_PREFIX, DO_RESERVED_RANGES
-from components.config.fields import NAMESPACE
-from components.config.profiles import FLOORS
-from components.config.scanners import SEVERITIES, SLACK_WEBHOOK_HOST
-from components.config.stack import SECRET_SETTINGS, StackConfig, _secret_text
-from components.config.tenancy import ALLOW_RULE_CIDR_LIMIT
+from hardened_doks.config.addresses import limit_problem, normalise
+from hardened_doks.config.admission import DOCR_HOST, registry_problem
+from hardened_doks.config.catalogue import SCANNER_CHARTS, local_chart_problems
+from hardened_doks.config.digitalocean import API_ALLOWLIST_MIN_PREFIX, DO_RESERVED_RANGES
+from hardened_doks.config.fields import NAMESPACE
+from hardened_doks.config.profiles import FLOORS
+from hardened_doks.config.scanners import SEVERITIES, SLACK_WEBHOOK_HOST
+from hardened_doks.config.stack import SECRET_SETTINGS, StackConfig, _secret_text
+from hardened_doks.config.tenancy import ALLOW_RULE_CIDR_LIMIT
 
 KEY = NAMESPACE + ":"
 

@@ -9,7 +9,7 @@ from typing import Literal, Optional
 import pulumi_digitalocean as digitalocean
 from pydantic import field_validator, model_validator
 
-from components.config.fields import NAMESPACE, _DNS_LABEL, _HH_MM, Section, _cidr, _do_tags, _label_key, _label_value, setting
+from hardened_doks.config.fields import NAMESPACE, _DNS_LABEL, _HH_MM, Section, _cidr, _do_tags, _label_key, _label_value, setting
 
 WEEKDAYS: tuple[str, ...] = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

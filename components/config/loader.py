@@ -13,11 +13,11 @@ from typing import Any, Optional
 import pulumi
 from pydantic import ValidationError
 
-from components.config.addresses import normalise
-from components.config.checks import cross_field_problems, registry_findings
-from components.config.fields import ENVIRONMENTS, NAMESPACE, ConfigError
-from components.config.profiles import PROFILES
-from components.config.stack import SECRET_SETTINGS, StackConfig
+from hardened_doks.config.addresses import normalise
+from hardened_doks.config.checks import cross_field_problems, registry_findings
+from hardened_doks.config.fields import ENVIRONMENTS, NAMESPACE, ConfigError
+from hardened_doks.config.profiles import PROFILES
+from hardened_doks.config.stack import SECRET_SETTINGS, StackConfig
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,7 +141,7 @@ def parse_stack_config(
 
 def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config from the Pulumi runtime."""
-    from components.sdk_internals import all_config
+    from hardened_doks.sdk_internals import all_config
 
     raw = all_config()
     secret_keys = frozenset(key for key in raw if pulumi.runtime.is_config_secret(key))
@@ -151,7 +151,7 @@ def load_stack_config() -> StackConfig:
 def checked_stack_config(config: StackConfig, raw: Optional[Mapping[str, Any]] = None) -> StackConfig:
     """The checks and warnings that need the Pulumi runtime, after parse_stack_config (stack files and the
     component package's args alike; ``raw``: the stack's config keys, for dev's namespace-typo warnings)."""
-    from components.do_endpoint import endpoint_override_problem
+    from hardened_doks.do_endpoint import endpoint_override_problem
 
     # The DigitalOcean provider sends DIGITALOCEAN_TOKEN to DIGITALOCEAN_API_URL when it is set:
     # refused before any DigitalOcean resource (and so the provider) is registered.

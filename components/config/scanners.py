@@ -7,8 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import field_validator
 
-from components.config.cron import ALLOWED as CRON, cron_schedule
-from components.config.fields import Section, setting
+from hardened_doks.config.cron import ALLOWED as CRON, cron_schedule
+from hardened_doks.config.fields import Section, setting
 
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]

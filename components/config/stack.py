@@ -10,12 +10,12 @@ from typing import Optional
 import pulumi
 from pydantic import PrivateAttr, SecretStr, field_validator
 
-from components.config.admission import Admission
-from components.config.catalogue import PINNED_IMAGES
-from components.config.digitalocean import KNOWN_REGIONS, MaintenanceWindow, NodePool, Project, WorkerFirewall, _private_ipv4_network
-from components.config.fields import NAMESPACE, _DNS_LABEL, _VERSION_PREFIX, Environment, Section, _do_tags, setting
-from components.config.scanners import Alerts, Scanners
-from components.config.tenancy import ContainerDefaults, NamespaceQuota, NetworkPolicies, PodSecurity, Rbac, Team
+from hardened_doks.config.admission import Admission
+from hardened_doks.config.catalogue import PINNED_IMAGES
+from hardened_doks.config.digitalocean import KNOWN_REGIONS, MaintenanceWindow, NodePool, Project, WorkerFirewall, _private_ipv4_network
+from hardened_doks.config.fields import NAMESPACE, _DNS_LABEL, _VERSION_PREFIX, Environment, Section, _do_tags, setting
+from hardened_doks.config.scanners import Alerts, Scanners
+from hardened_doks.config.tenancy import ContainerDefaults, NamespaceQuota, NetworkPolicies, PodSecurity, Rbac, Team
 
 #: What the offline harness (tools/offline.py) passes for a secret config value it cannot decrypt.
 SECRET_PLACEHOLDER = "[secret]"

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from components.config.fields import NAMESPACE, ConfigError
-from components.config.stack import SECRET_PLACEHOLDER, StackConfig
+from hardened_doks.config.fields import NAMESPACE, ConfigError
+from hardened_doks.config.stack import SECRET_PLACEHOLDER, StackConfig
 
 
 class StackFileError(ConfigError):

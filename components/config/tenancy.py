@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import field_validator, model_validator
 
-from components.config.addresses import normalise
-from components.config.catalogue import ADDON_NAMESPACES
-from components.config.fields import Section, _cidr, _dns_label, _label_key, _label_value, _quantity, setting
+from hardened_doks.config.addresses import normalise
+from hardened_doks.config.catalogue import ADDON_NAMESPACES
+from hardened_doks.config.fields import Section, _cidr, _dns_label, _label_key, _label_value, _quantity, setting
 
 if TYPE_CHECKING:
     pass

@@ -11,7 +11,7 @@ the stack file's keys (docs/configuration.md), checked the same way before anyth
 
 import pulumi
 
-from components.stack import HardenedCluster
+from hardened_doks.stack import HardenedCluster
 
 config = pulumi.Config()
 settings = {

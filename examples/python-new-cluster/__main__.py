@@ -13,7 +13,7 @@ library), which fetches a short-lived token with HARDENED_DOKS_CLUSTER_ACCESS_TO
 
 import pulumi
 
-from components.stack import HardenedCluster
+from hardened_doks.stack import HardenedCluster
 
 config = pulumi.Config()
 cluster = HardenedCluster(

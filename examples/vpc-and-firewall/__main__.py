@@ -1,14 +1,14 @@
 """Two of the project's components in a Pulumi program of your own, without the stack config.
 
 A dedicated VPC (``Network``) and the worker firewall (``WorkerFirewall``) for a DOKS cluster
-created elsewhere: each component takes its own typed arguments and nothing else. Run it from a
-checkout (``PYTHONPATH`` = the project folder), or with the package installed.
+created elsewhere: each component takes its own typed arguments and nothing else. Run it with the
+package installed (``pip install`` of this repository; in a checkout, ``make setup`` does it).
 """
 
 import pulumi
 
-from components.firewall import WorkerFirewall, WorkerFirewallArgs
-from components.network import Network, NetworkArgs
+from hardened_doks.firewall import WorkerFirewall, WorkerFirewallArgs
+from hardened_doks.network import Network, NetworkArgs
 
 config = pulumi.Config()
 cluster_name = config.get("cluster_name") or "example"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from hardened_doks_policy import digitalocean, kubernetes
-from hardened_doks_policy.meta import BREAK_GLASS_ANNOTATION
+from hardened_doks.policy import digitalocean, kubernetes
+from hardened_doks.policy.meta import BREAK_GLASS_ANNOTATION
 
 PACK_NAME = "hardened-doks"
 PACK_DESCRIPTION = "Hardening invariants of DigitalOcean Kubernetes stacks (DOKS, firewalls, namespaces, RBAC, workloads)."

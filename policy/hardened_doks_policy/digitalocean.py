@@ -6,8 +6,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, Severity
 
-from hardened_doks_policy.exposure import exposures, is_internet
-from hardened_doks_policy.meta import config_value, digitalocean, get, items, nsa, resource_policy
+from hardened_doks.policy.exposure import exposures, is_internet
+from hardened_doks.policy.meta import config_value, digitalocean, get, items, nsa, resource_policy
 
 CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
 FIREWALL = "digitalocean:index/firewall:Firewall"

@@ -19,8 +19,8 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from hardened_doks_policy.digitalocean import DEFAULT_PRODUCTION_TAGS
-from hardened_doks_policy.meta import (
+from hardened_doks.policy.digitalocean import DEFAULT_PRODUCTION_TAGS
+from hardened_doks.policy.meta import (
     BREAK_GLASS_ANNOTATION,
     cis,
     config_value,

@@ -3,7 +3,7 @@
 Every policy of the pack is built with :func:`resource_policy` or :func:`stack_policy`, which
 require its controls (CIS Kubernetes Benchmark, NSA/CISA Kubernetes Hardening Guide, Kubernetes
 Pod Security Standards, DigitalOcean), severity and remediation. The control matrix (docs/policy-pack.md)
-is generated from these attributes (``python -m tools.policy_doc``), so they are written once.
+is generated from these attributes (``python -m hardened_doks.tools.policy_doc``), so they are written once.
 """
 
 from __future__ import annotations

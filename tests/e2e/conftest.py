@@ -28,12 +28,12 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components.config import SCANNER_CHARTS, StackConfig, parse_stack_config
-from components.kube import MANAGED_NAMESPACE_LABEL
+from hardened_doks.config import SCANNER_CHARTS, StackConfig, parse_stack_config
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
-from tools import budget
-from tools.engine import ENGINE_SETTINGS
-from tools.offline import PROJECT_DIR, read_stack_file
+from hardened_doks.tools import budget
+from hardened_doks.tools.engine import ENGINE_SETTINGS
+from hardened_doks.tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
 PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "tools", "policy", "stacks")
@@ -315,7 +315,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path, contr
 
 def drift(project: Project) -> tuple[int, dict[str, Any]]:
     """The drift command's exit code and its report of the e2e stack."""
-    completed = project.tool("tools.drift", "--stack", STACK, "--json", check=False)
+    completed = project.tool("hardened_doks.tools.drift", "--stack", STACK, "--json", check=False)
     assert completed.returncode in (0, 1), f"drift failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
     report = json.loads(completed.stdout)
     assert report["exit_code"] == completed.returncode

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from components.addons import ADDONS
-from components.addons.notifier import NOTIFIER
-from components.config import StackConfig
-from components.addons import POD_SECURITY_EXEMPTIONS
+from hardened_doks.addons import ADDONS
+from hardened_doks.addons.notifier import NOTIFIER
+from hardened_doks.config import StackConfig
+from hardened_doks.addons import POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 

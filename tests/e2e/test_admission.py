@@ -30,7 +30,7 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from components.admission_policies import (
+from hardened_doks.admission_policies import (
     ADDON_POLICY,
     CREDENTIALS_POLICY,
     EXTERNAL_IPS_POLICY,
@@ -43,12 +43,12 @@ from components.admission_policies import (
     TOKEN_SECRET_POLICY,
     ACTIONS,
 )
-from components.rbac import DEPLOYER_SERVICE_ACCOUNT
-from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, StackConfig, parse_stack_config
+from hardened_doks.rbac import DEPLOYER_SERVICE_ACCOUNT
+from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, StackConfig, parse_stack_config
 from tests.e2e.conftest import SLACK_WEBHOOK
 from tests.e2e.controlplane import LocalControlPlane
 from tests.unit.manifests import objects
-from tools.offline import read_stack_file, run_stack
+from hardened_doks.tools.offline import read_stack_file, run_stack
 
 #: This module changes the cluster: the stack is as declared before it and after it (conftest.py no_drift).
 pytestmark = pytest.mark.usefixtures("no_drift")

@@ -1,9 +1,9 @@
 """The resource budget measured by the scheduler, not only added up (``make budget-fit``).
 
 tools/budget.py counts the add-ons' requests (``make budget``); here the same counted replicas
-become pods (:func:`tools.budget.scheduling_plan`) that the real kube-scheduler places on nodes
+become pods (:func:`hardened_doks.tools.budget.scheduling_plan`) that the real kube-scheduler places on nodes
 kwok simulates in the shape of a pool (Droplet size → allocatable CPU, memory, pods; the pool's
-labels and taints), and :func:`tools.budget.fit_report` reads back what fit where:
+labels and taints), and :func:`hardened_doks.tools.budget.fit_report` reads back what fit where:
 
 - the dev stack on its system pool, with its default add-ons and with every add-on on: every pod
   is placed (the report prints the requests per node);
@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from components.config import NAMESPACE, NodePool, StackConfig, parse_stack_config
+from hardened_doks.config import NAMESPACE, NodePool, StackConfig, parse_stack_config
 from tests.conftest import ALL_ADDONS, ALL_ADDONS_SECRETS
 from tests.e2e.conftest import doks_version
 from tests.e2e.controlplane import LocalControlPlane
-from tools import budget
-from tools.offline import read_stack_file
+from hardened_doks.tools import budget
+from hardened_doks.tools.offline import read_stack_file
 
 DECISION_TIMEOUT_SECONDS = 120
 

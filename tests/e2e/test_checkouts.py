@@ -1,5 +1,6 @@
 """One virtualenv per checkout (scripts/venv.sh): two clones of the project, each set up on its own,
-run their own code — here the credential plugin's entry point, `hardened-doks-kube-credentials`.
+run their own code — here the credential plugin's entry point, `hardened-doks-kube-credentials`; and the
+wheel installs one namespace, `hardened_doks`, and that plugin.
 
 A virtualenv keyed only by the dependency pins was shared by every clone, and its editable install
 pointed at whichever clone created it: the other clone's plugin and tools ran that clone's code.
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 #: What `pip install -e .` of a clone needs (pyproject names README.md as the long description).
 CLONE_ENTRIES = ("pyproject.toml", "constraints.txt", "README.md", "tools", "components", "policy")
@@ -88,3 +91,39 @@ def test_the_link_is_repaired_and_a_folder_in_its_place_is_refused(tmp_path: Pat
     assert refused.returncode == 1
     assert "is a folder, not the link to this checkout's virtualenv: remove it (rm -rf .venv)" in refused.stderr
     assert link.is_dir() and not link.is_symlink()
+
+
+def test_the_wheel_installs_one_namespace_and_its_plugin(tmp_path: Path, env: dict[str, str]) -> None:
+    # What `pip install` of a release puts into site-packages: one package, hardened_doks (issue 12.5:
+    # nothing generic like `components` or `tools` that another distribution could overwrite).
+    clone = make_clone(tmp_path / "w", "w")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"), str(clone)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("hardened_doks-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+        entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
+    assert {n.split("/")[0] for n in names} == {"hardened_doks", dist_info}
+    assert {"hardened_doks/stack.py", "hardened_doks/config/loader.py", "hardened_doks/tools/render.py", "hardened_doks/policy/kubernetes.py"} <= set(names)
+    assert f"{PLUGIN} = hardened_doks.tools.kube_credentials:main" in entry_points
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "test-third-party.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--quiet", str(wheel)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    # Run from a folder with no checkout: the code comes from the wheel alone.
+    probe = "import hardened_doks.stack, hardened_doks.policy, hardened_doks.tools.render as r; print(r.__file__)"
+    imported = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip().startswith(str(site / "hardened_doks")), imported.stdout
+    helped = subprocess.run([str(venv / "bin" / PLUGIN), "--help"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "[clone w]" in helped.stdout, helped.stderr

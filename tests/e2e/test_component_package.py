@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import KYVERNO_NAMESPACE
-from components.namespaces import DEFAULT_DENY
+from hardened_doks.config import KYVERNO_NAMESPACE
+from hardened_doks.namespaces import DEFAULT_DENY
 from tests.e2e.conftest import Project, _script_output, copy_project, doks_like_control_plane
 from tests.e2e.controlplane import LocalControlPlane
 from tests.e2e.test_rbac import can
 from tests.e2e.test_component_hosts import consumer, consumer_env
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 TENANT = "payments"
 DEVELOPERS = "payments-developers"

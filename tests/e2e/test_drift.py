@@ -23,14 +23,14 @@ from typing import Any, Optional
 
 import pytest
 
-from components.addons.notifier import NOTIFIER
-from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE
-from components.namespaces import DEFAULT_DENY
-from components.rbac import role_name
+from hardened_doks.addons.notifier import NOTIFIER
+from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE
+from hardened_doks.namespaces import DEFAULT_DENY
+from hardened_doks.rbac import role_name
 from tests.e2e.conftest import STACK, Project, drift
 from tests.e2e.controlplane import LocalControlPlane
-from tools import drift as tools_drift
-from tools.object_diff import differences
+from hardened_doks.tools import drift as tools_drift
+from hardened_doks.tools.object_diff import differences
 
 TENANT = "storefront"
 OTHER_TENANT = "payments"
@@ -288,7 +288,7 @@ def test_what_the_provider_cannot_see_is_removed_by_the_named_remedy(
     ])
     live_checks["drift scenarios"] += len(rows)
     for found in rows:
-        assert found["remedy"] == f"python -m tools.drift --stack {STACK} --remove-added '{found['urn']}'", found
+        assert found["remedy"] == f"python -m hardened_doks.tools.drift --stack {STACK} --remove-added '{found['urn']}'", found
         assert all(p["removable"] for p in found["properties"]), found
     # `pulumi up --refresh` alone cannot restore any of these: its diff never sees them
     project.up("--refresh")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from components.admission_policies import addon_images_by_namespace
-from components.addons import POD_SECURITY_EXEMPTIONS, addon_images
+from hardened_doks.admission_policies import addon_images_by_namespace
+from hardened_doks.addons import POD_SECURITY_EXEMPTIONS, addon_images
 from tests.e2e.controlplane import LocalControlPlane
 
 IMAGE = "registry.digitalocean.com/hardened-doks/app@sha256:" + "a" * 64

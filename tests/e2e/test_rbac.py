@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Optional
 
-from components.rbac import DEPLOYER_SERVICE_ACCOUNT, PERMISSIONS, READ_ONLY_TEAM_ROLES, TEAM_ROLES, role_name
+from hardened_doks.rbac import DEPLOYER_SERVICE_ACCOUNT, PERMISSIONS, READ_ONLY_TEAM_ROLES, TEAM_ROLES, role_name
 from tests.e2e.controlplane import LocalControlPlane
 from tests.unit.rbac_expectations import ACCESS_CHECKS, BREAK_GLASS_GRANTS, PROD_ACCESS_CHECKS
 

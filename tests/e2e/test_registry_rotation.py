@@ -16,7 +16,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tools.offline import PROJECT_DIR
 
 LAB = Path(__file__).with_name("rotation_lab")
 
@@ -32,7 +31,6 @@ def test_a_new_period_replaces_the_credential_before_deleting_the_old(tmp_path: 
         "PULUMI_CONFIG_PASSPHRASE": "",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PYTHONPATH": str(PROJECT_DIR),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAB_LOG": str(log),
     }

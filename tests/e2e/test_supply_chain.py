@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from tests.unit.manifests import named
-from tools.offline import run_stack
+from hardened_doks.tools.offline import run_stack
 
 #: The repository prefix the stack admits (the shipped stacks' DigitalOcean registry name).
 REGISTRY_PATH = "hardened-doks"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from components.kube import MANAGED_NAMESPACE_LABEL
-from components.namespaces import SYSTEM_NAMESPACES
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
+from hardened_doks.namespaces import SYSTEM_NAMESPACES
 from tests.e2e.controlplane import LocalControlPlane
 
 

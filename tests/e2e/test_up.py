@@ -7,10 +7,10 @@ import json
 from collections import Counter
 from typing import Any
 
-from components.admission import SIGNATURE_POLICY
-from components.namespaces import ALLOW_DNS, DEFAULT_DENY
-from components.rbac import PERMISSIONS, role_name
-from components.addons import ADDONS, POD_SECURITY_EXEMPTIONS
+from hardened_doks.admission import SIGNATURE_POLICY
+from hardened_doks.namespaces import ALLOW_DNS, DEFAULT_DENY
+from hardened_doks.rbac import PERMISSIONS, role_name
+from hardened_doks.addons import ADDONS, POD_SECURITY_EXEMPTIONS
 from tests.e2e.conftest import Project
 from tests.e2e.controlplane import LocalControlPlane
 

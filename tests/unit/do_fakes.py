@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.do_endpoint import ENDPOINT_OVERRIDE_VARS
-from tools import do_api
+from hardened_doks.do_endpoint import ENDPOINT_OVERRIDE_VARS
+from hardened_doks.tools import do_api
 
 API = "https://testing.local"  # as pydo's own tests: Client("", endpoint="https://testing.local")
 CLUSTER_ID = "bd5f5959-5e1e-4205-a714-a914373942af"

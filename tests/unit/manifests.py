@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from components.kube import MANAGED_NAMESPACE_LABEL
-from tools.offline import ProgramRun, RecordedResource, iter_kubernetes
-from tools.render import HELM_RELEASE, clean_inputs, kubernetes_object
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
+from hardened_doks.tools.offline import ProgramRun, RecordedResource, iter_kubernetes
+from hardened_doks.tools.render import HELM_RELEASE, clean_inputs, kubernetes_object
 
 IN_CLUSTER_COMPONENTS = {
     "hardened-doks:kubernetes:TenantNamespaces",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import render
-from tools.helm_postrender import pod_template
-from tools.charts import parse_documents
-from tools.offline import ProgramRun
+from hardened_doks.tools import render
+from hardened_doks.tools.helm_postrender import pod_template
+from hardened_doks.tools.charts import parse_documents
+from hardened_doks.tools.offline import ProgramRun
 
 STACKS = ("dev", "staging", "prod")
 #: Every gated variant → (stack file, every optional add-on on).

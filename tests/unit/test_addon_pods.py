@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from components.config import POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, parse_stack_config, system_pool_warning
-from components.kube import system_toleration
-from components.addons import POD_SECURITY_EXEMPTIONS
+from hardened_doks.config import POOL_LABEL, SYSTEM_POOL_TAINT, ConfigError, parse_stack_config, system_pool_warning
+from hardened_doks.kube import system_toleration
+from hardened_doks.addons import POD_SECURITY_EXEMPTIONS
 from tests.conftest import all_addons_run
 from tests.unit import pod_security
 from tests.unit.manifests import helm_release
 from tests.unit.rendered import VARIANTS, documents, pod_templates, run_of, variant
-from tools import charts
-from tools.offline import read_stack_file, run_stack
+from hardened_doks.tools import charts
+from hardened_doks.tools.offline import read_stack_file, run_stack
 
 PSA = "pod-security.kubernetes.io/enforce"
 

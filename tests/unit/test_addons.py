@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-import components.addons
-from components.addon import Addon, Workload, release_args
-from components.addons import ADDONS, POD_SECURITY_EXEMPTIONS, addon_images, discover, enabled
-from components.addons.notifier import REPORTS
-from components.config import ADDON_NAMESPACES, ChartPin
-from components.kube import metadata, resources
-from components.network_policies import public_https_egress
-from components import notifier
+import hardened_doks.addons
+from hardened_doks.addon import Addon, Workload, release_args
+from hardened_doks.addons import ADDONS, POD_SECURITY_EXEMPTIONS, addon_images, discover, enabled
+from hardened_doks.addons.notifier import REPORTS
+from hardened_doks.config import ADDON_NAMESPACES, ChartPin
+from hardened_doks.kube import metadata, resources
+from hardened_doks.network_policies import public_https_egress
+from hardened_doks import notifier
 from tests.unit.manifests import helm_release, named
 from tests.unit.test_budget import _config
-from tools import budget
-from tools.offline import run_stack
+from hardened_doks.tools import budget
+from hardened_doks.tools.offline import run_stack
 
-ADDONS_DIR = Path(components.addons.__file__).parent
+ADDONS_DIR = Path(hardened_doks.addons.__file__).parent
 COMPONENTS_DIR = ADDONS_DIR.parent
 
 EXAMPLE = Addon(
@@ -76,7 +76,7 @@ def test_an_addon_is_one_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
     # A throwaway add-on, registered as a new module would be: the Scanners component installs it in
     # its own hardened namespace, the admission policies hold that namespace to its images and the
     # budget counts its pods; nothing else is edited.
-    monkeypatch.setattr(components.addons, "ADDONS", (*ADDONS, EXAMPLE))
+    monkeypatch.setattr(hardened_doks.addons, "ADDONS", (*ADDONS, EXAMPLE))
     config = _config("dev")
     assert EXAMPLE in enabled(config, "scanners")
     assert addon_images(config)["example-scanner"] == ("registry.example.com/scanner/*",)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from components.admission import EXCLUDED_NAMESPACES, SIGNATURE_POLICY
-from components.admission_policies import SCANNER_NAMESPACES
-from components.config import KYVERNO_CHART_REPO, KYVERNO_CHART_VERSION, KYVERNO_NAMESPACE, ConfigError
+from hardened_doks.admission import EXCLUDED_NAMESPACES, SIGNATURE_POLICY
+from hardened_doks.admission_policies import SCANNER_NAMESPACES
+from hardened_doks.config import KYVERNO_CHART_REPO, KYVERNO_CHART_VERSION, KYVERNO_NAMESPACE, ConfigError
 from tests.unit.manifests import helm_release, named, of_kind
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 MODE = {"dev": "Audit", "staging": "Enforce", "prod": "Enforce"}
 PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEexample0000000000000000000000000\n-----END PUBLIC KEY-----\n"

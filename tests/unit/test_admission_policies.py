@@ -11,11 +11,11 @@ import re
 
 import pytest
 
-from components import admission_policies as ap
-from components.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
-from components.addons import ADDONS, addon_images
+from hardened_doks import admission_policies as ap
+from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from hardened_doks.addons import ADDONS, addon_images
 from tests.unit.manifests import of_kind
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 MODE = {"dev": "Audit", "staging": "Enforce", "prod": "Enforce"}
 POLICIES = (

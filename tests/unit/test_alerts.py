@@ -10,12 +10,12 @@ from typing import Any, Optional
 
 import pytest
 
-from components import notifier
-from components.addons.notifier import NOTIFIER, SCRIPT, STATE_CONFIGMAP, WEBHOOK_SECRET
-from components.config import ALERTS_NAMESPACE
+from hardened_doks import notifier
+from hardened_doks.addons.notifier import NOTIFIER, SCRIPT, STATE_CONFIGMAP, WEBHOOK_SECRET
+from hardened_doks.config import ALERTS_NAMESPACE
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import named, of_kind
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 # -- the objects -------------------------------------------------------------------------
 

@@ -1,15 +1,15 @@
 """A DigitalOcean token goes to DigitalOcean's API only: an API-URL override in the environment is
 refused by the tools, the drift engine and the program (whose provider would follow it), before
-any request or resource. Tests reach their fakes by patching ``tools.do_api.ENDPOINT``."""
+any request or resource. Tests reach their fakes by patching ``hardened_doks.tools.do_api.ENDPOINT``."""
 
 from __future__ import annotations
 
 import pytest
 import responses
 
-from components.config import ConfigError
-from tools import do_api, engine, preflight
-from tools.offline import OfflineMocks, RecordingMonitor, run_stack
+from hardened_doks.config import ConfigError
+from hardened_doks.tools import do_api, engine, preflight
+from hardened_doks.tools.offline import OfflineMocks, RecordingMonitor, run_stack
 from tests.unit.kubeconfig import kubeconfig
 
 PLANTED = "https://collector.example"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from components.config import NAMESPACE, parse_stack_config
-from tools.bench.configs import tenant_config, teams
-from tools.offline import read_stack_file
+from hardened_doks.config import NAMESPACE, parse_stack_config
+from hardened_doks.tools.bench.configs import tenant_config, teams
+from hardened_doks.tools.offline import read_stack_file
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50])

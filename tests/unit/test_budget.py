@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from components.config import NAMESPACE, PROFILES, parse_stack_config
+from hardened_doks.config import NAMESPACE, PROFILES, parse_stack_config
 from tests.conftest import ALL_ADDONS, ALL_ADDONS_SECRETS
 from tests.unit.envelope import check_envelope
 from tests.unit.manifests import helm_release
-from tools import budget
-from tools.offline import ProgramRun, read_stack_file
+from hardened_doks.tools import budget
+from hardened_doks.tools.offline import ProgramRun, read_stack_file
 
 
 def test_dev_on_its_default_pool_stays_within_a_quarter_of_cpu_and_memory() -> None:
@@ -79,7 +79,7 @@ def test_an_over_budget_stack_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 def test_the_docs_show_the_current_figures_of_every_profile() -> None:
-    from tools.offline import PROJECT_DIR
+    from hardened_doks.tools.offline import PROJECT_DIR
 
     page = (PROJECT_DIR / "docs" / "scanners.md").read_text()
     for stack in ("dev", "staging", "prod"):

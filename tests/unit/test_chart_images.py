@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import FALCO_RULES, PINNED_IMAGES, ConfigError
+from hardened_doks.config import FALCO_RULES, PINNED_IMAGES, ConfigError
 from tests.conftest import ALL_ADDONS, ALL_ADDONS_SECRETS
 from tests.unit.rendered import ALL_RELEASES, VARIANTS, documents, pod_templates, variant
-from tools import image_digests, render
-from tools.offline import run_stack
+from hardened_doks.tools import image_digests, render
+from hardened_doks.tools.offline import run_stack
 
 PINNED = {image.reference for image in PINNED_IMAGES}
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import CHART_PINS, SCANNER_CHARTS, ConfigError
-from tools import charts, check_pins
-from tools.offline import run_stack
+from hardened_doks.config import CHART_PINS, SCANNER_CHARTS, ConfigError
+from hardened_doks.tools import charts, check_pins
+from hardened_doks.tools.offline import run_stack
 
 #: Pins whose repository's index.yaml has a snapshot in <shared charts>/index.
 INDEXED = [key for key, pin in CHART_PINS.items() if pin.repo in charts.INDEX_SNAPSHOTS]

@@ -16,13 +16,13 @@ from pulumi.errors import InputPropertiesError
 from pulumi.provider.experimental.component import ComponentProvider
 from pydantic import BaseModel
 
-from components import package_args
-from components.addons.notifier import WEBHOOK_SECRET
-from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
-from components.package_config import stack_config_from_args
-from components.stack import HardenedCluster
-from tools import component_args
-from tools.offline import PROJECT_DIR, ProgramRun, RecordingMonitor, OfflineMocks, read_stack_file, run_program
+from hardened_doks import package_args
+from hardened_doks.addons.notifier import WEBHOOK_SECRET
+from hardened_doks.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from hardened_doks.package_config import stack_config_from_args
+from hardened_doks.stack import HardenedCluster
+from hardened_doks.tools import component_args
+from hardened_doks.tools.offline import PROJECT_DIR, ProgramRun, RecordingMonitor, OfflineMocks, read_stack_file, run_program
 from tests.unit.kubeconfig import kubeconfig as make_kubeconfig
 
 TOKEN = f"{NAMESPACE}:index:HardenedCluster"
@@ -65,7 +65,7 @@ def models(model: type[BaseModel] = StackConfig, seen: dict[str, type[BaseModel]
 
 
 def test_the_generated_args_module_is_current() -> None:
-    assert component_args.MODULE.read_text() == component_args.render_module(), "run `python -m tools.component_args --write`"
+    assert component_args.MODULE.read_text() == component_args.render_module(), "run `python -m hardened_doks.tools.component_args --write`"
 
 
 def test_every_setting_of_every_model_has_its_typed_dict_field_with_the_description_as_docstring() -> None:

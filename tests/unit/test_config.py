@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.config import (
+from hardened_doks.config import (
     NAMESPACE,
     PROFILES,
     ConfigError,
@@ -14,7 +14,7 @@ from components.config import (
     parse_stack_config,
 )
 from tests.unit.kubeconfig import kubeconfig
-from tools.offline import OfflineMocks, RecordingMonitor, read_stack_file, run_stack
+from hardened_doks.tools.offline import OfflineMocks, RecordingMonitor, read_stack_file, run_stack
 
 
 def parse(stack: str, **overrides: Any) -> StackConfig:
@@ -27,7 +27,7 @@ def parse(stack: str, **overrides: Any) -> StackConfig:
 
 
 def test_shipped_stacks_are_the_three_environments() -> None:
-    from tools.offline import stack_names
+    from hardened_doks.tools.offline import stack_names
 
     assert stack_names() == ["dev", "prod", "staging"]
 
@@ -228,7 +228,7 @@ def test_valid_unusual_configs_are_accepted() -> None:
 
 
 def test_dev_warns_about_registries_staging_and_prod_refuse() -> None:
-    from components.config import registry_warnings
+    from hardened_doks.config import registry_warnings
 
     warnings = registry_warnings(parse("dev", admission={"allowed_registries": ["docker.io", "registry.digitalocean.com/acme"]}))
     assert warnings == [
@@ -275,7 +275,7 @@ def _stack_file(tmp_path: Any, body: str) -> Any:
     ],
 )
 def test_stack_file_refused_as_the_cli_would_in_one_line(tmp_path: Any, body: str, expected: str) -> None:
-    from components.config.stack_file import StackFileError
+    from hardened_doks.config.stack_file import StackFileError
 
     with pytest.raises(StackFileError) as error:
         read_stack_file("dev", _stack_file(tmp_path, body))
@@ -285,7 +285,7 @@ def test_stack_file_refused_as_the_cli_would_in_one_line(tmp_path: Any, body: st
 
 
 def test_stack_file_values_are_typed_as_yaml_1_2() -> None:
-    from components.config.stack_file import load_yaml
+    from hardened_doks.config.stack_file import load_yaml
 
     assert load_yaml("a: on\nb: 12:30\nc: 1.30\nd: yes\ne: 0o17\nf: 012\ng: off\n", "x.yaml") == {
         "a": "on", "b": "12:30", "c": 1.3, "d": "yes", "e": 15, "f": 12, "g": "off",
@@ -314,7 +314,7 @@ def test_unknown_keys_get_the_closest_known_key(overrides: dict[str, Any], expec
 
 @pytest.mark.parametrize("namespace", ["hardened_doks", "Hardened-Doks", "hardend-doks"])
 def test_a_misspelt_namespace_is_refused_outside_dev_and_warned_in_dev(namespace: str) -> None:
-    from components.config import namespace_typos
+    from hardened_doks.config import namespace_typos
 
     monitor = RecordingMonitor(OfflineMocks())
     with pytest.raises(ConfigError) as error:

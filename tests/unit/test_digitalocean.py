@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from components.config import NAMESPACE
-from components.kube_access import CREDENTIALS_COMMAND
-from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, fake_id, run_stack
+from hardened_doks.config import NAMESPACE
+from hardened_doks.kube_access import CREDENTIALS_COMMAND
+from hardened_doks.tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, fake_id, run_stack
 from tests.unit.kubeconfig import kubeconfig as make_kubeconfig
 
 CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
@@ -39,7 +39,7 @@ def test_a_new_minor_lifts_the_version_ignore_for_one_run() -> None:
 
 
 def test_an_unknown_minor_is_a_config_error_naming_the_key() -> None:
-    from components.config import ConfigError
+    from hardened_doks.config import ConfigError
 
     with pytest.raises(ConfigError, match=f"{NAMESPACE}:kubernetes_version_prefix: DigitalOcean offers no 1.29.x"):
         run_stack("dev", {"kubernetes_version_prefix": "1.29"})
@@ -59,7 +59,7 @@ def test_cluster_profile_settings(stack_run: ProgramRun) -> None:
 def test_control_plane_firewall_is_enabled_with_the_allowlist(stack_run: ProgramRun) -> None:
     firewall = stack_run.one(CLUSTER).inputs["controlPlaneFirewall"]
     assert firewall["enabled"] is True
-    from tools.offline import read_stack_file
+    from hardened_doks.tools.offline import read_stack_file
 
     raw, _ = read_stack_file(stack_run.stack)
     import json
@@ -218,7 +218,7 @@ def test_existing_cluster_mode_creates_no_digitalocean_resources() -> None:
 
 
 def test_refused_config_in_existing_mode_registers_nothing() -> None:
-    from components.config import ConfigError
+    from hardened_doks.config import ConfigError
 
     monitor = RecordingMonitor(OfflineMocks())
     with pytest.raises(ConfigError):

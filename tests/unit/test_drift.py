@@ -20,9 +20,9 @@ from pulumi.automation import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tests.unit.envelope import check_envelope
-from tools import drift, engine
-from tools.object_diff import Difference
-from tools.out_of_band import ChangedObject, KubeObject, ObjectKey, OutOfBand
+from hardened_doks.tools import drift, engine
+from hardened_doks.tools.object_diff import Difference
+from hardened_doks.tools.out_of_band import ChangedObject, KubeObject, ObjectKey, OutOfBand
 
 FIXTURES = Path(__file__).parent / "fixtures" / "drift"
 
@@ -382,7 +382,7 @@ def test_changes_a_preview_cannot_see_are_drift_with_a_remedy(capsys: pytest.Cap
     assert changed["properties"] == [{"path": "subjects[1]", "change": "created", "diff": "delete", "replace": False,
                                       "expected": None, "actual": MALLORY, "removable": True}]
     # the provider's pruned diff never sees an appended subject: the named remedy removes it
-    assert changed["remedy"] == f"python -m tools.drift --stack dev --remove-added '{BINDING_URN}'"
+    assert changed["remedy"] == f"python -m hardened_doks.tools.drift --stack dev --remove-added '{BINDING_URN}'"
     assert report["resources"][1]["remedy"].endswith("kubectl delete rolebinding extra-admin -n storefront")
     assert report["resources"][2]["remedy"].endswith("kubectl delete clusterrolebinding oops-admin")
     # the policy pack, offline on the live objects: the binding it did not break before is named
@@ -421,7 +421,7 @@ def test_a_program_change_not_applied_stays_pending_with_up_as_its_remedy(capsys
 def test_remedies() -> None:
     row = drift.ResourceDrift("changed", BINDING_TYPE, "developer", BINDING_URN, op="none", properties=[
         drift.PropertyDrift("subjects[1]", "created", "delete", removable=True), drift.PropertyDrift("roleRef.name", "changed", "update")])
-    both = f"python -m tools.drift --stack dev --remove-added '{BINDING_URN}' && pulumi up --refresh --stack dev"
+    both = f"python -m hardened_doks.tools.drift --stack dev --remove-added '{BINDING_URN}' && pulumi up --refresh --stack dev"
     assert drift.remedy("dev", row) == both
     assert drift.remedy("dev", drift.ResourceDrift("deleted", BINDING_TYPE, "developer", BINDING_URN, "create")) == "pulumi up --refresh --stack dev"
     assert drift.remedy("dev", drift.ResourceDrift("pending", BINDING_TYPE, "developer", BINDING_URN, "update")) == "pulumi up --stack dev"

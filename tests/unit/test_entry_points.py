@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 #: What the scripts need of the project.
 ENTRIES = ("Pulumi.yaml", "components", "tools", "stacks")
@@ -172,7 +172,7 @@ def test_up_creates_the_stack_after_the_checks_and_says_to_commit_the_salt(check
 
 
 def test_up_runs_the_engine_with_the_projects_settings_unless_the_caller_chose(checkout: Checkout) -> None:
-    from tools.engine import ENGINE_SETTINGS
+    from hardened_doks.tools.engine import ENGINE_SETTINGS
 
     # Per-step checkpoints stay on unless the caller skips them (docs/performance.md), as in the tools.
     assert ENGINE_SETTINGS == {}
@@ -237,7 +237,7 @@ def test_destroy_lifts_the_namespaces_protection_only_once_confirmed(checkout: C
 def test_pulumi_yaml_names_the_virtualenv_and_backend_the_tools_use(monkeypatch: pytest.MonkeyPatch) -> None:
     import pwd
 
-    from tools import engine
+    from hardened_doks.tools import engine
 
     project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
@@ -278,7 +278,7 @@ def test_only_the_documented_commands_are_runnable() -> None:
     operations = (PROJECT_DIR / "docs" / "operations.md").read_text()
     for name in ENTRY_POINTS - {"components/notifier.py"}:
         module = Path(name).parent.name if Path(name).name == "__main__.py" else Path(name).stem  # a package's __main__: the package
-        assert f"`tools.{module}`" in operations, f"{name} is a command: docs/operations.md names it"
+        assert f"`hardened_doks.tools.{module}`" in operations, f"{name} is a command: docs/operations.md names it"
 
 
 def test_every_stack_command_uses_the_shared_flags_and_envelope() -> None:
@@ -286,4 +286,4 @@ def test_every_stack_command_uses_the_shared_flags_and_envelope() -> None:
     for name in STACK_COMMANDS:
         text = modules[name] + (modules["tools/checks.py"] if "checks_main" in modules[name] else "")
         assert "stack_parser(" in text and "emit(" in text and "envelope(" in text, name
-        assert "argparse.ArgumentParser(" not in modules[name], f"{name} builds its parser with tools.cli.stack_parser"
+        assert "argparse.ArgumentParser(" not in modules[name], f"{name} builds its parser with hardened_doks.tools.cli.stack_parser"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ast
 
-from tools.offline import PROJECT_DIR, run_program
+from hardened_doks.tools.offline import PROJECT_DIR, run_program
 
 EXAMPLE = PROJECT_DIR / "examples" / "vpc-and-firewall"
 
 
 def test_the_example_uses_two_components_and_no_stack_config() -> None:
     imported = {n.module for n in ast.walk(ast.parse((EXAMPLE / "__main__.py").read_text())) if isinstance(n, ast.ImportFrom)}
-    assert imported == {"components.network", "components.firewall"}
+    assert imported == {"hardened_doks.network", "hardened_doks.firewall"}
 
 
 def test_the_example_builds_a_vpc_and_the_worker_firewall_under_mocks() -> None:

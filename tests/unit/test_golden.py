@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.unit.rendered import STACKS, variant
-from tools import render
+from hardened_doks.tools import render
 
 
 def _committed(stack: str) -> dict[str, str]:

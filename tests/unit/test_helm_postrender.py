@@ -8,8 +8,8 @@ import sys
 
 import yaml
 
-from tools import helm_postrender
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools import helm_postrender
+from hardened_doks.tools.offline import PROJECT_DIR
 
 
 def _deployment(container: dict, pod: dict | None = None) -> dict:

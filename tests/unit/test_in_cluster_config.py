@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
-from tools.offline import OfflineMocks, RecordingMonitor, read_stack_file, run_stack
+from hardened_doks.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from hardened_doks.tools.offline import OfflineMocks, RecordingMonitor, read_stack_file, run_stack
 
 TEAM = {"name": "shop", "namespaces": ["shop"]}
 KEYLESS = {"issuer": "https://token.actions.githubusercontent.com", "subject_regexp": "^https://github.com/acme/.+$"}

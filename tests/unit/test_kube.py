@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from components.kube import FORCE_CONFLICTS, PATCH_FORCE_ANNOTATION, PROTECTED_KINDS
+from hardened_doks.kube import FORCE_CONFLICTS, PATCH_FORCE_ANNOTATION, PROTECTED_KINDS
 from tests.conftest import all_addons_run
-from tools.offline import ProgramRun, RecordedResource
+from hardened_doks.tools.offline import ProgramRun, RecordedResource
 
 
 def kubernetes_objects(run: ProgramRun) -> list[RecordedResource]:

@@ -9,7 +9,7 @@ import json
 import pytest
 import responses
 
-from tools import kube_credentials
+from hardened_doks.tools import kube_credentials
 
 API = "https://api.digitalocean.com"
 CLUSTER_ID = "bd5f5959-5e1e-4205-a714-a914373942af"

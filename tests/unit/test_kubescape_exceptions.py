@@ -1,4 +1,4 @@
-"""The Kubescape exceptions of the pull-request scan come from the one exceptions file (tools.kubescape_exceptions)."""
+"""The Kubescape exceptions of the pull-request scan come from the one exceptions file (hardened_doks.tools.kubescape_exceptions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.kubescape_exceptions import (
+from hardened_doks.tools.kubescape_exceptions import (
     CLUSTER_SCOPED_KINDS,
     KUBESCAPE_CONTROLS,
     MITRE_CONTROLS,

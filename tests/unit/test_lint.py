@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 
 def test_ruff_finds_nothing() -> None:

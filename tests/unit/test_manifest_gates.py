@@ -37,8 +37,8 @@ import yaml
 
 from tests.unit.manifests import helm_release
 from tests.unit.rendered import VARIANTS, documents, releases_of, run_of, variant
-from tools.charts import CACHE, kube_minor
-from tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER
+from hardened_doks.tools.charts import CACHE, kube_minor
+from hardened_doks.tools.offline import PROJECT_DIR, SECRET_PLACEHOLDER
 
 STACKS = ("dev", "staging", "prod")
 GATED = tuple(VARIANTS)
@@ -301,8 +301,8 @@ def test_the_charts_images_pass_their_namespaces_admission_allowlists(rendered, 
     # The API server holds each add-on namespace to its chart's images (admission_policies
     # restrict-addon-images, disallow-latest-tag): a chart bump to another registry or an
     # untagged image would otherwise only fail at `pulumi up`. Same patterns, with Python's re.
-    from components.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
-    from components.addons import addon_images
+    from hardened_doks.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
+    from hardened_doks.addons import addon_images
     from tests.unit.test_budget import _config
 
     run = run_of(stack)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
-from components.kube import TEAM_LABEL
-from components.namespaces import ALLOW_DNS, DEFAULT_DENY, SYSTEM_NAMESPACES
+from hardened_doks.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from hardened_doks.kube import TEAM_LABEL
+from hardened_doks.namespaces import ALLOW_DNS, DEFAULT_DENY, SYSTEM_NAMESPACES
 from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named
-from tools.offline import ProgramRun, iter_kubernetes, run_stack
+from hardened_doks.tools.offline import ProgramRun, iter_kubernetes, run_stack
 
 SHIPPED_TENANTS = {"storefront": "storefront", "storefront-jobs": "storefront", "payments": "payments"}
 #: enforce, warn, audit per profile (Pod Security Standards; docs/in-cluster-hardening.md, "Namespaces and Pod Security").
@@ -172,7 +172,7 @@ def test_the_default_service_account_is_patched_not_created(stack_run: ProgramRu
     # deleting the stack must not delete it. A server-side-apply patch does neither.
     patches = stack_run.of_type("kubernetes:core/v1:ServiceAccountPatch")
     assert {p.inputs["metadata"]["namespace"] for p in patches} == managed_namespaces(stack_run)
-    # The only ServiceAccounts the stack creates: prod's deploy identity (components.rbac), one per team namespace.
+    # The only ServiceAccounts the stack creates: prod's deploy identity (hardened_doks.rbac), one per team namespace.
     created = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in stack_run.of_type("kubernetes:core/v1:ServiceAccount")}
     teams = ("storefront", "storefront-jobs", "payments")
     expected = {(ns, "hardened-doks-deployer") for ns in teams} if stack_run.stack == "prod" else set()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import ADDON_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
-from components.namespaces import SYSTEM_NAMESPACES
+from hardened_doks.config import ADDON_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from hardened_doks.namespaces import SYSTEM_NAMESPACES
 from tests.unit.manifests import managed_namespaces, named, of_kind
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 
 def _denies_everything(policy: dict[str, Any]) -> bool:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.admission import signature_policy
-from components.admission_policies import REGISTRY_POLICY, binding, namespaces_not_in
-from components.config import Admission
-from components.namespaces import allow_dns, default_deny, limit_range, namespace, resource_quota
-from components.config import ContainerDefaults, NamespaceQuota, PodSecurity
-from tools.object_diff import Difference, differences, property_path, removal_patch
+from hardened_doks.admission import signature_policy
+from hardened_doks.admission_policies import REGISTRY_POLICY, binding, namespaces_not_in
+from hardened_doks.config import Admission
+from hardened_doks.namespaces import allow_dns, default_deny, limit_range, namespace, resource_quota
+from hardened_doks.config import ContainerDefaults, NamespaceQuota, PodSecurity
+from hardened_doks.tools.object_diff import Difference, differences, property_path, removal_patch
 
 SERVER_METADATA = {"uid": "0b5c", "resourceVersion": "812", "creationTimestamp": "2026-12-01T10:00:00Z", "managedFields": [{"manager": "x"}]}
 

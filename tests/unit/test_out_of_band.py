@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.out_of_band import (
+from hardened_doks.tools.out_of_band import (
     KubeObject,
     ObjectKey,
     compare_managed,
@@ -152,7 +152,7 @@ def clean_cluster() -> dict[str, Any]:
 
 
 def test_a_kind_declared_many_times_is_listed_once_not_read_object_by_object() -> None:
-    from tools.out_of_band import LIST_THRESHOLD
+    from hardened_doks.tools.out_of_band import LIST_THRESHOLD
 
     policies = [{**POLICY, "metadata": {"name": "default-deny", "namespace": f"team-{i}"}} for i in range(LIST_THRESHOLD)]
     live = {"/apis/networking.k8s.io/v1/networkpolicies": {"items": [

@@ -16,10 +16,10 @@ from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, St
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from hardened_doks_policy import BREAK_GLASS_ANNOTATION, PACK_NAME, all_policies
+from hardened_doks.policy import BREAK_GLASS_ANNOTATION, PACK_NAME, all_policies
 from tests.unit.envelope import check_envelope
-from tools import policy_check, policy_doc
-from tools.offline import PROJECT_DIR, ProgramRun, RecordedResource
+from hardened_doks.tools import policy_check, policy_doc
+from hardened_doks.tools.offline import PROJECT_DIR, ProgramRun, RecordedResource
 
 POLICIES = {p.name: p for p in all_policies()}
 CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
@@ -188,7 +188,7 @@ def test_default_deny_is_a_stack_check() -> None:
 
 
 def test_image_references_are_parsed() -> None:
-    from hardened_doks_policy.kubernetes import image_allowed, registry_of
+    from hardened_doks.policy.kubernetes import image_allowed, registry_of
 
     assert registry_of("nginx") == "docker.io/library/nginx"
     assert registry_of("bitnami/redis:7") == "docker.io/bitnami/redis"
@@ -319,7 +319,7 @@ def test_pack_entry_point_only_builds_the_pack(monkeypatch: pytest.MonkeyPatch) 
     assert [p.name for p in built["policies"]] == list(POLICIES)
     assert all(isinstance(p, (ResourceValidationPolicy, StackValidationPolicy)) for p in built["policies"])
     runtime = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]
-    # The pack runs in the project's virtualenv (pulumi-policy, hardened_doks_policy), as the program does.
+    # The pack runs in the project's virtualenv (pulumi-policy, hardened_doks.policy), as the program does.
     assert runtime == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "../.venv"}}
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import responses
 
-from components.config import ConfigError
+from hardened_doks.config import ConfigError
 from tests.unit import do_fakes as do
 from tests.unit.envelope import check_envelope
-from tools import checks, do_api, preflight
+from hardened_doks.tools import checks, do_api, preflight
 
 
 def healthy(api_url: str, vpcs: list | None = None) -> None:
@@ -207,9 +207,9 @@ def test_invalid_config_lines_name_the_key(monkeypatch: pytest.MonkeyPatch, caps
 
 
 def test_existing_cluster_mode_needs_no_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from components.config import parse_stack_config
+    from hardened_doks.config import parse_stack_config
     from tests.unit.kubeconfig import kubeconfig
-    from tools.offline import read_stack_file
+    from hardened_doks.tools.offline import read_stack_file
 
     raw, secrets = read_stack_file("dev")
     existing = {"hardened-doks:existing_cluster_kubeconfig": kubeconfig(), "hardened-doks:existing_cluster_name": "legacy"}

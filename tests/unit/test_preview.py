@@ -11,7 +11,7 @@ from pulumi.automation import CommandResult
 from pulumi.automation.errors import CommandError
 
 from tests.unit.envelope import check_envelope
-from tools import engine, preview
+from hardened_doks.tools import engine, preview
 
 
 class FakeStack:

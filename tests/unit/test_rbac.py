@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 import pytest
 
-from components.rbac import PERMISSIONS, READ_ONLY_ROLES, role_name
-from components.addons.trivy import TRIVY_SERVICE_ACCOUNT
+from hardened_doks.rbac import PERMISSIONS, READ_ONLY_ROLES, role_name
+from hardened_doks.addons.trivy import TRIVY_SERVICE_ACCOUNT
 from tests.unit.manifests import objects, of_kind
 from tests.unit.rbac_expectations import (
     ACCESS_CHECKS,
@@ -19,7 +19,7 @@ from tests.unit.rbac_expectations import (
     PROD_SUBJECTS,
     SUBJECTS,
 )
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 
 def is_allowed(objs: list[dict[str, Any]], subject: tuple[str, str], verb: str, group: str, resource: str, namespace: Optional[str]) -> bool:
@@ -109,7 +109,7 @@ def test_no_wildcards_and_no_privilege_verbs(stack_run: ProgramRun) -> None:
 
 
 def test_roles_are_generated_from_the_table(stack_run: ProgramRun) -> None:
-    # The Trivy operator's own ClusterRole (components.addons.trivy.trivy_rbac) is an add-on's, not the table's.
+    # The Trivy operator's own ClusterRole (hardened_doks.addons.trivy.trivy_rbac) is an add-on's, not the table's.
     generated = {r["metadata"]["name"] for r in of_kind(stack_run, "ClusterRole")} - {TRIVY_SERVICE_ACCOUNT}
     # prod (read-only human access) adds namespace-reader, deployer and break-glass.
     assert generated == {role_name(role) for role in PERMISSIONS if stack_run.stack == "prod" or role not in READ_ONLY_ROLES}

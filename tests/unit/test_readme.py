@@ -5,8 +5,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from tools import config_doc
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools import config_doc
+from hardened_doks.tools.offline import PROJECT_DIR
 
 README = PROJECT_DIR / "README.md"
 DOCS = sorted((PROJECT_DIR / "docs").glob("*.md"))

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from components.config import NAMESPACE, ConfigError, KYVERNO_NAMESPACE
-from components.registry_access import PERIODS_VALID, PULL_SECRET, rotation_period
+from hardened_doks.config import NAMESPACE, ConfigError, KYVERNO_NAMESPACE
+from hardened_doks.registry_access import PERIODS_VALID, PULL_SECRET, rotation_period
 from tests.unit.manifests import helm_release, objects
-from tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, read_stack_file, run_stack
+from hardened_doks.tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, read_stack_file, run_stack
 from tests.unit.kubeconfig import kubeconfig
 
 CREDENTIAL = "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials"

@@ -11,8 +11,8 @@ import yaml
 
 from tests.unit.envelope import check_envelope
 from tests.unit.rendered import documents
-from tools import render
-from tools.offline import SECRET_PLACEHOLDER, run_stack
+from hardened_doks.tools import render
+from hardened_doks.tools.offline import SECRET_PLACEHOLDER, run_stack
 from tests.unit.kubeconfig import kubeconfig
 
 
@@ -58,11 +58,11 @@ def test_render_bad_config_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     (stacks / "Pulumi.prod.yaml").write_text("config:\n  hardened-doks:api_allowlist: ['0.0.0.0/0']\n")
-    monkeypatch.setattr("tools.offline.STACKS_DIR", stacks)
-    monkeypatch.setattr("tools.cli.stack_names", lambda: ["prod"])
-    import tools.offline
+    monkeypatch.setattr("hardened_doks.tools.offline.STACKS_DIR", stacks)
+    monkeypatch.setattr("hardened_doks.tools.cli.stack_names", lambda: ["prod"])
+    import hardened_doks.tools.offline
 
-    monkeypatch.setattr(tools.offline.read_stack_file, "__defaults__", (stacks,))
+    monkeypatch.setattr(hardened_doks.tools.offline.read_stack_file, "__defaults__", (stacks,))
     assert render.main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 2
     assert "hardened-doks:api_allowlist" in capsys.readouterr().err
     assert SECRET_PLACEHOLDER == "[secret]"

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import pytest
 
-from components.config import NAMESPACE, ConfigError, StackConfig, cron_schedule, parse_stack_config
-from tools.offline import SECRET_PLACEHOLDER, read_stack_file
+from hardened_doks.config import NAMESPACE, ConfigError, StackConfig, cron_schedule, parse_stack_config
+from hardened_doks.tools.offline import SECRET_PLACEHOLDER, read_stack_file
 
 WEBHOOK = "https://hooks.slack.com/services/T0000/B0000/bad-config-webhook"
 SNYK_ID = "0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"

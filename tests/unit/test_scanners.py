@@ -12,7 +12,7 @@ import pytest
 
 import yaml
 
-from components.config import (
+from hardened_doks.config import (
     ADDON_NAMESPACES,
     FALCO_NAMESPACE,
     FALCO_RULES,
@@ -23,17 +23,17 @@ from components.config import (
     TRIVY_NAMESPACE,
     ConfigError,
 )
-from components.kube import MANAGED_NAMESPACE_LABEL, system_toleration
-from components.registry_access import PULL_SECRET
-from components.addon import BREAK_GLASS_ANNOTATION
-from components.addons import POD_SECURITY_EXEMPTIONS
-from components.addons.trivy import TRIVY_SERVICE_ACCOUNT
+from hardened_doks.kube import MANAGED_NAMESPACE_LABEL, system_toleration
+from hardened_doks.registry_access import PULL_SECRET
+from hardened_doks.addon import BREAK_GLASS_ANNOTATION
+from hardened_doks.addons import POD_SECURITY_EXEMPTIONS
+from hardened_doks.addons.trivy import TRIVY_SERVICE_ACCOUNT
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import helm_release, helm_releases, named, objects, of_kind
 from tests.unit.rendered import VARIANTS, documents, variant
 from tests.unit.test_secrets import _assert_only_in_secrets
-from tools import render
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools import render
+from hardened_doks.tools.offline import ProgramRun, run_stack
 
 PSA = "pod-security.kubernetes.io/enforce"
 #: Per profile: Kubescape's configuration and vulnerability scan schedules, Trivy's compliance
@@ -316,7 +316,7 @@ def test_secrets_never_appear_in_plain_inputs_outputs_or_rendered_files(tmp_path
 
 
 def test_the_policy_pack_passes_with_every_addon_on_and_sees_the_exemption() -> None:
-    from tools import policy_check
+    from hardened_doks.tools import policy_check
 
     assert policy_check.check(all_addons_run()) == [], "Falco's privileged namespace carries the break-glass reason; every add-on has limits"
     run = copy.deepcopy(all_addons_run())
@@ -403,10 +403,10 @@ def test_snyk_runs_without_the_busybox_init_container_as_its_own_user() -> None:
 def test_falcos_quota_fits_one_pod_on_every_node_the_pools_can_reach(stack: str) -> None:
     # The tenants' quota (8 CPUs of limits) stopped the DaemonSet at 8 nodes while prod's pools
     # autoscale to 15: every node must get its Falco pod, within a quota that still bounds it.
-    from components.kube import quantity_value
-    from components.addons.falco import FALCO_RESOURCES
-    from tools.offline import read_stack_file
-    from components.config import parse_stack_config
+    from hardened_doks.kube import quantity_value
+    from hardened_doks.addons.falco import FALCO_RESOURCES
+    from hardened_doks.tools.offline import read_stack_file
+    from hardened_doks.config import parse_stack_config
 
     run = all_addons_run(stack)
     raw, secrets = read_stack_file(stack)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.offline import ProgramRun, run_stack
+from hardened_doks.tools.offline import ProgramRun, run_stack
 from tests.unit.kubeconfig import kubeconfig
 
 SENSITIVE_INPUTS = {"pulumi:providers:kubernetes": ["kubeconfig"]}

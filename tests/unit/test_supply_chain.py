@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.admission import signature_policy
-from components.config import Admission, StackConfig, parse_stack_config
-from tools.offline import PROJECT_DIR, read_stack_file, stack_names
+from hardened_doks.admission import signature_policy
+from hardened_doks.config import Admission, StackConfig, parse_stack_config
+from hardened_doks.tools.offline import PROJECT_DIR, read_stack_file, stack_names
 
 TEMPLATE = PROJECT_DIR / "templates" / "app-repo" / ".github" / "workflows" / "build-sign-push.yml"
 TOOLCHAIN = PROJECT_DIR / "scripts" / "toolchain.sh"
@@ -226,7 +226,7 @@ def test_key_signatures_without_a_transparency_log_are_verified_against_the_key_
 
 
 def test_no_transparency_log_is_refused_for_keyless_signatures() -> None:
-    from components.config import ConfigError
+    from hardened_doks.config import ConfigError
 
     raw, secrets = read_stack_file("prod")
     document = {"issuer": GITHUB_OIDC_ISSUER, "subject": "https://github.com/a/b/.github/workflows/c.yml@refs/heads/main"}

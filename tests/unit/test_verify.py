@@ -12,7 +12,7 @@ import responses
 from tests.unit import do_fakes as do
 from tests.unit.envelope import check_envelope
 from tests.unit.do_fakes import CLUSTER_ID, DROPLETS
-from tools import verify
+from hardened_doks.tools import verify
 
 LINT = f"/v2/kubernetes/clusters/{CLUSTER_ID}/clusterlint"
 

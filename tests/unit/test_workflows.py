@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import os
 import re
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.offline import PROJECT_DIR
 
 INFRA_WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 #: Templates for other repositories (templates/<kind>/.github/workflows/).
@@ -27,7 +28,7 @@ TEMPLATE_WORKFLOWS = sorted((PROJECT_DIR / "templates").glob("*/.github/workflow
 WORKFLOWS = INFRA_WORKFLOWS + TEMPLATE_WORKFLOWS
 MAKEFILE = (PROJECT_DIR / "Makefile").read_text()
 MAKE_TARGETS = set(re.findall(r"^([A-Za-z0-9_-]+):", MAKEFILE, flags=re.M))
-#: `make X` runs `python -m tools.Y` (the Makefile's recipes).
+#: `make X` runs `python -m hardened_doks.tools.Y` (the Makefile's recipes).
 MAKE_RECIPES = dict(re.findall(r"^([A-Za-z0-9_-]+):[^\n]*\n\t([^\n]+)", MAKEFILE, flags=re.M))
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
@@ -68,7 +69,7 @@ def repository_commands(words: list[str]) -> list[str]:
         assert targets, f"make without a target: {words}"
         problems += [f"make target {t!r} is not in the Makefile" for t in targets if t not in MAKE_TARGETS]
         for target in targets:
-            module = re.search(r"-m (tools\.\w+)", MAKE_RECIPES.get(target, ""))
+            module = re.search(r"-m (hardened_doks\.tools\.\w+)", MAKE_RECIPES.get(target, ""))
             flags = [w for w in shlex.split(" ".join(a.split("=", 1)[1] for a in words if a.startswith("ARGS=")))]
             if module:
                 problems += python_module_problems(module.group(1), flags)
@@ -76,16 +77,16 @@ def repository_commands(words: list[str]) -> list[str]:
         script = PROJECT_DIR / program
         if not script.is_file() or not script.stat().st_mode & 0o111:
             problems.append(f"{program} is not an executable file in the repository")
-    elif program in ("python", "python3") and words[1:2] == ["-m"] and words[2].startswith("tools."):
+    elif program in ("python", "python3") and words[1:2] == ["-m"] and words[2].startswith("hardened_doks.tools."):
         problems += python_module_problems(words[2], words[3:])
     return problems
 
 
 def python_module_problems(module: str, args: list[str]) -> list[str]:
     """The module exists and its own --help lists every option passed to it."""
-    source = PROJECT_DIR / (module.replace(".", "/") + ".py")
-    if not source.is_file():
-        return [f"{module} has no file {source.relative_to(PROJECT_DIR)}"]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return [f"{module} is not a module of the installed package"]
     help_text = io.StringIO()
     with contextlib.redirect_stdout(help_text), pytest.raises(SystemExit):
         importlib.import_module(module).main(["--help"])
@@ -163,8 +164,9 @@ def test_the_templates_cover_the_pipeline() -> None:
 def test_the_command_check_catches_missing_commands() -> None:
     assert repository_commands(["make", "nope"]) == ["make target 'nope' is not in the Makefile"]
     assert repository_commands(["scripts/nope.sh"]) == ["scripts/nope.sh is not an executable file in the repository"]
-    assert repository_commands(["python", "-m", "tools.drift", "--stack", "dev", "--colour"]) == ["tools.drift has no option --colour"]
-    assert repository_commands(["make", "drift", "ARGS=--json --nope"]) == ["tools.drift has no option --nope"]
+    assert repository_commands(["python", "-m", "hardened_doks.tools.drift", "--stack", "dev", "--colour"]) == ["hardened_doks.tools.drift has no option --colour"]
+    assert repository_commands(["make", "drift", "ARGS=--json --nope"]) == ["hardened_doks.tools.drift has no option --nope"]
+    assert repository_commands(["python", "-m", "hardened_doks.tools.nope"]) == ["hardened_doks.tools.nope is not a module of the installed package"]
     assert repository_commands(["echo", "hi"]) == []
 
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from tools.bench import program
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.bench import program
+from hardened_doks.tools.offline import PROJECT_DIR
 
 
 def _ns(name: str, default: str) -> list[int]:
@@ -100,7 +100,7 @@ def engine_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hardened_doks.tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--no-engine", action="store_true", help="only the program under mocks (no toolchain needed)")
     parser.add_argument("--out", default=str(PROJECT_DIR / "build" / "bench" / "bench.json"), help="the JSON report")
     parser.add_argument("--profile", action="store_true", help="also write profiles: the program's at the largest N (pyinstrument), the engine's checkpointed up (pulumi --profiling, go tool pprof)")
@@ -123,7 +123,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     engine_ns = [] if args.no_engine else _ns("BENCH_ENGINE_N", "10,50,200")
     if engine_ns:
-        from tools.bench import engine
+        from hardened_doks.tools.bench import engine
 
         toolchain = os.environ.get("HARDENED_DOKS_TOOLCHAIN_BIN") or subprocess.run(
             [str(PROJECT_DIR / "scripts" / "toolchain.sh"), "--print-path"], capture_output=True, text=True, check=True

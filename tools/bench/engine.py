@@ -28,8 +28,8 @@ from typing import Any, Optional
 
 import yaml
 
-from tools.engine import ENGINE_SETTINGS, SKIP_CHECKPOINTS
-from tools.offline import PROJECT_DIR
+from hardened_doks.tools.engine import ENGINE_SETTINGS, SKIP_CHECKPOINTS
+from hardened_doks.tools.offline import PROJECT_DIR
 
 # The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
 if str(PROJECT_DIR) not in sys.path:
@@ -164,7 +164,7 @@ def bench_stack_config(n: int, kyverno_chart: str) -> dict[str, Any]:
     with N generated tenant namespaces."""
     from tests.e2e.conftest import BASE_STACK
 
-    from tools.bench.configs import tenant_config
+    from hardened_doks.tools.bench.configs import tenant_config
 
     base = yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())["config"]
     admission = {**(base.get("hardened-doks:admission") or {}), "chart_path": kyverno_chart, "registry_pull_secret": "bench-registry"}
@@ -203,8 +203,8 @@ def _plain(value: Any) -> Any:
 
 def _render_child(workdir: str, out: str, queue: Any) -> None:
     try:
-        from tools import render
-        from tools.offline import iter_kubernetes, read_stack_file, run_program
+        from hardened_doks.tools import render
+        from hardened_doks.tools.offline import iter_kubernetes, read_stack_file, run_program
 
         config, secrets = read_stack_file(STACK, Path(workdir) / "stacks")
         run = run_program(STACK, config, secrets)
@@ -239,12 +239,12 @@ def engine_profile(prefix: Path, pulumi_bin: Path, out: Path) -> Optional[str]:
 
 def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, profile_dir: Optional[Path] = None) -> dict[str, Any]:
     """Every engine figure of one N, and the floor."""
-    from components.config import parse_stack_config
+    from hardened_doks.config import parse_stack_config
     from tests.e2e.conftest import copy_project, doks_version, engine_env, mark_cluster_policies_ready
     from tests.e2e.controlplane import LocalControlPlane
 
-    from tools import budget
-    from tools.offline import read_stack_file
+    from hardened_doks.tools import budget
+    from hardened_doks.tools.offline import read_stack_file
 
     kyverno_chart = _script("kyverno-chart.sh")
     crds = Path(_script("kyverno-chart.sh", "--crds"))
@@ -290,7 +290,7 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
         if up["exit"] == 0:
             step("preview", pulumi("preview", "--expect-no-changes", "--suppress-progress", *par), fast)
             step("preview_refresh", pulumi("preview", "--refresh", "--expect-no-changes", "--suppress-progress", *par), fast)
-            step("drift", [sys.executable, "-m", "tools.drift", "--stack", STACK, "--json"], fast)
+            step("drift", [sys.executable, "-m", "hardened_doks.tools.drift", "--stack", STACK, "--json"], fast)
         result["resources"] = _state_resources(workdir, fast)
 
         def destroy(name: str, env: dict[str, str]) -> None:

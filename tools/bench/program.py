@@ -15,9 +15,9 @@ BASE_STACK = "dev"
 
 def _measure(n: int, profile: Optional[str]) -> dict[str, Any]:
     started = time.perf_counter()
-    from tools import policy_check, render
-    from tools.bench.configs import tenant_config
-    from tools.offline import iter_kubernetes, run_stack
+    from hardened_doks.tools import policy_check, render
+    from hardened_doks.tools.bench.configs import tenant_config
+    from hardened_doks.tools.offline import iter_kubernetes, run_stack
 
     imported = time.perf_counter()
     profiler = None

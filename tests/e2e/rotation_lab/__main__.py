@@ -9,7 +9,7 @@ from datetime import datetime
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-from components.registry_access import rotation_period
+from hardened_doks.registry_access import rotation_period
 
 LOG = os.environ["LAB_LOG"]
 
