@@ -1,6 +1,6 @@
 """The one DigitalOcean API endpoint a token is sent to, and the environment variables that would redirect it.
 
-Shared by the program (components/config.py refuses to start with an override set, before the
+Shared by the program (components/config/loader.py refuses to start with an override set, before the
 DigitalOcean provider is registered) and the tools (tools/do_api.py), which import it from here.
 """
 

@@ -46,7 +46,7 @@ def allow_rule(rule: AllowRule) -> list[dict[str, Any]]:
     ports = [{"protocol": rule.protocol, "port": port} for port in rule.ports]
     name = f"allow-{rule.name}"
     if rule.to_namespace is None:
-        # CIS 5.3.2: egress to named outside destinations only (CIDRs are checked in config.py).
+        # CIS 5.3.2: egress to named outside destinations only (CIDRs are checked in config/checks.py).
         to = [{"ipBlock": {"cidr": cidr}} for cidr in rule.to_cidrs]
         return [network_policy(name, rule.from_namespace, {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": to, "ports": ports}]})]
     return [

@@ -2,6 +2,7 @@
 
 - A Pulumi YAML program `pulumi package add`s this project's provider folder (provider/) and deploys
   HardenedCluster in existing-cluster mode through the component provider (Construct);
+- a Python program does the same through the SDK `pulumi package add` generates (pulumi_hardened_doks);
 - the Python example (examples/python-existing-cluster) uses the library directly.
 
 Each runs against a control plane of its own (this module's: the session's one holds the e2e stack, whose
@@ -18,6 +19,7 @@ example's virtualenv is this test run's own (it has this checkout installed), as
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 import sys
@@ -174,6 +176,51 @@ def test_a_bad_setting_from_yaml_is_refused_naming_the_key_and_nothing_is_create
     assert "Traceback" not in failed.stdout + failed.stderr and 'File "' not in failed.stdout + failed.stderr
     resources = json.loads(program.run("pulumi", "stack", "export").stdout)["deployment"].get("resources") or []
     assert not [r for r in resources if r["type"].startswith("kubernetes:")], "a resource was created despite the refusal"
+
+
+#: A Python program using the SDK that `pulumi package add` generates from the provider's schema (the
+#: component runs in the provider's process, as for any other language), settings in the schema's names.
+PYTHON_SDK_PROGRAM = """
+import json
+import os
+
+import pulumi
+import pulumi_hardened_doks as hardened_doks
+
+cluster = hardened_doks.HardenedCluster(
+    "cluster",
+    existing_cluster_kubeconfig=pulumi.Config().require_secret("kubeconfig"),
+    existing_cluster_name=os.environ["CONSUMER_CLUSTER_NAME"],
+    **json.loads(os.environ["CONSUMER_SETTINGS"]),
+)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+"""
+
+
+def test_a_python_program_adds_the_package_and_deploys_hardened_cluster(
+    package_env: dict[str, str], plane: LocalControlPlane, provider: Path, kyverno_chart: str, tmp_path: Path
+) -> None:
+    settings = {
+        "environment": "dev",
+        "teams": [{"name": TENANT, "namespaces": [TENANT], "developers": {"groups": [DEVELOPERS]}}],
+        "admission": {"allowed_registries": ["ghcr.io/e2e"], "chart_path": kyverno_chart},
+        "scanners": {"kubescape": {"enabled": False}, "trivy": {"enabled": False}},
+        "skip_await": True,
+    }
+    env = {**package_env, "CONSUMER_CLUSTER_NAME": CLUSTER_NAME, "CONSUMER_SETTINGS": json.dumps(settings)}
+    files = {
+        "Pulumi.yaml": yaml.safe_dump({"name": "python-hardened-cluster", "runtime": {"name": "python", "options": {"virtualenv": "venv"}}}),
+        "requirements.txt": f"pulumi=={importlib.metadata.version('pulumi')}\n",
+        "__main__.py": PYTHON_SDK_PROGRAM,
+    }
+    program = consumer(tmp_path / "python-sdk-consumer", env, files, {"kubeconfig": plane.kubeconfig_path.read_text()})
+    added = program.run("pulumi", "package", "add", str(provider))
+    assert "import pulumi_hardened_doks" in added.stdout  # Link's instructions
+    generated = program.workdir / "sdks" / "hardened-doks" / "pulumi_hardened_doks"
+    assert (generated / "hardened_cluster.py").is_file()  # GeneratePackage, from the schema the code infers
+    deployed = deployed_and_destroyed(program, plane)
+    assert deployed["clusterName"] == CLUSTER_NAME
 
 
 def test_the_python_example_deploys_with_the_real_engine(
