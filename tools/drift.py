@@ -40,6 +40,7 @@ on drift or error to the webhook in SLACK_WEBHOOK_URL or the stack's secret conf
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -385,12 +386,24 @@ Scan = Callable[[str, out_of_band.Desired], out_of_band.OutOfBand]
 
 def engine_out_of_band(stack: str, desired: out_of_band.Desired) -> out_of_band.OutOfBand:
     """Objects created outside Pulumi, and every managed object compared with the program's, from the cluster."""
-    selected = engine.select_stack(stack)
-    kubeconfig = selected.outputs().get("kubeconfig")
+    # One CLI call for the state and the outputs (`stack output` would be two more: masked, then plain).
+    deployment = engine.select_stack(stack).export_stack().deployment or {}
+    kubeconfig = stack_output(deployment, "kubeconfig")
     if kubeconfig is None:
         return out_of_band.OutOfBand([], [])
-    resources = selected.export_stack().deployment.get("resources", [])
-    return out_of_band.scan(resources, out_of_band.kubernetes_getter(str(kubeconfig.value)), desired)
+    return out_of_band.scan(deployment.get("resources", []), out_of_band.kubernetes_getter(str(kubeconfig)), desired)
+
+
+def stack_output(deployment: Mapping[str, Any], name: str) -> Any:
+    """One output of the stack, from its exported state (`stack export --show-secrets`: a secret holds its
+    value JSON-encoded under ``plaintext``); None when the stack has no such output."""
+    for resource in deployment.get("resources", []):
+        if resource.get("type") == "pulumi:pulumi:Stack":
+            value = (resource.get("outputs") or {}).get(name)
+            if isinstance(value, dict) and _SECRET_SIG in value and "plaintext" in value:
+                return json.loads(value["plaintext"])
+            return value
+    return None
 
 
 def goal_inputs(events: Iterable[Union[EngineEvent, Mapping[str, Any]]]) -> dict[str, Optional[dict[str, Any]]]:
@@ -573,8 +586,13 @@ def _preview_stack(stack: str, preview: Preview) -> tuple[StackDrift, out_of_ban
     events: list[EngineEvent] = []
     try:
         engine.check_stack_name(stack)
-        ignored = ignore_changes_of(stack)
-        preview(stack, events.append)
+        # The engine's preview (the CLI's processes) and the offline run of the program that reads the
+        # ignore_changes are independent: side by side, the drift command costs little more than the
+        # preview (issue 18; docs/performance.md).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            previewing = pool.submit(preview, stack, events.append)
+            ignored = ignore_changes_of(stack)
+            previewing.result()
     except engine.EngineError as exc:
         return StackDrift(stack, status="error", errors=[str(exc)]), {}
     except CommandError as exc:

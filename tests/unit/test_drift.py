@@ -9,6 +9,7 @@ engine path is replaced by a replay of those events, so no engine runs here.
 from __future__ import annotations
 
 import copy
+import threading
 import json
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -485,3 +486,33 @@ def test_the_tools_keep_per_step_checkpoints_unless_the_caller_skips_them(monkey
     assert "PULUMI_SKIP_CHECKPOINTS" not in engine.environment()
     monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", "true")
     assert engine.environment()["PULUMI_SKIP_CHECKPOINTS"] == "true"
+
+
+def test_the_preview_and_the_offline_program_run_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each waits until the other has started: run one after the other, the first would time out.
+    started = {"preview": threading.Event(), "program": threading.Event()}
+
+    def both_running(mine: str, other: str) -> None:
+        started[mine].set()
+        assert started[other].wait(timeout=10), f"the {other} did not run while the {mine} did"
+
+    def offline(stack: str) -> dict[tuple[str, str], list[str]]:
+        both_running("program", "preview")
+        return LAB_IGNORES
+
+    def preview(stack: str, on_event: Callable[[EngineEvent], None]) -> None:
+        both_running("preview", "program")
+        for event in recorded("clean"):
+            on_event(EngineEvent.from_json(event))
+
+    monkeypatch.setattr(drift, "ignore_changes_of", offline)
+    assert drift.check_stack("dev", preview=preview).status == "clean"
+
+
+def test_the_kubeconfig_output_is_read_from_the_exported_state() -> None:
+    plain = {"type": "pulumi:pulumi:Stack", "outputs": {"clusterName": "c1", "kubeconfig": {drift._SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "plaintext": json.dumps("apiVersion: v1\n")}}}
+    deployment = {"resources": [{"type": "kubernetes:core/v1:Namespace", "outputs": {"kubeconfig": "not the stack's"}}, plain]}
+    assert drift.stack_output(deployment, "kubeconfig") == "apiVersion: v1\n"
+    assert drift.stack_output(deployment, "clusterName") == "c1"
+    assert drift.stack_output(deployment, "nope") is None
+    assert drift.stack_output({"resources": []}, "kubeconfig") is None
