@@ -96,14 +96,18 @@ def check(run: ProgramRun, policies: Optional[list[Policy]] = None) -> list[Viol
 
         return report
 
+    # Each resource's arguments (a proxy over the whole of its inputs) are built once and read by every
+    # policy: built per policy, they were most of the pack's cost (issue 18; docs/performance.md).
+    arguments = [(resource, resource_args(resource)) for resource in resources]
+    stack_arguments = stack_args(run)
     for policy in policies if policies is not None else all_policies():
         try:
             if isinstance(policy, StackValidationPolicy):
-                policy.validate(stack_args(run), reporter(policy, None))
+                policy.validate(stack_arguments, reporter(policy, None))
             elif isinstance(policy, ResourceValidationPolicy):
-                for resource in resources:
+                for resource, args in arguments:
                     try:
-                        policy.validate(resource_args(resource), reporter(policy, resource))
+                        policy.validate(args, reporter(policy, resource))
                     except _NotApplicableError:
                         continue
         except (_NotApplicableError, UnknownValueError):
