@@ -19,7 +19,7 @@ class Environment(Enum):
     PROD = "prod"
 
 
-class MaintenanceWindowArgs(TypedDict, total=False):
+class MaintenanceWindowSettings(TypedDict, total=False):
     """When DOKS may apply automatic patch upgrades."""
 
     day: str
@@ -36,7 +36,7 @@ class TaintEffect(Enum):
     NO_EXECUTE = "NoExecute"
 
 
-class TaintArgs(TypedDict, total=False):
+class TaintSettings(TypedDict, total=False):
     """Taint"""
 
     key: Required[str]
@@ -47,7 +47,7 @@ class TaintArgs(TypedDict, total=False):
     """Taint effect. Allowed: NoSchedule, PreferNoSchedule, NoExecute."""
 
 
-class NodePoolArgs(TypedDict, total=False):
+class NodePoolSettings(TypedDict, total=False):
     """A DOKS node pool (Droplet workers)."""
 
     name: Required[str]
@@ -64,13 +64,13 @@ class NodePoolArgs(TypedDict, total=False):
     """Fixed node count; required when auto_scale is false. Allowed: integer ≥ 1."""
     labels: Mapping[str, str]
     """Kubernetes labels on every node of the pool. Allowed: label key → label value."""
-    taints: Sequence[TaintArgs]
+    taints: Sequence[TaintSettings]
     """Taints on every node of the pool. Allowed: list of {key, value, effect}."""
     tags: Sequence[str]
     """Extra DigitalOcean tags on the pool's Droplets. Allowed: DigitalOcean tag names."""
 
 
-class WorkerFirewallArgs(TypedDict, total=False):
+class WorkerFirewallSettings(TypedDict, total=False):
     """The project's own tag-scoped cloud firewall on the worker Droplets."""
 
     load_balancer_uids: Sequence[str]
@@ -81,7 +81,7 @@ class WorkerFirewallArgs(TypedDict, total=False):
     """The only addresses outside the VPC the workers may send DNS (TCP/UDP 53) to: the resolvers in their /etc/resolv.conf (DigitalOcean's by default; confirm with the metadata API, docs/architecture.md worker firewall). Allowed: IPv4/IPv6 addresses or CIDRs no wider than /24 (IPv6 /64)."""
 
 
-class ProjectArgs(TypedDict, total=False):
+class ProjectSettings(TypedDict, total=False):
     """The DigitalOcean project that groups the stack's resources."""
 
     name: str
@@ -92,7 +92,7 @@ class ProjectArgs(TypedDict, total=False):
     """Project description. Allowed: text."""
 
 
-class SubjectsArgs(TypedDict, total=False):
+class SubjectsSettings(TypedDict, total=False):
     """Who a role is bound to: identity-provider users and groups."""
 
     users: Sequence[str]
@@ -101,26 +101,26 @@ class SubjectsArgs(TypedDict, total=False):
     """Group names, as the API server's authenticator reports them. Allowed: group names."""
 
 
-class TeamArgs(TypedDict, total=False):
+class TeamSettings(TypedDict, total=False):
     """An application team: its namespaces and who holds which role in them."""
 
     name: Required[str]
     """Team name (labels its namespaces and names its roles). Allowed: DNS label."""
     namespaces: Sequence[str]
     """The team's namespaces; each gets the tenant baseline. Allowed: DNS-1123 labels, not reserved."""
-    admins: SubjectsArgs
+    admins: SubjectsSettings
     """Namespace admins: manage workloads, Secrets and RoleBindings. Allowed: {users, groups}."""
-    developers: SubjectsArgs
+    developers: SubjectsSettings
     """Developers: deploy workloads; no Secrets, no exec. Allowed: {users, groups}."""
-    viewers: SubjectsArgs
+    viewers: SubjectsSettings
     """Read-only viewers; no Secrets. Allowed: {users, groups}."""
-    deployers: SubjectsArgs
+    deployers: SubjectsSettings
     """With rbac.human_access: read-only (prod): extra subjects of the team's deploy identity, e.g. the group or user your CI's OIDC identity maps to; the stack also creates a ServiceAccount hardened-doks-deployer in each team namespace. The deploy identity applies workloads and Secrets, never exec, attach or port-forward. Allowed: {users, groups}."""
     cluster_admin: bool
     """Break-glass: bind the team's one admin group to cluster-admin. Needs rbac.break_glass (and in prod rbac.break_glass_prod_acknowledged). Allowed: true, false."""
 
 
-class NamespaceQuotaArgs(TypedDict, total=False):
+class NamespaceQuotaSettings(TypedDict, total=False):
     """The ResourceQuota of every tenant namespace (NSA/CISA: limit resource use per namespace)."""
 
     requests_cpu: str
@@ -159,7 +159,7 @@ class NamespaceQuotaArgs(TypedDict, total=False):
     """Most CronJobs. Allowed: integer ≥ 0."""
 
 
-class ContainerDefaultsArgs(TypedDict, total=False):
+class ContainerDefaultsSettings(TypedDict, total=False):
     """The LimitRange of every tenant namespace: defaults and ceilings per container."""
 
     default_request_cpu: str
@@ -188,7 +188,7 @@ class PodSecurityLevel(Enum):
     RESTRICTED = "restricted"
 
 
-class PodSecurityArgs(TypedDict, total=False):
+class PodSecuritySettings(TypedDict, total=False):
     """Pod Security Admission levels of tenant namespaces (Pod Security Standards)."""
 
     enforce: PodSecurityLevel
@@ -206,7 +206,7 @@ class AllowRuleProtocol(Enum):
     UDP = "UDP"
 
 
-class AllowRuleArgs(TypedDict, total=False):
+class AllowRuleSettings(TypedDict, total=False):
     """One named network path opened through the default-deny policies."""
 
     name: Required[str]
@@ -223,7 +223,7 @@ class AllowRuleArgs(TypedDict, total=False):
     """Protocol of the ports. Allowed: TCP, UDP."""
 
 
-class ApiServerAccessArgs(TypedDict, total=False):
+class ApiServerAccessSettings(TypedDict, total=False):
     """Pods that may reach the Kubernetes API server (a CiliumNetworkPolicy, toEntities kube-apiserver)."""
 
     namespace: Required[str]
@@ -232,14 +232,14 @@ class ApiServerAccessArgs(TypedDict, total=False):
     """Labels selecting the pods; empty selects every pod of the namespace. Allowed: label key → value."""
 
 
-class NetworkPoliciesArgs(TypedDict, total=False):
+class NetworkPoliciesSettings(TypedDict, total=False):
     """Paths opened through the default-deny policies of the managed namespaces."""
 
     intra_namespace: Sequence[str]
     """Namespaces whose pods may talk to each other. Allowed: team namespaces."""
-    allow: Sequence[AllowRuleArgs]
+    allow: Sequence[AllowRuleSettings]
     """Named paths between namespaces or to outside CIDRs. Allowed: list of allow rules."""
-    api_server_access: Sequence[ApiServerAccessArgs]
+    api_server_access: Sequence[ApiServerAccessSettings]
     """Pods that may call the Kubernetes API. Allowed: list of {namespace, pod_labels}."""
 
 
@@ -250,10 +250,10 @@ class RbacHumanAccess(Enum):
     READ_ONLY = "read-only"
 
 
-class RbacArgs(TypedDict, total=False):
+class RbacSettings(TypedDict, total=False):
     """Cluster-wide roles: auditors and the break-glass switch."""
 
-    auditors: SubjectsArgs
+    auditors: SubjectsSettings
     """Security staff: read everything cluster-wide except Secrets. Allowed: {users, groups}."""
     break_glass: bool
     """Allow one team (cluster_admin: true) to be bound to cluster-admin. Allowed: true, false."""
@@ -272,7 +272,7 @@ class AdmissionMode(Enum):
     ENFORCE = "Enforce"
 
 
-class KeylessArgs(TypedDict, total=False):
+class KeylessSettings(TypedDict, total=False):
     """A Sigstore keyless signing identity (Fulcio certificate + Rekor transparency log)."""
 
     issuer: Required[str]
@@ -285,7 +285,7 @@ class KeylessArgs(TypedDict, total=False):
     """Rekor transparency log. Allowed: https URL."""
 
 
-class AdmissionArgs(TypedDict, total=False):
+class AdmissionSettings(TypedDict, total=False):
     """Trusted images at admission: the API server's admission policies and Kyverno's signature policy."""
 
     mode: AdmissionMode
@@ -294,7 +294,7 @@ class AdmissionArgs(TypedDict, total=False):
     """Registries (and optional repository prefixes) pods may pull from; images from them must be signed. Default: a DigitalOcean Container Registry named hardened-doks. Allowed: registry host[/path], e.g. registry.digitalocean.com/my-registry; staging and prod refuse public registries (registry.k8s.io, docker.io/library, mcr.microsoft.com…) and shared hosts without your path (docker.io, ghcr.io, quay.io, registry.digitalocean.com…), dev warns."""
     cosign_public_key: str
     """Cosign public key (PEM) images must be signed with. Staging and prod need it or keyless. Allowed: PEM public key."""
-    keyless: KeylessArgs
+    keyless: KeylessSettings
     """Keyless signing identity images must be signed by. Allowed: {issuer, subject | subject_regexp, rekor_url}."""
     cosign_key_transparency_log: bool
     """With cosign_public_key: each signature must have its Rekor transparency-log entry (what `cosign sign --key` uploads by default), so Kyverno must reach Sigstore's TUF and Rekor. false accepts key signatures made with --tlog-upload=false (air-gapped signing, nothing published to the public log): the key alone is then the trust root. Allowed: true, false (cosign_public_key only)."""
@@ -317,7 +317,7 @@ class Severity(Enum):
     CRITICAL = "CRITICAL"
 
 
-class KubescapeScannerArgs(TypedDict, total=False):
+class KubescapeScannerSettings(TypedDict, total=False):
     """Kubescape operator: configuration scans (NSA, CIS…) and image vulnerability scans, results in-cluster."""
 
     enabled: bool
@@ -332,7 +332,7 @@ class KubescapeScannerArgs(TypedDict, total=False):
     """Install the kubescape-operator chart from this local folder or .tgz archive instead of its repository (air-gapped, e2e). Allowed: path to a chart folder or .tgz of the pinned version."""
 
 
-class TrivyScannerArgs(TypedDict, total=False):
+class TrivyScannerSettings(TypedDict, total=False):
     """Trivy operator: vulnerability, config-audit, exposed-secret and RBAC-assessment reports."""
 
     enabled: bool
@@ -347,7 +347,7 @@ class TrivyScannerArgs(TypedDict, total=False):
     """Install the trivy-operator chart from this local folder or .tgz archive instead of its repository (air-gapped, e2e; see scripts/trivy-chart.sh). Allowed: path to a chart folder or .tgz of the pinned version."""
 
 
-class SnykScannerArgs(TypedDict, total=False):
+class SnykScannerSettings(TypedDict, total=False):
     """Snyk monitor: sends workload and image data to a Snyk organisation (a SaaS account)."""
 
     enabled: bool
@@ -356,7 +356,7 @@ class SnykScannerArgs(TypedDict, total=False):
     """Install the snyk-monitor chart from this local folder or .tgz archive instead of its repository (air-gapped, e2e). Allowed: path to a chart folder or .tgz of the pinned version."""
 
 
-class FalcoScannerArgs(TypedDict, total=False):
+class FalcoScannerSettings(TypedDict, total=False):
     """Falco runtime detection (a privileged node agent) and falcosidekick, its alert forwarder."""
 
     enabled: bool
@@ -367,22 +367,22 @@ class FalcoScannerArgs(TypedDict, total=False):
     """Install the falcosidekick chart from this local folder or .tgz archive instead of its repository (air-gapped, e2e). Allowed: path to a chart folder or .tgz of the pinned version."""
 
 
-class ScannersArgs(TypedDict, total=False):
+class ScannersSettings(TypedDict, total=False):
     """The in-cluster security scanners and their shared severity threshold."""
 
     severity: Severity
     """Lowest severity the scanners report (Trivy's severity filter; lower findings are not stored). Allowed: LOW, MEDIUM, HIGH, CRITICAL."""
-    kubescape: KubescapeScannerArgs
+    kubescape: KubescapeScannerSettings
     """Kubescape operator. Allowed: {enabled, …}."""
-    trivy: TrivyScannerArgs
+    trivy: TrivyScannerSettings
     """Trivy operator. Allowed: {enabled, …}."""
-    snyk: SnykScannerArgs
+    snyk: SnykScannerSettings
     """Snyk monitor (off unless enabled with its secrets). Allowed: {enabled, chart_path}."""
-    falco: FalcoScannerArgs
+    falco: FalcoScannerSettings
     """Falco runtime detection (off unless enabled). Allowed: {enabled, chart_path, sidekick_chart_path}."""
 
 
-class AlertsArgs(TypedDict, total=False):
+class AlertsSettings(TypedDict, total=False):
     """Findings to Slack: the in-cluster notifier (scanner reports) and falcosidekick (Falco events)."""
 
     min_severity: Severity
@@ -420,13 +420,13 @@ class HardenedClusterArgs(TypedDict, total=False):
     """Apply DOKS patch upgrades automatically in the maintenance window. Allowed: true, false."""
     surge_upgrade: bool
     """Upgrade nodes by surging new ones before draining old ones. Allowed: true, false."""
-    maintenance_window: MaintenanceWindowArgs
+    maintenance_window: MaintenanceWindowSettings
     """Weekly window for automatic upgrades. Allowed: {day, start_time}."""
     api_allowlist: Sequence[str]
     """CIDRs allowed to reach the Kubernetes API (control-plane firewall). Allowed: IPv4/IPv6 CIDRs, judged by the address space they cover together (IPv6 spellings of IPv4 such as ::ffff:0:0/96 count as IPv4): staging refuses blocks wider than /8 (IPv6 /32) and lists covering more than one /8 (IPv6 /32) in total, prod the same for /16 (IPv6 /48)."""
-    system_pool: NodePoolArgs
+    system_pool: NodePoolSettings
     """The cluster's default node pool (system add-ons run here). Allowed: a node pool object."""
-    workload_pools: Sequence[NodePoolArgs]
+    workload_pools: Sequence[NodePoolSettings]
     """Additional node pools for applications. Allowed: list of node pool objects."""
     isolate_system_pool: bool
     """Taint the system pool so only Kyverno, the scanners and the notifier run there; tenants need a workload pool without NoSchedule taints. Dev without one: not tainted, with a warning. Must stay true in staging and prod. Allowed: true, false."""
@@ -436,31 +436,31 @@ class HardenedClusterArgs(TypedDict, total=False):
     """Extra DigitalOcean tags on the cluster and its pools. Allowed: DigitalOcean tag names."""
     protect: bool
     """Pulumi protect on the cluster and VPC (refuses deletion). Allowed: true, false."""
-    worker_firewall: WorkerFirewallArgs
+    worker_firewall: WorkerFirewallSettings
     """Extra inbound sources for the worker firewall. Allowed: {load_balancer_uids, load_balancer_ports}."""
-    project: ProjectArgs
+    project: ProjectSettings
     """DigitalOcean project grouping the stack's resources. Allowed: {name, purpose, description}."""
     existing_cluster_kubeconfig: pulumi.Input[str]
     """Kubeconfig of an existing cluster to harden instead of creating DigitalOcean resources (secret): exactly one cluster with an https server, and user credentials (token, client certificate, exec plugin); needs existing_cluster_name. No DigitalOcean token is needed in this mode. Allowed: kubeconfig YAML, set with --secret."""
     existing_cluster_name: str
     """Stable identifier of the existing cluster (keeps resources when credentials change); set with existing_cluster_kubeconfig or not at all. Allowed: DNS label."""
-    teams: Sequence[TeamArgs]
+    teams: Sequence[TeamSettings]
     """Application teams: their namespaces and role holders. Allowed: list of team objects."""
-    namespace_quota: NamespaceQuotaArgs
+    namespace_quota: NamespaceQuotaSettings
     """ResourceQuota of every tenant namespace. Allowed: {requests_cpu, requests_memory, …}."""
-    container_defaults: ContainerDefaultsArgs
+    container_defaults: ContainerDefaultsSettings
     """LimitRange of every tenant namespace (per-container defaults and ceilings). Allowed: {default_request_cpu, …}."""
-    pod_security: PodSecurityArgs
+    pod_security: PodSecuritySettings
     """Pod Security Admission levels of tenant namespaces. Allowed: {enforce, warn, audit}."""
-    network_policies: NetworkPoliciesArgs
+    network_policies: NetworkPoliciesSettings
     """Paths opened through the managed namespaces' default-deny policies. Allowed: {intra_namespace, allow, api_server_access}."""
-    rbac: RbacArgs
+    rbac: RbacSettings
     """Cluster-wide auditors, the break-glass switch, and how much the team roles let people do (read-only in prod). Allowed: {auditors, break_glass, break_glass_prod_acknowledged, human_access, break_glass_group}."""
-    admission: AdmissionArgs
+    admission: AdmissionSettings
     """Admission rules (API server policies) and image signatures (Kyverno). Allowed: {mode, allowed_registries, cosign_public_key, keyless, replicas, chart_path, registry_pull_secret, registry_credentials_rotation_days}."""
-    scanners: ScannersArgs
+    scanners: ScannersSettings
     """In-cluster security scanners: Kubescape, Trivy, Snyk, Falco. Allowed: {severity, kubescape, trivy, snyk, falco}."""
-    alerts: AlertsArgs
+    alerts: AlertsSettings
     """Findings at or above a severity to Slack. Allowed: {min_severity, schedule, slack_webhook_allowed_hosts, notifier_image}."""
     addon_image_digests: Mapping[str, str]
     """Digests of the add-on charts' images and artifacts, by the reference the pinned chart uses (`make image-digests` resolves them); each then runs by digest. Allowed: image:tag → sha256:<64 hex>, for the images in PINNED_IMAGES."""

@@ -29,7 +29,8 @@ from hardened_doks.tools.offline import PROJECT_DIR
 
 #: The module written.
 MODULE = PROJECT_DIR / "components" / "package_args.py"
-#: The TypedDict of the top-level model (the others are named <Model>Args).
+#: The TypedDict of the top-level model. The others, one per settings section, are named <Model>Settings:
+#: not <Model>Args, which names a component's own arguments (hardened_doks.rbac.RbacArgs is not the rbac section).
 TOP_LEVEL = "HardenedClusterArgs"
 #: Names of the Enums that several fields share (the others are named <Model><Field>).
 ENUM_NAMES: dict[tuple[str, ...], str] = {
@@ -103,7 +104,7 @@ class _Writer:
         """The TypedDict of a model; the models it uses are written first (the analyzer needs no forward refs)."""
         if model in self.typed_dicts:
             return self.typed_dicts[model]
-        name = TOP_LEVEL if model is StackConfig else f"{model.__name__}Args"
+        name = TOP_LEVEL if model is StackConfig else f"{model.__name__}Settings"
         lines = []
         for field_name, field in model.model_fields.items():
             typ = self.type_of(field.annotation, model, field_name)

@@ -73,7 +73,7 @@ def test_every_setting_of_every_model_has_its_typed_dict_field_with_the_descript
     assert len(found) == 23  # StackConfig and its 22 sections
     fields = 0
     for name, model in found.items():
-        typed = getattr(package_args, "HardenedClusterArgs" if model is StackConfig else f"{name}Args")
+        typed = getattr(package_args, "HardenedClusterArgs" if model is StackConfig else f"{name}Settings")
         assert typing.is_typeddict(typed)
         assert list(typed.__annotations__) == list(model.model_fields), name
         fields += len(model.model_fields)
@@ -103,8 +103,8 @@ def test_the_schema_has_every_setting_as_an_input(schema: dict[str, Any]) -> Non
     assert set(resource["inputProperties"]) == {camel(key) for key in StackConfig.model_fields}
     assert resource.get("requiredInputs", []) == []  # every setting has a default (profile, stack name)
     pools = resource["inputProperties"]["workloadPools"]
-    assert pools["items"]["$ref"] == f"#/types/{NAMESPACE}:index:NodePoolArgs"
-    node_pool = schema["types"][f"{NAMESPACE}:index:NodePoolArgs"]
+    assert pools["items"]["$ref"] == f"#/types/{NAMESPACE}:index:NodePoolSettings"
+    node_pool = schema["types"][f"{NAMESPACE}:index:NodePoolSettings"]
     assert set(node_pool["required"]) == {"name", "size"}
     assert node_pool["properties"]["minNodes"]["type"] == "integer"
     assert node_pool["properties"]["minNodes"]["description"].startswith("Fewest nodes")
