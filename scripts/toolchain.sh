@@ -44,7 +44,7 @@ PULUMI_YAML_VERSION=v1.38.0                 # github.com/pulumi/pulumi-yaml, bui
 # admits: docs/admission.md, "Supply chain: images the cluster admits").
 # One wrapper module each (scripts/toolchain/<component>/: a `tool` directive and a complete go.sum, so the
 # dependency versions are upstream's own). The e2e tier pushes, signs and verifies images with crane, cosign and
-# the Kyverno CLI (tests/e2e/test_9_supply_chain.py); the unit tier lints every workflow with actionlint.
+# the Kyverno CLI (tests/e2e/test_supply_chain.py); the unit tier lints every workflow with actionlint.
 # A fitting binary already on PATH (same version) is linked instead of built.
 #   component|module|version|main package|binary|version stamp (-X)|version command
 GO_TOOLS=(
