@@ -23,6 +23,10 @@ MANAGED_LABELS: dict[str, str] = {"app.kubernetes.io/managed-by": "pulumi", "app
 MANAGED_NAMESPACE_LABEL = "hardened-doks.io/managed-namespace"
 #: Label naming the owning team of a tenant namespace.
 TEAM_LABEL = "hardened-doks.io/team"
+#: Label naming the stack's environment (dev, staging, prod) on a tenant namespace: how the policy pack
+#: knows a cluster is production when no DigitalOcean resource says so (existing-cluster mode; its
+#: k8s-prod-people-read-only rule, hardened_doks.policy.kubernetes PRODUCTION_NAMESPACE_LABEL).
+ENVIRONMENT_LABEL = "hardened-doks.io/environment"
 #: Annotation telling pulumi-kubernetes not to wait for readiness (no nodes in the e2e tier).
 SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
 #: Annotation making pulumi-kubernetes force server-side-apply conflicts for one object (the

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import pulumi
 
 from hardened_doks.config import KUBERNETES_NAMESPACES, ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
-from hardened_doks.kube import MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
+from hardened_doks.kube import ENVIRONMENT_LABEL, MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
 
 #: Pod Security levels for the add-on namespaces whose pods are restricted-compliant.
 RESTRICTED = PodSecurity(enforce="restricted", warn="restricted", audit="restricted")
@@ -231,6 +231,8 @@ class TenantNamespacesArgs:
     pod_security_version: str
     quota: NamespaceQuota
     container_defaults: ContainerDefaults
+    #: The stack's environment (dev, staging, prod), labelled on each namespace; empty: no label.
+    environment: str = ""
     #: Do not wait for the objects to become ready (an API server without nodes).
     skip_await: bool = False
 
@@ -244,7 +246,9 @@ class TenantNamespaces(pulumi.ComponentResource):
         super().__init__("hardened-doks:kubernetes:TenantNamespaces", name, None, opts)
         self.namespaces = {}
         for ns, team in args.namespaces.items():
-            objects = baseline(ns, args.pod_security, args.pod_security_version, {TEAM_LABEL: team}, args.quota, args.container_defaults)
+            # The environment label lets the policy pack hold production's people read-only on any cluster.
+            labels = {TEAM_LABEL: team, **({ENVIRONMENT_LABEL: args.environment} if args.environment else {})}
+            objects = baseline(ns, args.pod_security, args.pod_security_version, labels, args.quota, args.container_defaults)
             self.namespaces[ns] = ManagedNamespace(f"{name}-{ns}", provider, objects, skip_await=args.skip_await, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"namespaces": sorted(self.namespaces)})
 

@@ -82,6 +82,7 @@ def tenant_namespaces_args(config: StackConfig) -> TenantNamespacesArgs:
         pod_security_version=pod_security_version(config),
         quota=config.namespace_quota,
         container_defaults=config.container_defaults,
+        environment=config.environment,
         skip_await=config.skip_await,
     )
 

@@ -176,9 +176,26 @@ def _forbidden_grants(rules: Any) -> list[str]:
     return sorted(granted)
 
 
+#: The label the stack puts on its tenant namespaces with its environment (hardened_doks.kube ENVIRONMENT_LABEL),
+#: and the values that mean production.
+PRODUCTION_NAMESPACE_LABEL = "hardened-doks.io/environment"
+PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production"})
+
+
+def is_production(resources: Any) -> bool:
+    """A DigitalOcean resource tagged env:prod, or (existing-cluster mode: no DigitalOcean resource) a
+    namespace labelled with a production environment."""
+    tags = set(DEFAULT_PRODUCTION_TAGS)
+    for r in resources:
+        if {str(t) for t in items(get(r.props, "tags"))} & tags:
+            return True
+        if r.resource_type == "kubernetes:core/v1:Namespace" and get(r.props, "metadata", "labels", PRODUCTION_NAMESPACE_LABEL) in PRODUCTION_ENVIRONMENTS:
+            return True
+    return False
+
+
 def _validate_people_read_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    production = set(DEFAULT_PRODUCTION_TAGS)
-    if not any({str(t) for t in items(get(r.props, "tags"))} & production for r in args.resources):
+    if not is_production(args.resources):
         return
     roles = {
         (r.resource_type.rsplit(":", 1)[1], get(r.props, "metadata", "namespace") if r.resource_type.endswith(":Role") else None, get(r.props, "metadata", "name")): r.props
@@ -376,7 +393,7 @@ def policies() -> list[Any]:
         ),
         stack_policy(
             "k8s-prod-people-read-only",
-            "In production (a resource tagged env:prod), no binding gives a person (User or Group) exec, attach, "
+            f"In production (a resource tagged env:prod, or a namespace labelled {PRODUCTION_NAMESPACE_LABEL}=prod), no binding gives a person (User or Group) exec, attach, "
             f"port-forward, Secrets or pod deletion, except with a {BREAK_GLASS_ANNOTATION} annotation.",
             _validate_people_read_only,
             controls=[cis("5.1.2"), nsa("Authentication and authorization")],

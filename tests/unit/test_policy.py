@@ -363,3 +363,31 @@ def test_people_are_read_only_in_production() -> None:
     assert violations("k8s-prod-people-read-only", cluster, reader, binding("reader", "User")) == []
     dev = resource("digitalocean:index/kubernetesCluster:KubernetesCluster", {"tags": ["env:dev"]}, "cluster")
     assert violations("k8s-prod-people-read-only", dev, debug, binding("debug", "Group")) == []
+
+
+def test_an_existing_cluster_is_production_by_its_namespaces_label() -> None:
+    # Existing-cluster mode has no DigitalOcean resource to carry env:prod: the namespaces' label says it.
+    from hardened_doks.kube import ENVIRONMENT_LABEL
+    from hardened_doks.policy.kubernetes import PRODUCTION_NAMESPACE_LABEL
+
+    assert PRODUCTION_NAMESPACE_LABEL == ENVIRONMENT_LABEL
+    rbac = "kubernetes:rbac.authorization.k8s.io/v1:"
+    debug = resource(rbac + "ClusterRole", {"metadata": {"name": "debug"}, "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]}, "debug")
+    bound = resource(rbac + "RoleBinding", {"metadata": {"name": "b", "namespace": "apps"}, "roleRef": {"kind": "ClusterRole", "name": "debug"},
+                                             "subjects": [{"kind": "Group", "name": "ops"}]}, "b")  # fmt: skip
+
+    def namespace(environment: str) -> RecordedResource:
+        return resource("kubernetes:core/v1:Namespace", {"metadata": {"name": "apps", "labels": {ENVIRONMENT_LABEL: environment}}}, "apps")
+
+    assert violations("k8s-prod-people-read-only", namespace("prod"), debug, bound) == [
+        "b gives Group/ops create pods/exec in production (people read; a deploy identity changes; exec only through break-glass)"
+    ]
+    assert violations("k8s-prod-people-read-only", namespace("staging"), debug, bound) == []
+
+
+def test_tenant_namespaces_carry_the_stacks_environment(run_of) -> None:
+    from hardened_doks.kube import ENVIRONMENT_LABEL
+
+    for stack in ("dev", "prod"):
+        namespaces = [r for r in run_of(stack).resources if r.type == "kubernetes:core/v1:Namespace" and "hardened-doks.io/team" in r.inputs["metadata"].get("labels", {})]
+        assert namespaces and {r.inputs["metadata"]["labels"][ENVIRONMENT_LABEL] for r in namespaces} == {stack}
