@@ -38,7 +38,7 @@ import pulumi_kubernetes as kubernetes
 
 from hardened_doks import admission_policies
 from hardened_doks.addon import namespace_objects, release_args
-from hardened_doks.addons import addon_images, namespaces
+from hardened_doks.addons import addon_images, scanner_namespaces
 from hardened_doks.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
 from hardened_doks.config import Admission as AdmissionSettings, StackConfig
 from hardened_doks.kube import create, metadata
@@ -131,7 +131,7 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
                 "name": "verify-signatures",
                 # The add-on namespaces run their charts' upstream images, not signed by the
                 # stack's identity: each is held to its chart's images (restrict-addon-images).
-                **_match_pods(EXCLUDED_NAMESPACES + tuple(ns for ns in namespaces() if ns != KYVERNO.namespace)),
+                **_match_pods(EXCLUDED_NAMESPACES + scanner_namespaces()),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),
@@ -173,7 +173,7 @@ class Admission(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # The API server's policies first: they need nothing else, and what comes after (Kyverno
         # included) is admitted under them.
-        pairs = admission_policies.policies(config.admission, addon_images(config))
+        pairs = admission_policies.policies(config.admission, addon_images(config), scanner_namespaces())
         self.validating_policies = [create(p, self, provider, skip_await=config.skip_await) for p, _ in pairs]
         self.validating_bindings = [
             create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs, strict=True)
@@ -184,7 +184,7 @@ class Admission(pulumi.ComponentResource):
         depends = [self.namespace]
         self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in KYVERNO.network_policies(config)]
         # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
-        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials), self, provider, depends_on=depends, skip_await=config.skip_await)]
+        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials, KYVERNO.namespace), self, provider, depends_on=depends, skip_await=config.skip_await)]
         warning = self.policies_warning(config)
         if warning:
             pulumi.log.warn(warning, self)

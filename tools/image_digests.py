@@ -29,7 +29,8 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from hardened_doks.config import NAMESPACE, PINNED_IMAGES
+from hardened_doks.config import NAMESPACE
+from hardened_doks.addons import PINNED_IMAGES
 
 EXIT_OK, EXIT_ERROR = 0, 2
 _ACCEPT = ", ".join(
