@@ -127,6 +127,24 @@ class Addon:
         return value
 
 
+@dataclass(frozen=True)
+class AddonInstall:
+    """One add-on as a component installs it: what its descriptor builds for one stack's config
+    (components/stack.py maps the config onto it), so the Admission, Scanners and Alerts components
+    read no ``StackConfig``."""
+
+    #: Its key and managed namespace.
+    key: str
+    namespace: str
+    #: Its namespace with the baseline (Pod Security, quota, LimitRange, default-deny, DNS): :func:`namespace_objects`.
+    namespace_objects: tuple[dict[str, Any], ...]
+    #: The network paths it needs beyond the baseline, then the other objects it needs (credentials, RBAC).
+    network_policies: tuple[dict[str, Any], ...] = ()
+    extra_objects: tuple[dict[str, Any], ...] = ()
+    #: The Helm Release's arguments (:func:`release_args`); None for an add-on of plain manifests.
+    release: Optional[dict[str, Any]] = None
+
+
 def with_digests(config: StackConfig, images: tuple[PinnedImage, ...], values: dict[str, Any]) -> dict[str, Any]:
     """``values`` with every configured digest of an add-on's pinned images set where its chart names it.
 
