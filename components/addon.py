@@ -1,8 +1,8 @@
 """What a security add-on is, and what every add-on shares.
 
 An add-on (Kyverno, Kubescape, Trivy, Snyk, Falco, falcosidekick, the notifier) is described by
-one :class:`Addon` in its own module under ``components/addons/``: its chart pin, namespace,
-release, values, network policies, extra objects, allowed images, Pod Security level (and the
+one :class:`Addon` in its own module under ``components/addons/``: its namespace, chart pin,
+pinned images, release, values, network policies, extra objects, allowed images, Pod Security level (and the
 reason for any exemption) and the workloads the budget counts. The components (Admission,
 Scanners, Alerts) and the tools (budget, renders) iterate over those descriptors; nothing else
 names an add-on. This module holds what they share: the restricted security contexts, image
@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from hardened_doks.config import PINNED_IMAGES, ChartPin, NamespaceQuota, PodSecurity, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import NamespaceQuota, PodSecurity, StackConfig
 from hardened_doks.kube import addon_scheduling
 from hardened_doks.namespaces import RESTRICTED, baseline, pod_security_version
 
@@ -56,10 +57,6 @@ def _nothing(config: StackConfig) -> Manifests:
     return []
 
 
-def _no_chart_path(config: StackConfig) -> Optional[str]:
-    return None
-
-
 def tenant_quota(config: StackConfig) -> NamespaceQuota:
     """The tenants' quota: what most add-on namespaces are bounded by."""
     return config.namespace_quota
@@ -90,8 +87,12 @@ class Addon:
     release: str = ""
     #: Its official chart, pinned.
     chart: Optional[ChartPin] = None
-    #: A local chart folder or archive the config names instead of the repository.
-    chart_path: Callable[[StackConfig], Optional[str]] = _no_chart_path
+    #: Every image and OCI artifact that chart runs with the stack's values (tests/unit/test_chart_images.py
+    #: fails on one not listed; ``addon_image_digests`` may pin each by digest).
+    pinned_images: tuple[PinnedImage, ...] = ()
+    #: The dotted config key of a local chart folder or archive used instead of the repository
+    #: ("" = none); the config checks it is the pinned chart (components/config/checks.py).
+    chart_path_key: str = ""
     #: The chart values (a pure function of the config).
     values: Optional[Callable[[StackConfig], dict[str, Any]]] = None
     #: Objects the stack creates for it (credentials, RBAC), after its namespace.
@@ -113,17 +114,46 @@ class Addon:
     def __post_init__(self) -> None:
         if (self.pod_security == "restricted") != (not self.exemption):
             raise ValueError(f"add-on {self.key}: a namespace below restricted needs its exemption reason, and only then")
+        if self.pinned_images and self.chart is None:
+            raise ValueError(f"add-on {self.key}: pinned images are those of its chart, and it has none")
+
+    def chart_path(self, config: StackConfig) -> Optional[str]:
+        """The local chart the config names for it (``chart_path_key``), if any."""
+        if not self.chart_path_key:
+            return None
+        value: Any = config
+        for part in self.chart_path_key.split("."):
+            value = getattr(value, part)
+        return value
 
 
-def with_digests(config: StackConfig, addon: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with every configured digest of the add-on's images set where its chart names it.
+@dataclass(frozen=True)
+class AddonInstall:
+    """One add-on as a component installs it: what its descriptor builds for one stack's config
+    (components/stack.py maps the config onto it), so the Admission, Scanners and Alerts components
+    read no ``StackConfig``."""
+
+    #: Its key and managed namespace.
+    key: str
+    namespace: str
+    #: Its namespace with the baseline (Pod Security, quota, LimitRange, default-deny, DNS): :func:`namespace_objects`.
+    namespace_objects: tuple[dict[str, Any], ...]
+    #: The network paths it needs beyond the baseline, then the other objects it needs (credentials, RBAC).
+    network_policies: tuple[dict[str, Any], ...] = ()
+    extra_objects: tuple[dict[str, Any], ...] = ()
+    #: The Helm Release's arguments (:func:`release_args`); None for an add-on of plain manifests.
+    release: Optional[dict[str, Any]] = None
+
+
+def with_digests(config: StackConfig, images: tuple[PinnedImage, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every configured digest of an add-on's pinned images set where its chart names it.
 
     CIS 5.5.1 / NSA-CISA: an image by digest is exactly the image that was reviewed; a tag (and an
     OCI artifact's tag) can be moved to other content. The tag stays in front for readability
     (``repo:tag@sha256:…``: the runtime pulls by digest). Digests come from ``addon_image_digests``
     (``make image-digests`` resolves them); none is invented here.
     """
-    for image in (i for i in PINNED_IMAGES if i.addon == addon):
+    for image in images:
         digest = config.image_digest(image.reference)
         if digest is None:
             continue

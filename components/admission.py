@@ -30,17 +30,17 @@ dependency chart that is not in the module zip).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
 from hardened_doks import admission_policies
-from hardened_doks.addon import namespace_objects, release_args
-from hardened_doks.addons import addon_images, namespaces
-from hardened_doks.addons.kyverno import ADDON as KYVERNO, EXCLUDED_NAMESPACES
-from hardened_doks.config import Admission as AdmissionSettings, StackConfig
+from hardened_doks.addon import AddonInstall
+from hardened_doks.addons.kyverno import EXCLUDED_NAMESPACES
+from hardened_doks.config import Admission as AdmissionSettings
 from hardened_doks.kube import create, metadata
 from hardened_doks.namespaces import ManagedNamespace
 from hardened_doks.registry_access import pull_secret
@@ -116,8 +116,9 @@ def attestor(settings: AdmissionSettings) -> dict[str, Any]:
     return {"keyless": entry}
 
 
-def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
-    """Images from the allowlisted registries carry a valid signature of the configured identity."""
+def signature_policy(settings: AdmissionSettings, unsigned_namespaces: Sequence[str] = ()) -> Optional[dict[str, Any]]:
+    """Images from the allowlisted registries carry a valid signature of the configured identity, in every
+    namespace but Kyverno's excluded ones and ``unsigned_namespaces`` (the scanners layer's)."""
     if settings.cosign_public_key is None and settings.keyless is None:
         return None
     enforce = settings.mode == "Enforce"
@@ -131,7 +132,7 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
                 "name": "verify-signatures",
                 # The add-on namespaces run their charts' upstream images, not signed by the
                 # stack's identity: each is held to its chart's images (restrict-addon-images).
-                **_match_pods(EXCLUDED_NAMESPACES + tuple(ns for ns in namespaces() if ns != KYVERNO.namespace)),
+                **_match_pods((*EXCLUDED_NAMESPACES, *unsigned_namespaces)),
                 "verifyImages": [
                     {
                         "imageReferences": image_patterns(settings.allowed_registries),
@@ -154,6 +155,35 @@ def signature_policy(settings: AdmissionSettings) -> Optional[dict[str, Any]]:
     )
 
 
+@dataclass(frozen=True)
+class AdmissionArgs:
+    """What the Admission component reads."""
+
+    #: The admission settings: mode, registry allowlist, signing identity.
+    settings: AdmissionSettings
+    #: The policy engine, Kyverno, as installed (its descriptor, components/addons/kyverno.py).
+    engine: AddonInstall
+    #: Every add-on namespace → the image patterns it may run (restrict-addon-images).
+    addon_images: Mapping[str, tuple[str, ...]]
+    #: The scanners layer's namespaces: their ServiceAccounts are held to them, and their upstream
+    #: images are not held to the stack's signing identity.
+    scanner_namespaces: tuple[str, ...]
+    #: The environment profile, named in the warning when signatures are not verified.
+    environment: str
+    #: Do not wait for the objects to become ready (an API server without nodes).
+    skip_await: bool = False
+
+
+def policies_warning(settings: AdmissionSettings, environment: str) -> Optional[str]:
+    """The warning shown when image signatures are not checked (dev without a signing identity)."""
+    if signature_policy(settings) is None:
+        return (
+            "hardened-doks:admission: no cosign_public_key or keyless identity is set, so image signatures are not "
+            f"verified in this {environment} stack; staging and prod require one"
+        )
+    return None
+
+
 class Admission(pulumi.ComponentResource):
     """The API server's admission policies, and Kyverno in its own hardened namespace for image signatures.
 
@@ -164,54 +194,46 @@ class Admission(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        config: StackConfig,
+        args: AdmissionArgs,
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
         registry_credentials: Optional[pulumi.Input[str]] = None,
     ):
         super().__init__("hardened-doks:kubernetes:Admission", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        engine, skip_await = args.engine, args.skip_await
+        assert engine.release is not None, "Kyverno is a Helm chart"
         # The API server's policies first: they need nothing else, and what comes after (Kyverno
         # included) is admitted under them.
-        pairs = admission_policies.policies(config.admission, addon_images(config))
-        self.validating_policies = [create(p, self, provider, skip_await=config.skip_await) for p, _ in pairs]
+        pairs = admission_policies.policies(args.settings, args.addon_images, args.scanner_namespaces)
+        self.validating_policies = [create(p, self, provider, skip_await=skip_await) for p, _ in pairs]
         self.validating_bindings = [
-            create(b, self, provider, depends_on=[p], skip_await=config.skip_await) for p, (_, b) in zip(self.validating_policies, pairs, strict=True)
+            create(b, self, provider, depends_on=[p], skip_await=skip_await) for p, (_, b) in zip(self.validating_policies, pairs, strict=True)
         ]
         # Kyverno's pods run as non-root with all capabilities dropped: its namespace enforces
         # restricted in every profile (Pod Security Standards).
-        self.namespace = ManagedNamespace(f"{name}-namespace", provider, namespace_objects(config, KYVERNO), skip_await=config.skip_await, opts=child)
+        self.namespace = ManagedNamespace(f"{name}-namespace", provider, list(engine.namespace_objects), skip_await=skip_await, opts=child)
         depends = [self.namespace]
-        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=config.skip_await) for o in KYVERNO.network_policies(config)]
+        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=skip_await) for o in engine.network_policies]
         # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
-        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials), self, provider, depends_on=depends, skip_await=config.skip_await)]
-        warning = self.policies_warning(config)
+        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials, engine.namespace), self, provider, depends_on=depends, skip_await=skip_await)]
+        warning = policies_warning(args.settings, args.environment)
         if warning:
             pulumi.log.warn(warning, self)
         self.release = kubernetes.helm.v3.Release(
-            f"{name}-kyverno",
-            **release_args(config, KYVERNO),
+            f"{name}-{engine.release['name']}",
+            **engine.release,
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=depends + self.network_policies + secrets + self.validating_policies + self.validating_bindings
             ),
         )
-        signatures = signature_policy(config.admission)
-        self.policies = [create(signatures, self, provider, depends_on=[self.release], skip_await=config.skip_await)] if signatures else []
+        signatures = signature_policy(args.settings, args.scanner_namespaces)
+        self.policies = [create(signatures, self, provider, depends_on=[self.release], skip_await=skip_await)] if signatures else []
         self.register_outputs(
             {
-                "namespace": KYVERNO.namespace,
+                "namespace": engine.namespace,
                 "validating_policies": [p["metadata"]["name"] for p, _ in pairs],
                 "policies": [signatures["metadata"]["name"]] if signatures else [],
             }
         )
-
-    @staticmethod
-    def policies_warning(config: StackConfig) -> Optional[str]:
-        """The warning shown when image signatures are not checked (dev without a signing identity)."""
-        if signature_policy(config.admission) is None:
-            return (
-                "hardened-doks:admission: no cosign_public_key or keyless identity is set, so image signatures are not "
-                f"verified in this {config.environment} stack; staging and prod require one"
-            )
-        return None
 

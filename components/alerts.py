@@ -7,26 +7,37 @@ when a Slack webhook is configured, and warns when none is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 
-from hardened_doks.addon import namespace_objects
-from hardened_doks.addons import enabled
-from hardened_doks.config import NAMESPACE, StackConfig
+from hardened_doks.addon import AddonInstall
+from hardened_doks.config import NAMESPACE
 from hardened_doks.kube import create
 from hardened_doks.namespaces import ManagedNamespace
+
+
+@dataclass(frozen=True)
+class AlertsArgs:
+    """What the Alerts component reads."""
+
+    #: The enabled add-ons of the alerts layer (the notifier, when a webhook and a scanner are configured).
+    addons: tuple[AddonInstall, ...]
+    #: Whether a Slack webhook is configured (without one, a warning says where findings stay).
+    slack_webhook_set: bool
+    #: Do not wait for the objects to become ready (an API server without nodes).
+    skip_await: bool = False
 
 
 class Alerts(pulumi.ComponentResource):
     """The notifier, when a Slack webhook is configured (else findings stay in the cluster, and a warning says so)."""
 
-    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AlertsArgs, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("hardened-doks:kubernetes:Alerts", name, None, opts)
         self.resources: list[pulumi.Resource] = []
-        addons = enabled(config, "alerts")
-        if not addons:
-            if config.slack_webhook_url is None:
+        if not args.addons:
+            if not args.slack_webhook_set:
                 pulumi.log.warn(
                     f"{NAMESPACE}:slack_webhook_url is not set: scanner findings stay in the cluster (docs/scanners.md, "
                     "\"Where findings appear\"); set it with `pulumi config set --secret slack_webhook_url https://hooks.slack.com/...`",
@@ -34,10 +45,10 @@ class Alerts(pulumi.ComponentResource):
                 )
             self.register_outputs({"notifier": False})
             return
-        for addon in addons:
+        for addon in args.addons:
             namespace = ManagedNamespace(
-                f"{name}-namespace", provider, namespace_objects(config, addon), skip_await=config.skip_await, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-namespace", provider, list(addon.namespace_objects), skip_await=args.skip_await, opts=pulumi.ResourceOptions(parent=self)
             )
-            manifests = [*addon.network_policies(config), *addon.extra_objects(config)]
-            self.resources += [create(o, self, provider, depends_on=[namespace], skip_await=config.skip_await) for o in manifests]
+            manifests = [*addon.network_policies, *addon.extra_objects]
+            self.resources += [create(o, self, provider, depends_on=[namespace], skip_await=args.skip_await) for o in manifests]
         self.register_outputs({"notifier": True})

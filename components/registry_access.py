@@ -37,7 +37,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_digitalocean as digitalocean
 
-from hardened_doks.config import KYVERNO_NAMESPACE, StackConfig
+from hardened_doks.config import StackConfig
 from hardened_doks.kube import metadata
 
 #: The Secret the stack creates for Kyverno (in the kyverno namespace).
@@ -83,12 +83,12 @@ def credential_args(registry: str, days: int) -> dict[str, Any]:
     }
 
 
-def pull_secret(docker_config: pulumi.Input[str]) -> dict[str, Any]:
-    """The dockerconfigjson Secret Kyverno's --imagePullSecrets names; the data only as a secret Output."""
+def pull_secret(docker_config: pulumi.Input[str], namespace: str) -> dict[str, Any]:
+    """The dockerconfigjson Secret Kyverno's --imagePullSecrets names, in Kyverno's ``namespace``; the data only as a secret Output."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata(PULL_SECRET, KYVERNO_NAMESPACE),
+        "metadata": metadata(PULL_SECRET, namespace),
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": pulumi.Output.secret(docker_config)},
     }

@@ -30,42 +30,47 @@ with its secret integration id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from hardened_doks.addon import namespace_objects, release_args
-from hardened_doks.addons import enabled
-from hardened_doks.config import StackConfig
+from hardened_doks.addon import AddonInstall
 from hardened_doks.kube import create
 from hardened_doks.namespaces import ManagedNamespace
+
+
+@dataclass(frozen=True)
+class ScannersArgs:
+    """What the Scanners component reads."""
+
+    #: The enabled add-ons of the scanners layer, in install order, each with its Helm Release.
+    addons: tuple[AddonInstall, ...]
+    #: Do not wait for the objects to become ready (an API server without nodes).
+    skip_await: bool = False
 
 
 class Scanners(pulumi.ComponentResource):
     """The enabled scanners, each in its hardened namespace with exactly the network paths it needs."""
 
-    def __init__(self, name: str, config: StackConfig, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ScannersArgs, provider: pulumi.ProviderResource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("hardened-doks:kubernetes:Scanners", name, None, opts)
         self.namespaces: dict[str, ManagedNamespace] = {}
         self.releases: dict[str, kubernetes.helm.v3.Release] = {}
-        addons = enabled(config, "scanners")
-        for addon in addons:
+        skip_await = args.skip_await
+        for addon in args.addons:
+            assert addon.release is not None, f"{addon.key}: the scanners layer installs Helm charts"
             namespace = ManagedNamespace(
-                f"{name}-{addon.namespace}",
-                provider,
-                namespace_objects(config, addon),
-                skip_await=config.skip_await,
-                opts=pulumi.ResourceOptions(parent=self),
+                f"{name}-{addon.namespace}", provider, list(addon.namespace_objects), skip_await=skip_await, opts=pulumi.ResourceOptions(parent=self)
             )
             self.namespaces[addon.namespace] = namespace
             depends: list[pulumi.Resource] = [namespace]
-            depends += [create(o, self, provider, depends_on=[namespace], skip_await=config.skip_await) for o in addon.network_policies(config)]
-            depends += [create(o, self, provider, depends_on=[namespace], skip_await=config.skip_await) for o in addon.extra_objects(config)]
+            depends += [create(o, self, provider, depends_on=[namespace], skip_await=skip_await) for o in (*addon.network_policies, *addon.extra_objects)]
             self.releases[addon.key] = kubernetes.helm.v3.Release(
-                f"{name}-{addon.release}",
-                **release_args(config, addon),
+                f"{name}-{addon.release['name']}",
+                **addon.release,
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
             )
-        self.register_outputs({"addons": [a.key for a in addons]})
+        self.register_outputs({"addons": [a.key for a in args.addons]})
 

@@ -12,8 +12,11 @@ from typing import Any, Optional
 
 import pulumi
 
-from hardened_doks.admission import Admission
-from hardened_doks.alerts import Alerts
+from hardened_doks.addon import Addon, AddonInstall, namespace_objects, release_args
+from hardened_doks.addons import addon_images, enabled, scanner_namespaces
+from hardened_doks.addons.kyverno import ADDON as KYVERNO
+from hardened_doks.admission import Admission, AdmissionArgs
+from hardened_doks.alerts import Alerts, AlertsArgs
 from hardened_doks.cluster import Cluster, ClusterArgs
 from hardened_doks.config import NAMESPACE, StackConfig
 from hardened_doks.firewall import WorkerFirewall, WorkerFirewallArgs
@@ -26,7 +29,7 @@ from hardened_doks.package_config import stack_config_from_args
 from hardened_doks.project import Project, ProjectArgs
 from hardened_doks.registry_access import RegistryCredentials, RegistryCredentialsArgs, docr_registry
 from hardened_doks.rbac import Rbac, RbacArgs
-from hardened_doks.scanners import Scanners
+from hardened_doks.scanners import Scanners, ScannersArgs
 
 
 def network_args(config: StackConfig) -> NetworkArgs:
@@ -99,6 +102,41 @@ def rbac_args(config: StackConfig) -> RbacArgs:
     return RbacArgs(teams=tuple(config.teams), auditors=config.rbac.auditors, human_access=config.rbac.human_access, skip_await=config.skip_await)
 
 
+def addon_install(config: StackConfig, addon: Addon) -> AddonInstall:
+    """What an add-on's descriptor builds for this config: its namespace, objects and Helm Release."""
+    return AddonInstall(
+        key=addon.key,
+        namespace=addon.namespace,
+        namespace_objects=tuple(namespace_objects(config, addon)),
+        network_policies=tuple(addon.network_policies(config)),
+        extra_objects=tuple(addon.extra_objects(config)),
+        release=release_args(config, addon) if addon.chart is not None else None,
+    )
+
+
+def admission_args(config: StackConfig) -> AdmissionArgs:
+    return AdmissionArgs(
+        settings=config.admission,
+        engine=addon_install(config, KYVERNO),
+        addon_images=addon_images(config),
+        scanner_namespaces=scanner_namespaces(),
+        environment=config.environment,
+        skip_await=config.skip_await,
+    )
+
+
+def scanners_args(config: StackConfig) -> ScannersArgs:
+    return ScannersArgs(addons=tuple(addon_install(config, addon) for addon in enabled(config, "scanners")), skip_await=config.skip_await)
+
+
+def alerts_args(config: StackConfig) -> AlertsArgs:
+    return AlertsArgs(
+        addons=tuple(addon_install(config, addon) for addon in enabled(config, "alerts")),
+        slack_webhook_set=config.slack_webhook_url is not None,
+        skip_await=config.skip_await,
+    )
+
+
 class HardenedCluster(pulumi.ComponentResource):
     """A hardened DigitalOcean Kubernetes cluster: VPC, DOKS cluster, worker firewall, project and the in-cluster
     hardening layer (Pod Security, default-deny network policies, RBAC, admission policies, scanners, alerts).
@@ -160,14 +198,14 @@ class HardenedCluster(pulumi.ComponentResource):
                     f"{name}-registry", RegistryCredentialsArgs(registry=registry, rotation_days=config.admission.registry_credentials_rotation_days), opts=child
                 )
 
-        # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners)
-        # plug in here, each a component taking (config, provider).
+        # The in-cluster layers (namespaces, network policies, RBAC, admission, scanners, alerts)
+        # plug in here, each a component taking (its args, provider).
         provider = self.access.provider
         # Admission first: tenants and the scanners layer wait until its policies are in force
         # (and Kyverno serves the signature policy), so no pod is ever admitted without them
         # (issue 17.10). Network policies and RBAC follow the tenant namespaces.
         self.admission = Admission(
-            f"{name}-admission", config, provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
+            f"{name}-admission", admission_args(config), provider, opts=child, registry_credentials=self.registry.docker_config if self.registry else None
         )
         after_admission = pulumi.ResourceOptions(parent=self, depends_on=[self.admission])
         self.tenants = TenantNamespaces(f"{name}-tenants", tenant_namespaces_args(config), provider, opts=after_admission)
@@ -175,8 +213,8 @@ class HardenedCluster(pulumi.ComponentResource):
         namespaces = {ns: managed.namespace for ns, managed in self.tenants.namespaces.items()}
         self.network_policies = NetworkPolicies(f"{name}-network-policies", network_policies_args(config), provider, namespaces, opts=child)
         self.rbac = Rbac(f"{name}-rbac", rbac_args(config), provider, namespaces, opts=child)
-        self.scanners = Scanners(f"{name}-scanners", config, provider, opts=after_admission)
-        self.alerts = Alerts(f"{name}-alerts", config, provider, opts=after_admission)
+        self.scanners = Scanners(f"{name}-scanners", scanners_args(config), provider, opts=after_admission)
+        self.alerts = Alerts(f"{name}-alerts", alerts_args(config), provider, opts=after_admission)
         outputs = self.outputs()
         for key in type(self).__annotations__:
             # Every output attribute is set (an unset one None): the package provider reads them by name.

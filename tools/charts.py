@@ -28,7 +28,9 @@ from typing import Any, Optional
 
 import yaml
 
-from hardened_doks.config import CHART_PINS, ChartPin, chart_metadata, parse_stack_config
+from hardened_doks.config import parse_stack_config
+from hardened_doks.addons import CHART_PINS
+from hardened_doks.chart_pin import ChartPin, chart_metadata
 from hardened_doks.tools.offline import PROJECT_DIR, read_stack_file
 
 #: Overrides where the shared third-party charts are (default ``<project>/../shared/charts``).

@@ -4,7 +4,7 @@
     python -m hardened_doks.tools.check_pins --index-dir DIR     # index snapshots (<file> per INDEX_SNAPSHOTS)
     make check-pins                                # the same as the first
 
-For each pin of ``hardened_doks.config.CHART_PINS`` it downloads ``<repository>/index.yaml`` (what
+For each pin of ``hardened_doks.addons.CHART_PINS`` it downloads ``<repository>/index.yaml`` (what
 ``helm repo add`` reads, no credentials) and reports a version the repository does not list, an
 app version that differs, or an archive digest that differs from the pinned one (a re-published
 chart). Exit codes as the other checks: 0 all pins published, 1 a pin is not, 2 a repository
@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 import yaml
 
-from hardened_doks.config import CHART_PINS, ChartPin
+from hardened_doks.addons import CHART_PINS
+from hardened_doks.chart_pin import ChartPin
 from hardened_doks.tools.charts import INDEX_SNAPSHOTS, pin_problems
 from hardened_doks.tools.cli import emit, envelope
 

@@ -9,7 +9,7 @@ The charts name their images by tag. A tag can be moved to other content, a dige
 5.5.1, NSA/CISA: run exactly what was reviewed). This project is built and tested where no
 registry is reachable, so it ships no digest and never invents one: resolve them here, review the
 output, and put it in the stack file (``hardened-doks:addon_image_digests``); the stack then runs
-each image by digest (``hardened_doks.scanners.with_digests``). Re-run after bumping a chart.
+each image by digest (``hardened_doks.addon.with_digests``). Re-run after bumping a chart.
 
 The lookup is the registry API's manifest request (``GET /v2/<repository>/manifests/<tag>``, with an
 anonymous bearer token where the registry asks for one), reading ``Docker-Content-Digest``: for a
@@ -29,7 +29,8 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from hardened_doks.config import NAMESPACE, PINNED_IMAGES
+from hardened_doks.config import NAMESPACE
+from hardened_doks.addons import PINNED_IMAGES
 
 EXIT_OK, EXIT_ERROR = 0, 2
 _ACCEPT = ", ".join(

@@ -6,12 +6,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from hardened_doks.addon import CONTAINER_SECURITY, Addon, Workload, from_namespace, tcp, with_digests
-from hardened_doks.config import CHART_PINS, FALCO_NAMESPACE, FALCO_RULES, FALCOSIDEKICK_NAMESPACE, NamespaceQuota, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import NamespaceQuota, StackConfig
 from hardened_doks.kube import addon_scheduling, format_quantity, quantity_value, resources
 from hardened_doks.namespaces import network_policy
 from hardened_doks.network_policies import public_https_egress
 
-#: falcosidekick's HTTP input, where Falco posts its events.
+FALCO_NAMESPACE = "falco"
+#: The Falco Helm chart, pinned (docs/scanners.md, "Where the charts come from").
+CHART = ChartPin("falco", "9.1.0", "0.44.1", "https://falcosecurity.github.io/charts", digest="2a767d6aeccf2392c5e263ae1f5e0950520affe3a9908ff7986ac213649c45b4")
+#: The rules falcoctl installs into Falco at start: an exact release of falcosecurity/rules (the
+#: chart's default, ``falco-rules:5``, follows every 5.x release: rules would change without a change
+#: here). 5.1.0 is the release public deployments of chart 9.1.0 (Falco 0.44.1) pin; the machines that
+#: test this project cannot reach ghcr.io to list its tags.
+FALCO_RULES = "ghcr.io/falcosecurity/rules/falco-rules:5.1.0"
+#: Every image and OCI artifact the pinned chart runs with the stack's values, and the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (
+    PinnedImage("docker.io/falcosecurity/falco:0.44.1", ("image", "tag")),
+    PinnedImage("docker.io/falcosecurity/falcoctl:0.13.0", ("falcoctl", "image", "tag")),
+    PinnedImage(FALCO_RULES, ("falcoctl", "config", "artifact", "install", "refs", 0), "reference", artifact=True),
+    PinnedImage("ghcr.io/falcosecurity/plugins/plugin/container:0.7.1", ("collectors", "containerEngine", "pluginRef"), "reference", artifact=True),
+)  # fmt: skip
+#: falcosidekick's namespace and HTTP input, where Falco posts its events (its descriptor,
+#: components/addons/falcosidekick.py, takes them from here).
+FALCOSIDEKICK_NAMESPACE = "falcosidekick"
 FALCOSIDEKICK_PORT = 2801
 #: Falco rule priorities per severity threshold (Falco and falcosidekick use these names).
 FALCO_PRIORITIES: dict[str, str] = {"LOW": "notice", "MEDIUM": "warning", "HIGH": "error", "CRITICAL": "critical"}
@@ -88,7 +106,7 @@ def falco_values(config: StackConfig) -> dict[str, Any]:
             *tolerations,
         ],
     }
-    return with_digests(config, "falco", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 #: Falco's requests and limits per pod (one pod per node).
@@ -151,8 +169,9 @@ ADDON = Addon(
     network_policies=network_policies,
     workloads=workloads,
     release="falco",
-    chart=CHART_PINS["falco"],
-    chart_path=lambda config: config.scanners.falco.chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="scanners.falco.chart_path",
     values=falco_values,
     pod_security="privileged",
     exemption=EXEMPTION,

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
 from hardened_doks.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, from_namespace, scheduling, tcp, with_digests
-from hardened_doks.addons.falco import FALCO_PRIORITIES, FALCOSIDEKICK_PORT
-from hardened_doks.config import CHART_PINS, FALCO_NAMESPACE, FALCOSIDEKICK_NAMESPACE, StackConfig
+from hardened_doks.addons.falco import FALCO_NAMESPACE, FALCO_PRIORITIES, FALCOSIDEKICK_NAMESPACE, FALCOSIDEKICK_PORT
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import StackConfig
 from hardened_doks.kube import resources, secret
 from hardened_doks.namespaces import network_policy
 from hardened_doks.network_policies import public_https_egress
 
 FALCOSIDEKICK_SECRET = "falcosidekick-slack"
+#: The falcosidekick Helm chart, pinned (docs/scanners.md, "Where the charts come from").
+CHART = ChartPin("falcosidekick", "0.12.0", "2.31.1", "https://falcosecurity.github.io/charts", digest="ab1495091089fbcd214c5fa761215ae59817559c92c7497753ec395b5c289dbb")
+#: The image the pinned chart runs, and the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (PinnedImage("docker.io/falcosecurity/falcosidekick:2.32.0", ("image", "tag")),)
 
 
 def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
@@ -30,7 +34,7 @@ def falcosidekick_values(config: StackConfig) -> dict[str, Any]:
         "resources": resources("10m", "32Mi", "100m", "128Mi"),
         **scheduling(config),
     }
-    return with_digests(config, "falcosidekick", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 def falcosidekick_secret(config: StackConfig) -> dict[str, Any]:
@@ -77,8 +81,9 @@ ADDON = Addon(
     network_policies=network_policies,
     workloads=workloads,
     release="falcosidekick",
-    chart=CHART_PINS["falcosidekick"],
-    chart_path=lambda config: config.scanners.falco.sidekick_chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="scanners.falco.sidekick_chart_path",
     values=falcosidekick_values,
     extra_objects=lambda config: [falcosidekick_secret(config)],
 )

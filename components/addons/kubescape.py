@@ -6,10 +6,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from hardened_doks.addon import Addon, Workload, scheduling, with_digests
-from hardened_doks.config import CHART_PINS, KUBESCAPE_NAMESPACE, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import StackConfig
 from hardened_doks.kube import resources
 from hardened_doks.network_policies import intra_namespace, kube_apiserver_access, public_https_egress
 
+KUBESCAPE_NAMESPACE = "kubescape"
+#: The Kubescape operator Helm chart, pinned to a version its repository published (docs/scanners.md, "Where the
+#: charts come from, what the tests render, and how to bump a pin"); tests/unit/test_chart_pins.py checks it.
+CHART = ChartPin("kubescape-operator", "1.40.3", "1.40.3", "https://kubescape.github.io/helm-charts/", digest="2a0ffaa69068218f03a44139ac77c81905350208413c14ba697e9514f204af07")
+#: Every image the pinned chart runs with the stack's values, by the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (
+    PinnedImage("quay.io/kubescape/kubescape:v4.0.11", ("kubescape", "image", "tag")),
+    PinnedImage("quay.io/kubescape/kubevuln:v0.3.159", ("kubevuln", "image", "tag")),
+    PinnedImage("quay.io/kubescape/operator:v0.2.159", ("operator", "image", "tag")),
+    PinnedImage("quay.io/kubescape/storage:v0.0.297", ("storage", "image", "tag")),
+    PinnedImage("quay.io/kubescape/http-request:v0.2.20", ("kubescapeScheduler", "image", "tag")),
+    PinnedImage("quay.io/kubescape/http-request:v0.2.20", ("kubevulnScheduler", "image", "tag")),
+    PinnedImage("quay.io/kubescape/http-request:v0.2.20", ("registryScanScheduler", "image", "tag")),
+)  # fmt: skip
 #: Kubescape's aggregated API server (storage) port, reached by the Kubernetes API server.
 KUBESCAPE_STORAGE_PORT = 8443
 #: Ports Kubescape's components call each other on inside the namespace (operator 4002; scanner
@@ -98,7 +113,7 @@ def kubescape_values(config: StackConfig) -> dict[str, Any]:
         # The registry scan CronJobs the operator creates from its template (none unless asked).
         "registryScanScheduler": {"resources": resources("1m", "10Mi", "10m", "20Mi"), **placed},
     }
-    return with_digests(config, "kubescape", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 def network_policies(config: StackConfig) -> list[dict[str, Any]]:
@@ -136,8 +151,9 @@ ADDON = Addon(
     network_policies=network_policies,
     workloads=workloads,
     release="kubescape",
-    chart=CHART_PINS["kubescape"],
-    chart_path=lambda config: config.scanners.kubescape.chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="scanners.kubescape.chart_path",
     values=kubescape_values,
     # The chart hard-codes security contexts no value can complete: Helm pipes its manifests through
     # the project's post-renderer (tools/helm_postrender.py: drop ALL capabilities, a non-root group),

@@ -10,12 +10,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from hardened_doks.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
-from hardened_doks.admission_policies import KYVERNO_IMAGES
-from hardened_doks.config import CHART_PINS, KYVERNO_NAMESPACE, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import StackConfig
 from hardened_doks.kube import resources
 from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 from hardened_doks.registry_access import pull_secret_name
 
+#: The policy engine's namespace.
+KYVERNO_NAMESPACE = "kyverno"
+#: The Kyverno Helm chart, pinned: chart 3.9.1 is Kyverno v1.19.1. The same chart is in the Go
+#: module zip of github.com/kyverno/kyverno@v1.19.1 under charts/kyverno (scripts/kyverno-chart.sh).
+CHART = ChartPin("kyverno", "3.9.1", "v1.19.1", "https://kyverno.github.io/kyverno/", "scripts/kyverno-chart.sh")
+#: Every image the pinned chart runs with the stack's values, and the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (
+    PinnedImage("reg.kyverno.io/kyverno/kyverno:v1.19.1", ("admissionController", "container", "image", "tag")),
+    PinnedImage("reg.kyverno.io/kyverno/kyvernopre:v1.19.1", ("admissionController", "initContainer", "image", "tag")),
+    PinnedImage("reg.kyverno.io/kyverno/background-controller:v1.19.1", ("backgroundController", "image", "tag")),
+    PinnedImage("reg.kyverno.io/kyverno/cleanup-controller:v1.19.1", ("cleanupController", "image", "tag")),
+    PinnedImage("reg.kyverno.io/kyverno/reports-controller:v1.19.1", ("reportsController", "image", "tag")),
+    PinnedImage("reg.kyverno.io/kyverno/kyverno-cli:v1.19.1", ("crds", "migration", "image", "tag")),
+    PinnedImage("ghcr.io/kyverno/readiness-checker:v1.19.1", ("webhooksCleanup", "image", "tag")),
+)  # fmt: skip
+#: The images Kyverno's pinned chart runs (its controllers and its hook Jobs): the engine's
+#: namespace is held to them like every add-on namespace to its chart's (DigitalOcean
+#: supply-chain checklist: trusted registries only). Unlike Kyverno's own webhook, a
+#: ValidatingAdmissionPolicy cannot deadlock Kyverno's start: the API server evaluates it.
+KYVERNO_IMAGES: tuple[str, ...] = ("reg.kyverno.io/kyverno/*", "ghcr.io/kyverno/*")
 #: Namespaces Kyverno's webhooks and its signature policy never see, each for a reason:
 #: - kube-system: DOKS-managed (CoreDNS, Cilium, konnectivity…); DigitalOcean deploys its images,
 #:   and policing them could block the cluster's own recovery;
@@ -87,7 +107,7 @@ def chart_values(config: StackConfig) -> dict[str, Any]:
         },
     }
     # Images by digest where configured (addon_image_digests; CIS 5.5.1).
-    return with_digests(config, "kyverno", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 def network_policies(config: StackConfig) -> list[dict[str, Any]]:
@@ -124,13 +144,14 @@ ADDON = Addon(
     order=0,
     # Always installed: the signature policy needs it (and staging/prod require a signing identity).
     enabled=lambda config: True,
-    # The engine's namespace is held to its chart's images (components/admission_policies.py).
+    # The engine's namespace is held to its chart's images (restrict-addon-images).
     images=lambda config: KYVERNO_IMAGES,
     network_policies=network_policies,
     workloads=workloads,
     release="kyverno",
-    chart=CHART_PINS["kyverno"],
-    chart_path=lambda config: config.admission.chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="admission.chart_path",
     values=chart_values,
     # Kyverno's pods run as non-root with all capabilities dropped: restricted in every profile.
     pod_security="restricted",

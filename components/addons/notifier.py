@@ -29,10 +29,12 @@ from typing import Any
 
 from hardened_doks import notifier
 from hardened_doks.addon import CONTAINER_SECURITY, Addon, Workload
-from hardened_doks.config import ALERTS_NAMESPACE, NAMESPACE, StackConfig
+from hardened_doks.config import NAMESPACE, StackConfig
 from hardened_doks.kube import metadata, pod_scheduling, resources, secret
 from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 
+#: The notifier's namespace.
+ALERTS_NAMESPACE = "security-alerts"
 NOTIFIER = "security-notifier"
 STATE_CONFIGMAP = "security-notifier-state"
 WEBHOOK_SECRET = "slack-webhook"

@@ -8,10 +8,18 @@ from typing import Any
 import pulumi
 
 from hardened_doks.addon import POD_SECURITY, Addon, Workload, scheduling, with_digests
-from hardened_doks.config import CHART_PINS, SNYK_NAMESPACE, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import StackConfig
 from hardened_doks.kube import secret
 from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
 
+SNYK_NAMESPACE = "snyk-monitor"
+#: The Snyk monitor Helm chart, pinned to a version its repository published (docs/scanners.md, "Where the
+#: charts come from, what the tests render, and how to bump a pin"); tests/unit/test_chart_pins.py checks it.
+# The snyk-monitor chart declares no appVersion; its image tag is the chart version.
+CHART = ChartPin("snyk-monitor", "2.23.8", "", "https://snyk.github.io/kubernetes-monitor/", digest="4a7ca0f58084b5d86b12301cd0a3db6fdb757563199946b483b57fcbc153d415")
+#: The image the pinned chart runs, and the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (PinnedImage("docker.io/snyk/kubernetes-monitor:2.23.8", ("image", "tag")),)
 SNYK_SECRET = "snyk-monitor"
 #: The user and group the snyk/kubernetes-monitor image is built to run as (its Dockerfile: USER 10001:10001).
 SNYK_UID = 10001
@@ -46,7 +54,7 @@ def snyk_values(config: StackConfig) -> dict[str, Any]:
         "networkPolicy": {"enabled": False},
         **placed,
     }
-    return with_digests(config, "snyk", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 def snyk_secret(config: StackConfig) -> dict[str, Any]:
@@ -83,8 +91,9 @@ ADDON = Addon(
     network_policies=network_policies,
     workloads=workloads,
     release="snyk-monitor",
-    chart=CHART_PINS["snyk"],
-    chart_path=lambda config: config.scanners.snyk.chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="scanners.snyk.chart_path",
     values=snyk_values,
     extra_objects=lambda config: [snyk_secret(config)],
 )

@@ -6,9 +6,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from hardened_doks.addon import CONTAINER_SECURITY, POD_SECURITY, Addon, Workload, scheduling, with_digests
-from hardened_doks.config import CHART_PINS, SEVERITIES, TRIVY_NAMESPACE, StackConfig
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.config import SEVERITIES, StackConfig
 from hardened_doks.kube import metadata, resources
 from hardened_doks.network_policies import kube_apiserver_access, public_https_egress
+
+TRIVY_NAMESPACE = "trivy-system"
+#: The Trivy operator Helm chart, pinned to a version its repository published (docs/scanners.md, "Where the
+#: charts come from, what the tests render, and how to bump a pin"); tests/unit/test_chart_pins.py checks it.
+CHART = ChartPin("trivy-operator", "0.36.0", "0.34.0", "https://aquasecurity.github.io/helm-charts/", "scripts/trivy-chart.sh")
+#: Every image and OCI artifact the pinned chart runs with the stack's values, and the value naming it.
+CHART_IMAGES: tuple[PinnedImage, ...] = (
+    PinnedImage("mirror.gcr.io/aquasec/trivy-operator:0.34.0", ("image", "tag")),
+    PinnedImage("mirror.gcr.io/aquasec/trivy:0.74.0", ("trivy", "image", "tag")),
+    PinnedImage("mirror.gcr.io/aquasec/trivy-checks:1", ("policiesBundle", "tag"), artifact=True),
+)  # fmt: skip
 
 
 def severities_from(threshold: str) -> list[str]:
@@ -79,13 +91,13 @@ def trivy_values(config: StackConfig) -> dict[str, Any]:
         "compliance": {"cron": settings.compliance_schedule, "specs": ["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1"]},
         # The operator's image by the chart's appVersion tag (digest: addon_image_digests), pulled
         # once per node: no re-resolving a tag on every start (CIS 5.5.1: run the reviewed image).
-        "image": {"tag": CHART_PINS["trivy"].app_version, "pullPolicy": "IfNotPresent"},
+        "image": {"tag": CHART.app_version, "pullPolicy": "IfNotPresent"},
         "podSecurityContext": {**POD_SECURITY, "runAsUser": 10000, "runAsGroup": 10000, "fsGroup": 10000},
         "securityContext": CONTAINER_SECURITY,
         "resources": resources("50m", "128Mi", "500m", "512Mi"),
         **placed,
     }
-    return with_digests(config, "trivy", values)
+    return with_digests(config, CHART_IMAGES, values)
 
 
 #: The Trivy operator's ServiceAccount (the chart's fullname, with rbac.create off it is still created).
@@ -179,8 +191,9 @@ ADDON = Addon(
     network_policies=network_policies,
     workloads=workloads,
     release="trivy-operator",
-    chart=CHART_PINS["trivy"],
-    chart_path=lambda config: config.scanners.trivy.chart_path,
+    chart=CHART,
+    pinned_images=CHART_IMAGES,
+    chart_path_key="scanners.trivy.chart_path",
     values=trivy_values,
     extra_objects=trivy_rbac,
 )

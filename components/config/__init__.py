@@ -7,9 +7,11 @@ combinations are refused with a :class:`ConfigError` that names the key and what
 allowed, before the program registers any resource.
 
 One module per layer: ``fields`` (helpers and validators), ``digitalocean``, ``tenancy``,
-``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``addresses`` (address space of CIDR lists), ``cron``, ``admission``, ``scanners``, ``stack`` (:class:`StackConfig`), ``profiles`` (the profiles and
+``addresses`` (address space of CIDR lists), ``cron``, ``admission``, ``scanners``, ``stack`` (:class:`StackConfig`), ``profiles`` (the profiles and
 the one table of security floors), ``checks`` (the cross-field checks) and ``loader``.
-``catalogue`` holds the add-on catalogue (not configuration). This module re-exports the public names.
+``addon_facts`` reads what validation needs of the add-ons from their descriptors (components/addons/,
+which sit above the config and hold every add-on's namespace, chart pin and images). This module
+re-exports the public names.
 """
 
 from __future__ import annotations
@@ -32,28 +34,6 @@ from hardened_doks.config.addresses import (
 from hardened_doks.config.cron import (
     cron_schedule,
 )
-from hardened_doks.config.catalogue import (
-    KYVERNO_NAMESPACE,
-    KUBESCAPE_NAMESPACE,
-    TRIVY_NAMESPACE,
-    SNYK_NAMESPACE,
-    FALCO_NAMESPACE,
-    FALCOSIDEKICK_NAMESPACE,
-    ALERTS_NAMESPACE,
-    ADDON_NAMESPACES,
-    KYVERNO_CHART,
-    KYVERNO_CHART_VERSION,
-    KYVERNO_CHART_REPO,
-    ChartPin,
-    KYVERNO_PIN,
-    SCANNER_CHARTS,
-    CHART_PINS,
-    PinnedImage,
-    FALCO_RULES,
-    PINNED_IMAGES,
-    chart_metadata,
-    local_chart_problems,
-)
 from hardened_doks.config.digitalocean import (
     WEEKDAYS,
     KNOWN_REGIONS,
@@ -71,7 +51,7 @@ from hardened_doks.config.digitalocean import (
 )
 from hardened_doks.config.tenancy import (
     KUBERNETES_NAMESPACES,
-    RESERVED_NAMESPACES,
+    reserved_namespaces,
     PodSecurityLevel,
     Subjects,
     Team,
@@ -142,26 +122,6 @@ __all__ = [
     'coverage',
     'limit_problem',
     'cron_schedule',
-    'KYVERNO_NAMESPACE',
-    'KUBESCAPE_NAMESPACE',
-    'TRIVY_NAMESPACE',
-    'SNYK_NAMESPACE',
-    'FALCO_NAMESPACE',
-    'FALCOSIDEKICK_NAMESPACE',
-    'ALERTS_NAMESPACE',
-    'ADDON_NAMESPACES',
-    'KYVERNO_CHART',
-    'KYVERNO_CHART_VERSION',
-    'KYVERNO_CHART_REPO',
-    'ChartPin',
-    'KYVERNO_PIN',
-    'SCANNER_CHARTS',
-    'CHART_PINS',
-    'PinnedImage',
-    'FALCO_RULES',
-    'PINNED_IMAGES',
-    'chart_metadata',
-    'local_chart_problems',
     'WEEKDAYS',
     'KNOWN_REGIONS',
     'KNOWN_SIZES',
@@ -176,7 +136,7 @@ __all__ = [
     'SYSTEM_POOL_TAINT',
     'POOL_LABEL',
     'KUBERNETES_NAMESPACES',
-    'RESERVED_NAMESPACES',
+    'reserved_namespaces',
     'PodSecurityLevel',
     'Subjects',
     'Team',

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from hardened_doks.config.addresses import limit_problem, normalise
 from hardened_doks.config.admission import DOCR_HOST, registry_problem
-from hardened_doks.config.catalogue import SCANNER_CHARTS, local_chart_problems
+from hardened_doks.chart_pin import local_chart_problems
+from hardened_doks.config.addon_facts import addons
 from hardened_doks.config.digitalocean import API_ALLOWLIST_MIN_PREFIX, DO_RESERVED_RANGES
 from hardened_doks.config.fields import NAMESPACE
 from hardened_doks.config.profiles import FLOORS
@@ -184,23 +185,19 @@ def break_glass(config: StackConfig) -> list[str]:
     return problems
 
 
+def _local_chart_problems(config: StackConfig, admission: bool) -> list[str]:
+    """Each local chart the config names (an add-on's ``chart_path_key``) is that add-on's pinned chart."""
+    problems: list[str] = []
+    for addon in addons():
+        path = addon.chart_path(config)
+        if path is not None and addon.chart is not None and (addon.layer == "admission") == admission:
+            problems.extend(f"{KEY}{addon.chart_path_key}: {p}" for p in local_chart_problems(path, addon.chart))
+    return problems
+
+
 def scanner_chart_paths(config: StackConfig) -> list[str]:
     """A local scanner chart is the pinned chart and version."""
-    problems: list[str] = []
-    scanners = config.scanners
-    local = [
-        ("scanners.kubescape.chart_path", scanners.kubescape.chart_path, "kubescape"),
-        ("scanners.trivy.chart_path", scanners.trivy.chart_path, "trivy"),
-        ("scanners.snyk.chart_path", scanners.snyk.chart_path, "snyk"),
-        ("scanners.falco.chart_path", scanners.falco.chart_path, "falco"),
-        ("scanners.falco.sidekick_chart_path", scanners.falco.sidekick_chart_path, "falcosidekick"),
-    ]
-    for path, value, chart in local:
-        if value is not None:
-            pin = SCANNER_CHARTS[chart]
-            how = pin.offline or f"`helm pull {pin.name} --version {pin.version} --repo {pin.repo}`"
-            problems.extend(f"{KEY}{path}: {p}" for p in local_chart_problems(value, pin.name, pin.version, how))
-    return problems
+    return _local_chart_problems(config, admission=False)
 
 
 def snyk_secrets(config: StackConfig) -> list[str]:
@@ -245,8 +242,7 @@ def slack_webhook_host(config: StackConfig) -> list[str]:
 
 def admission_chart_path(config: StackConfig) -> list[str]:
     """A local Kyverno chart is the pinned chart and version."""
-    path = config.admission.chart_path
-    return [f"{KEY}admission.chart_path: {p}" for p in local_chart_problems(path)] if path is not None else []
+    return _local_chart_problems(config, admission=True)
 
 
 def signing_identity(config: StackConfig) -> list[str]:

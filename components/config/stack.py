@@ -11,7 +11,7 @@ import pulumi
 from pydantic import PrivateAttr, SecretStr, field_validator
 
 from hardened_doks.config.admission import Admission
-from hardened_doks.config.catalogue import PINNED_IMAGES
+from hardened_doks.config.addon_facts import pinned_references
 from hardened_doks.config.digitalocean import KNOWN_REGIONS, MaintenanceWindow, NodePool, Project, WorkerFirewall, _private_ipv4_network
 from hardened_doks.config.fields import NAMESPACE, _DNS_LABEL, _VERSION_PREFIX, Environment, Section, _do_tags, setting
 from hardened_doks.config.scanners import Alerts, Scanners
@@ -277,7 +277,7 @@ class StackConfig(Section):
     @field_validator("addon_image_digests")
     @classmethod
     def _digests(cls, value: dict[str, str]) -> dict[str, str]:
-        known = {image.reference for image in PINNED_IMAGES}
+        known = pinned_references()
         for reference, digest in value.items():
             # CIS 5.5.1 / NSA-CISA: a digest names exactly the reviewed image; a tag can be moved.
             if reference not in known:

@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Literal, Optional
 from pydantic import field_validator, model_validator
 
 from hardened_doks.config.addresses import normalise
-from hardened_doks.config.catalogue import ADDON_NAMESPACES
+from hardened_doks.config.addon_facts import addon_namespaces
 from hardened_doks.config.fields import Section, _cidr, _dns_label, _label_key, _label_value, _quantity, setting
 
 if TYPE_CHECKING:
     pass
 
 KUBERNETES_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease", "default")
-#: No tenant namespace may take one of these names.
-RESERVED_NAMESPACES: frozenset[str] = frozenset(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)
+
+
+def reserved_namespaces() -> frozenset[str]:
+    """The names no tenant namespace may take: Kubernetes' own and every add-on's (from its descriptor)."""
+    return frozenset(KUBERNETES_NAMESPACES) | addon_namespaces()
+
 
 PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 _POD_SECURITY_LEVELS = "privileged, baseline, restricted"
@@ -78,7 +82,7 @@ class Team(Section):
     def _namespaces(cls, value: list[str]) -> list[str]:
         for name in value:
             _dns_label(name)
-            if name in RESERVED_NAMESPACES or name.startswith("kube-"):
+            if name in reserved_namespaces() or name.startswith("kube-"):
                 raise ValueError(f"{name!r} is reserved (Kubernetes, DOKS or a security add-on); choose another name")
         return value
 

@@ -28,7 +28,8 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from hardened_doks.config import SCANNER_CHARTS, StackConfig, parse_stack_config
+from hardened_doks.config import StackConfig, parse_stack_config
+from hardened_doks.addons import SCANNER_CHARTS
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
 from hardened_doks.tools import budget

@@ -30,21 +30,21 @@ from typing import Any, Optional
 import pytest
 import requests
 
+from hardened_doks.admission_cel import ACTIONS
+from hardened_doks.admission_images import ADDON_POLICY, IMAGE_POLICIES, REGISTRY_POLICY, TAG_POLICY
 from hardened_doks.admission_policies import (
-    ADDON_POLICY,
     CREDENTIALS_POLICY,
     EXTERNAL_IPS_POLICY,
-    IMAGE_POLICIES,
     NODE_PORT_POLICY,
-    REGISTRY_POLICY,
     ROLEBINDING_POLICY,
     SCANNER_POLICY,
-    TAG_POLICY,
     TOKEN_SECRET_POLICY,
-    ACTIONS,
 )
 from hardened_doks.rbac import DEPLOYER_SERVICE_ACCOUNT
-from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE, StackConfig, parse_stack_config
+from hardened_doks.config import StackConfig, parse_stack_config
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
+from hardened_doks.addons.trivy import TRIVY_NAMESPACE
 from tests.e2e.conftest import SLACK_WEBHOOK
 from tests.e2e.controlplane import LocalControlPlane
 from tests.unit.manifests import objects

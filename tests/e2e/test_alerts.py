@@ -8,7 +8,7 @@ import base64
 from collections import Counter
 
 from hardened_doks.addons.notifier import NOTIFIER, WEBHOOK_SECRET
-from hardened_doks.config import ALERTS_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
 from tests.e2e.conftest import SLACK_WEBHOOK, Project
 from tests.e2e.controlplane import LocalControlPlane
 

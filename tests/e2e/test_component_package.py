@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hardened_doks.config import KYVERNO_NAMESPACE
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
 from hardened_doks.namespaces import DEFAULT_DENY
 from tests.e2e.conftest import Project, _script_output, copy_project, doks_like_control_plane
 from tests.e2e.controlplane import LocalControlPlane

@@ -24,7 +24,8 @@ from typing import Any, Optional
 import pytest
 
 from hardened_doks.addons.notifier import NOTIFIER
-from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
 from hardened_doks.namespaces import DEFAULT_DENY
 from hardened_doks.rbac import role_name
 from tests.e2e.conftest import STACK, Project, drift

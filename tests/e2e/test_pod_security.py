@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from hardened_doks.admission_policies import addon_images_by_namespace
 from hardened_doks.addons import POD_SECURITY_EXEMPTIONS, addon_images
 from tests.e2e.controlplane import LocalControlPlane
 
@@ -84,7 +83,7 @@ def test_unsafe_pods_are_rejected_in_every_restricted_namespace(
 def admitted_image(namespace: str, config: Any) -> str:
     """An image the stack's admission policies admit in ``namespace``: the tenants' registry, or
     one of the add-on's chart repositories (restrict-addon-images)."""
-    patterns = addon_images_by_namespace(addon_images(config)).get(namespace)
+    patterns = addon_images(config).get(namespace)
     return IMAGE if patterns is None else patterns[0].replace("*", "e2e:1.0")
 
 

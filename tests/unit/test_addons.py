@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ import hardened_doks.addons
 from hardened_doks.addon import Addon, Workload, release_args
 from hardened_doks.addons import ADDONS, POD_SECURITY_EXEMPTIONS, addon_images, discover, enabled
 from hardened_doks.addons.notifier import REPORTS
-from hardened_doks.config import ADDON_NAMESPACES, ChartPin
+from hardened_doks.addons import ADDON_NAMESPACES
+from hardened_doks.chart_pin import ChartPin
 from hardened_doks.kube import metadata, resources
 from hardened_doks.network_policies import public_https_egress
 from hardened_doks import notifier
@@ -45,8 +50,21 @@ def test_every_module_is_one_addon_found_without_a_list() -> None:
     assert len(ADDONS) == len(modules) == 7
     assert sorted(a.key for a in discover()) == sorted(a.key for a in ADDONS)
     assert len({a.key for a in ADDONS}) == len({a.namespace for a in ADDONS}) == 7
-    # Every add-on namespace is reserved: no tenant may take it (components/config.py).
+    # The lists of add-on facts are derived from the descriptors, in their order.
     assert [a.namespace for a in ADDONS] == list(ADDON_NAMESPACES)
+
+
+def test_the_config_and_other_components_name_no_addon() -> None:
+    # The add-on facts live in their descriptors: no chart repository, pinned image or namespace of an
+    # add-on is spelled out in the config package or a component outside components/addons/. (Names
+    # an add-on's key shares, such as "falco", are its config section's and its reports' too.)
+    names = {a.key for a in ADDONS} | {a.chart.name for a in ADDONS if a.chart}
+    facts = {a.chart.repo for a in ADDONS if a.chart} | {i.reference for a in ADDONS for i in a.pinned_images} | ({a.namespace for a in ADDONS} - names)
+    assert {"trivy-system", "security-alerts", "https://kyverno.github.io/kyverno/"} <= facts
+    for path in [*(COMPONENTS_DIR / "config").glob("*.py"), *COMPONENTS_DIR.glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in facts:
+                raise AssertionError(f"{path.relative_to(COMPONENTS_DIR)}:{node.lineno} names an add-on's fact {node.value!r}")
 
 
 def test_only_falco_is_exempt_and_an_exemption_needs_its_reason() -> None:
@@ -98,3 +116,100 @@ def test_an_addon_is_one_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
     counted = [i for i in budget.items(config, 3) if i.addon == "example"]
     assert [(i.component, i.kind, i.count, i.cpu_m) for i in counted] == [("scanner", "Deployment", 2, 50)]
     assert release_args(config, EXAMPLE)["name"] == "example-scanner"
+
+
+#: A new add-on exactly as a maintainer would add it: one module, nothing else.
+NEW_MODULE = """
+from hardened_doks.addon import Addon, Workload, with_digests
+from hardened_doks.chart_pin import ChartPin, PinnedImage
+from hardened_doks.kube import resources
+from hardened_doks.network_policies import public_https_egress
+
+NEW_NAMESPACE = "new-scanner"
+CHART = ChartPin("new-scanner", "2.0.1", "2.0.1", "https://charts.example.com/")
+CHART_IMAGES = (PinnedImage("registry.example.com/new/agent:2.0.1", ("image", "tag")),)
+
+
+def values(config):
+    return with_digests(config, CHART_IMAGES, {"image": {"tag": "2.0.1"}, "replicas": 1, "resources": resources("20m", "32Mi", "100m", "64Mi")})
+
+
+def workloads(config, values, nodes):
+    return [Workload("agent", "Deployment", values["replicas"], values["resources"]["requests"])]
+
+
+ADDON = Addon(key="new", namespace=NEW_NAMESPACE, layer="scanners", order=98, enabled=lambda config: True, release="new-scanner", values=values,
+    images=lambda config: ("registry.example.com/new/*",), chart=CHART, pinned_images=CHART_IMAGES, workloads=workloads,
+    network_policies=lambda config: [public_https_egress("new-https-egress", NEW_NAMESPACE, {})])
+"""
+
+#: Run in a fresh interpreter whose add-on package also searches a temporary folder holding NEW_MODULE:
+#: what the registry, the config, the program and the tools then see, as JSON.
+PROBE = """
+import importlib.util, json, sys
+from pathlib import Path
+
+import hardened_doks
+
+init = Path(hardened_doks.__file__).parent / "addons" / "__init__.py"
+spec = importlib.util.spec_from_file_location("hardened_doks.addons", init, submodule_search_locations=[str(init.parent), sys.argv[1]])
+package = importlib.util.module_from_spec(spec)
+sys.modules["hardened_doks.addons"] = package
+hardened_doks.addons = package
+spec.loader.exec_module(package)
+
+from hardened_doks.config import ConfigError
+from hardened_doks.tools import budget, charts, image_digests
+from hardened_doks.tools.offline import run_stack
+from tests.unit.manifests import helm_release, named
+from tests.unit.test_budget import _config
+
+digest = "sha256:" + "a" * 64
+found = {
+    "namespaces": package.ADDON_NAMESPACES,
+    "scanner_namespaces": package.SCANNER_NAMESPACES,
+    "pins": {k: [p.name, p.version] for k, p in package.CHART_PINS.items()},
+    "images": [[i.addon, i.reference] for i in package.PINNED_IMAGES],
+    "pin_for": charts.pin_for("new-scanner", "2.0.1")[0],
+    "references": image_digests.references(),
+    "budget": [[i.addon, i.component, i.count, i.cpu_m] for i in budget.items(_config("dev"), 3)],
+}
+try:
+    run_stack("dev", {"teams": [{"name": "shop", "namespaces": ["new-scanner"]}]})
+except ConfigError as error:
+    found["tenant_refused"] = str(error)
+try:
+    run_stack("dev", {"addon_image_digests": {"registry.example.com/new/other:1": digest}})
+except ConfigError as error:
+    found["unknown_image_refused"] = str(error)
+run = run_stack("prod", {"addon_image_digests": {"registry.example.com/new/agent:2.0.1": digest}})
+release = helm_release(run, "new-scanner")
+found["release"] = [release["chart"], release["version"], release["namespace"], release["values"]["image"]["tag"]]
+found["namespace_enforce"] = named(run, "Namespace", "new-scanner")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+found["egress"] = bool(named(run, "NetworkPolicy", "new-https-egress", "new-scanner"))
+found["addon_images_policy"] = str(named(run, "ValidatingAdmissionPolicy", "restrict-addon-images")["spec"])
+found["scanner_policy"] = str(named(run, "ValidatingAdmissionPolicy", "restrict-scanner-workloads")["spec"])
+found["signatures_exclude"] = named(run, "ClusterPolicy", "verify-image-signatures")["spec"]["rules"][0]["exclude"]["any"][0]["resources"]["namespaces"]
+print(json.dumps(found))
+"""
+
+
+def test_a_new_addon_is_one_new_module_and_nothing_else(tmp_path: Path) -> None:
+    # A real module file, found by the registry like the seven: every list of add-on facts, the
+    # config's checks, the program and the tools take it in, with no edit anywhere else.
+    (tmp_path / "new_scanner.py").write_text(textwrap.dedent(NEW_MODULE))
+    probe = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, cwd=COMPONENTS_DIR.parent, check=False)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    found = json.loads(probe.stdout.splitlines()[-1])
+    assert found["namespaces"][-1] == "new-scanner" and "new-scanner" in found["scanner_namespaces"]
+    assert found["pins"]["new"] == ["new-scanner", "2.0.1"] and found["pin_for"] == "new"
+    assert ["new", "registry.example.com/new/agent:2.0.1"] in found["images"] and "registry.example.com/new/agent:2.0.1" in found["references"]
+    assert ["new", "agent", 1, 20] in found["budget"]
+    # The config: its namespace is reserved from tenants; a digest must name one of its chart's images.
+    assert "teams[0].namespaces" in found["tenant_refused"] and "reserved" in found["tenant_refused"]
+    assert "registry.example.com/new/other:1" in found["unknown_image_refused"] and "not an image of the pinned charts" in found["unknown_image_refused"]
+    # The program: its release by digest in its own restricted namespace with its egress, and the admission rules for it.
+    assert found["release"] == ["new-scanner", "2.0.1", "new-scanner", "2.0.1@sha256:" + "a" * 64]
+    assert found["namespace_enforce"] == "restricted" and found["egress"]
+    assert "'new-scanner': ['^registry" in found["addon_images_policy"] and "com/new/.*$']" in found["addon_images_policy"]
+    assert "'system:serviceaccount:new-scanner:'" in found["scanner_policy"] and "new-scanner" in found["signatures_exclude"]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from hardened_doks.admission import EXCLUDED_NAMESPACES, SIGNATURE_POLICY
-from hardened_doks.admission_policies import SCANNER_NAMESPACES
-from hardened_doks.config import KYVERNO_CHART_REPO, KYVERNO_CHART_VERSION, KYVERNO_NAMESPACE, ConfigError
+from hardened_doks.addons import SCANNER_NAMESPACES
+from hardened_doks.config import ConfigError
+from hardened_doks.addons.kyverno import CHART as KYVERNO_CHART, KYVERNO_NAMESPACE
 from tests.unit.manifests import helm_release, named, of_kind
 from hardened_doks.tools.offline import ProgramRun, run_stack
 
@@ -29,7 +30,7 @@ def from_rules(policy: dict) -> list[dict]:
 
 def test_the_chart_is_pinned_with_its_repository(stack_run: ProgramRun) -> None:
     release = helm_release(stack_run)
-    assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == ("kyverno", KYVERNO_CHART_VERSION, KYVERNO_CHART_REPO)
+    assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == ("kyverno", KYVERNO_CHART.version, KYVERNO_CHART.repo)
     assert release["namespace"] == KYVERNO_NAMESPACE and release["name"] == "kyverno"
     assert release["skipAwait"] is False and release["createNamespace"] is False
 
@@ -132,7 +133,7 @@ def test_skip_await_reaches_the_release_and_disables_hook_jobs() -> None:
     assert release["values"]["crds"]["migration"]["enabled"] is False
 
 
-def _fake_chart(path: Path, version: str = KYVERNO_CHART_VERSION) -> Path:
+def _fake_chart(path: Path, version: str = KYVERNO_CHART.version) -> Path:
     path.mkdir(parents=True)
     (path / "Chart.yaml").write_text(f"apiVersion: v2\nname: kyverno\nversion: {version}\n")
     return path

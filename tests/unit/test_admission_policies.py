@@ -11,18 +11,22 @@ import re
 
 import pytest
 
+from hardened_doks import admission_cel as cel
+from hardened_doks import admission_images as images
 from hardened_doks import admission_policies as ap
-from hardened_doks.config import ALERTS_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
-from hardened_doks.addons import ADDONS, addon_images
+from hardened_doks.addons.kyverno import KYVERNO_IMAGES, KYVERNO_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
+from hardened_doks.addons.trivy import TRIVY_NAMESPACE
+from hardened_doks.addons import ADDONS, SCANNER_NAMESPACES, addon_images
 from tests.unit.manifests import of_kind
 from hardened_doks.tools.offline import ProgramRun, run_stack
 
 MODE = {"dev": "Audit", "staging": "Enforce", "prod": "Enforce"}
 POLICIES = (
-    ap.REGISTRY_POLICY, ap.TAG_POLICY, ap.ADDON_POLICY, ap.NODE_PORT_POLICY, ap.EXTERNAL_IPS_POLICY,
+    images.REGISTRY_POLICY, images.TAG_POLICY, images.ADDON_POLICY, ap.NODE_PORT_POLICY, ap.EXTERNAL_IPS_POLICY,
     ap.ROLEBINDING_POLICY, ap.TOKEN_SECRET_POLICY, ap.CREDENTIALS_POLICY, ap.SCANNER_POLICY,
 )  # fmt: skip
-POD_RULES = (ap.REGISTRY_POLICY, ap.TAG_POLICY, ap.ADDON_POLICY, ap.CREDENTIALS_POLICY, ap.SCANNER_POLICY)
+POD_RULES = (images.REGISTRY_POLICY, images.TAG_POLICY, images.ADDON_POLICY, ap.CREDENTIALS_POLICY, ap.SCANNER_POLICY)
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 
@@ -48,13 +52,13 @@ def test_every_rule_is_a_policy_with_its_binding(stack_run: ProgramRun) -> None:
 def test_image_rules_warn_and_audit_in_dev_and_deny_in_staging_and_prod(stack_run: ProgramRun) -> None:
     bindings = _bindings(stack_run)
     expected = {"Audit": ["Warn", "Audit"], "Enforce": ["Deny"]}[MODE[stack_run.stack]]
-    for name in ap.IMAGE_POLICIES:
+    for name in images.IMAGE_POLICIES:
         assert bindings[name]["validationActions"] == expected, name
 
 
 def test_escalation_and_exposure_rules_deny_in_every_profile(stack_run: ProgramRun) -> None:
     bindings = _bindings(stack_run)
-    for name in set(POLICIES) - set(ap.IMAGE_POLICIES):
+    for name in set(POLICIES) - set(images.IMAGE_POLICIES):
         assert bindings[name]["validationActions"] == ["Deny"], name
 
 
@@ -106,10 +110,10 @@ def test_namespace_scopes(run_of) -> None:
     addon_namespaces = [addon.namespace for addon in ADDONS]
     name_label = "kubernetes.io/metadata.name"
     # The tenants' allowlist everywhere but kube-system and the add-on namespaces (their own allowlists).
-    assert selector(ap.REGISTRY_POLICY) == {"matchExpressions": [{"key": name_label, "operator": "NotIn", "values": ["kube-system", *addon_namespaces]}]}
-    assert selector(ap.ADDON_POLICY) == {"matchExpressions": [{"key": name_label, "operator": "In", "values": addon_namespaces}]}
+    assert selector(images.REGISTRY_POLICY) == {"matchExpressions": [{"key": name_label, "operator": "NotIn", "values": ["kube-system", *addon_namespaces]}]}
+    assert selector(images.ADDON_POLICY) == {"matchExpressions": [{"key": name_label, "operator": "In", "values": addon_namespaces}]}
     # Only kube-system (DOKS-managed) is outside the tag and exposure rules; kyverno is not.
-    for name in (ap.TAG_POLICY, ap.NODE_PORT_POLICY, ap.EXTERNAL_IPS_POLICY):
+    for name in (images.TAG_POLICY, ap.NODE_PORT_POLICY, ap.EXTERNAL_IPS_POLICY):
         assert selector(name) == {"matchExpressions": [{"key": name_label, "operator": "NotIn", "values": ["kube-system"]}]}, name
     for name in (ap.ROLEBINDING_POLICY, ap.TOKEN_SECRET_POLICY, ap.CREDENTIALS_POLICY):
         assert selector(name) == {"matchExpressions": [{"key": "hardened-doks.io/team", "operator": "Exists"}]}, name
@@ -119,27 +123,29 @@ def test_namespace_scopes(run_of) -> None:
 
 def test_the_registry_allowlist_comes_from_the_config() -> None:
     run = run_stack("dev", {"admission": {"allowed_registries": ["registry.digitalocean.com/acme", "ghcr.io/acme", "localhost:5000"]}})
-    disallowed = _variables(_policies(run)[ap.REGISTRY_POLICY])["disallowed"]
+    disallowed = _variables(_policies(run)[images.REGISTRY_POLICY])["disallowed"]
     # A trailing slash: "registry.digitalocean.com/acme" must not admit "registry.digitalocean.com/acme-evil/…".
     assert "['registry.digitalocean.com/acme/', 'ghcr.io/acme/', 'localhost:5000/']" in disallowed
 
 
 def test_add_on_allowlists_come_from_the_scanners_layer_and_kyverno(run_of) -> None:
-    disallowed = _variables(_policies(run_of("prod"))[ap.ADDON_POLICY])["disallowed"]
+    disallowed = _variables(_policies(run_of("prod"))[images.ADDON_POLICY])["disallowed"]
     from tests.unit.test_budget import _config
 
     for namespace, patterns in addon_images(_config("prod")).items():
-        assert f"{ap.cel_string(namespace)}: {ap.cel_list([ap.glob_regex(p) for p in patterns])}" in disallowed, namespace
+        assert f"{cel.cel_string(namespace)}: {cel.cel_list([cel.glob_regex(p) for p in patterns])}" in disallowed, namespace
     # The notifier's namespace admits exactly its pinned image.
     assert f"'{ALERTS_NAMESPACE}': ['^docker\\\\.io/library/python:3\\\\.13-alpine@sha256:" in disallowed
 
 
 def test_kyverno_images_are_its_charts_registries() -> None:
-    assert ap.KYVERNO_IMAGES == ("reg.kyverno.io/kyverno/*", "ghcr.io/kyverno/*")
-    assert ap.addon_images_by_namespace({TRIVY_NAMESPACE: ("mirror.gcr.io/aquasec/*",)}) == {
-        KYVERNO_NAMESPACE: ap.KYVERNO_IMAGES,
-        TRIVY_NAMESPACE: ("mirror.gcr.io/aquasec/*",),
-    }
+    from tests.unit.test_budget import _config
+
+    assert KYVERNO_IMAGES == ("reg.kyverno.io/kyverno/*", "ghcr.io/kyverno/*")
+    # Kyverno's namespace is held to them like every add-on namespace to its chart's, first.
+    allowlists = addon_images(_config("prod"))
+    assert list(allowlists)[0] == KYVERNO_NAMESPACE and allowlists[KYVERNO_NAMESPACE] == KYVERNO_IMAGES
+    assert allowlists[TRIVY_NAMESPACE] == ("mirror.gcr.io/aquasec/*",)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +164,7 @@ def test_kyverno_images_are_its_charts_registries() -> None:
 )
 def test_image_wildcards_become_anchored_regexes(pattern: str, image: str, matches: bool) -> None:
     # RE2 (CEL's matches) and Python's re agree on these: literals, '.', '.*' and anchors only.
-    assert bool(re.fullmatch(ap.glob_regex(pattern), image)) is matches
+    assert bool(re.fullmatch(cel.glob_regex(pattern), image)) is matches
 
 
 @pytest.mark.parametrize(
@@ -177,11 +183,11 @@ def test_image_wildcards_become_anchored_regexes(pattern: str, image: str, match
     ],
 )
 def test_tag_patterns(image: str, untagged: bool, latest: bool) -> None:
-    assert (re.search(ap.TAGGED, image) is None, re.search(ap.LATEST, image) is not None) == (untagged, latest)
+    assert (re.search(images.TAGGED, image) is None, re.search(images.LATEST, image) is not None) == (untagged, latest)
 
 
 def test_a_digest_pins_an_image_whatever_its_tag(run_of) -> None:
-    variables = _variables(_policies(run_of("prod"))[ap.TAG_POLICY])
+    variables = _variables(_policies(run_of("prod"))[images.TAG_POLICY])
     assert variables["untagged"].startswith("variables.images.filter(i, !i.contains('@') && ")
     assert variables["latest"].startswith("variables.images.filter(i, !i.contains('@') && ")
 
@@ -227,15 +233,15 @@ def test_workload_credentials_need_the_right_to_read_secrets(run_of) -> None:
 def test_scanners_create_workloads_only_in_their_own_namespace(run_of) -> None:
     spec = _policies(run_of("prod"))[ap.SCANNER_POLICY]
     (condition,) = spec["matchConditions"]
-    for namespace in ap.SCANNER_NAMESPACES:
+    for namespace in SCANNER_NAMESPACES:
         assert f"'system:serviceaccount:{namespace}:'" in condition["expression"], namespace
-    assert KYVERNO_NAMESPACE not in ap.SCANNER_NAMESPACES and TRIVY_NAMESPACE in ap.SCANNER_NAMESPACES
+    assert KYVERNO_NAMESPACE not in SCANNER_NAMESPACES and TRIVY_NAMESPACE in SCANNER_NAMESPACES
     assert spec["validations"][0]["expression"] == "request.userInfo.username.startsWith('system:serviceaccount:' + request.namespace + ':')"
 
 
 def test_cel_strings_are_escaped() -> None:
-    assert ap.cel_string("it's a \\ test") == "'it\\'s a \\\\ test'"
-    assert ap.cel_list(["a", "b"]) == "['a', 'b']"
+    assert cel.cel_string("it's a \\ test") == "'it\\'s a \\\\ test'"
+    assert cel.cel_list(["a", "b"]) == "['a', 'b']"
 
 
 def test_policies_come_before_kyverno_and_bindings_after_their_policy(run_of) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from hardened_doks import notifier
 from hardened_doks.addons.notifier import NOTIFIER, SCRIPT, STATE_CONFIGMAP, WEBHOOK_SECRET
-from hardened_doks.config import ALERTS_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
 from tests.conftest import ALL_ADDONS_SECRETS, all_addons_run
 from tests.unit.manifests import named, of_kind
 from hardened_doks.tools.offline import ProgramRun, run_stack

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hardened_doks.config import FALCO_RULES, PINNED_IMAGES, ConfigError
+from hardened_doks.config import ConfigError
+from hardened_doks.addons import PINNED_IMAGES
+from hardened_doks.addons.falco import FALCO_RULES
 from tests.conftest import ALL_ADDONS, ALL_ADDONS_SECRETS
 from tests.unit.rendered import ALL_RELEASES, VARIANTS, documents, pod_templates, variant
 from hardened_doks.tools import image_digests, render

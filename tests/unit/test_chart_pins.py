@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hardened_doks.config import CHART_PINS, SCANNER_CHARTS, ConfigError
+from hardened_doks.config import ConfigError
+from hardened_doks.addons import CHART_PINS, SCANNER_CHARTS
 from hardened_doks.tools import charts, check_pins
 from hardened_doks.tools.offline import run_stack
 

@@ -298,15 +298,16 @@ def _pod_specs(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("stack", GATED)
 def test_the_charts_images_pass_their_namespaces_admission_allowlists(rendered, stack: str) -> None:
-    # The API server holds each add-on namespace to its chart's images (admission_policies
+    # The API server holds each add-on namespace to its chart's images (admission_images
     # restrict-addon-images, disallow-latest-tag): a chart bump to another registry or an
     # untagged image would otherwise only fail at `pulumi up`. Same patterns, with Python's re.
-    from hardened_doks.admission_policies import LATEST, TAGGED, addon_images_by_namespace, glob_regex
+    from hardened_doks.admission_cel import glob_regex
+    from hardened_doks.admission_images import LATEST, TAGGED
     from hardened_doks.addons import addon_images
     from tests.unit.test_budget import _config
 
     run = run_of(stack)
-    allowlists = addon_images_by_namespace(addon_images(_config(VARIANTS[stack][0])))
+    allowlists = addon_images(_config(VARIANTS[stack][0]))
     checked = 0
     for release in releases_of(stack):
         namespace = helm_release(run, release)["namespace"]

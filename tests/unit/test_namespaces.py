@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hardened_doks.config import KUBERNETES_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from hardened_doks.config import KUBERNETES_NAMESPACES
+from hardened_doks.addons.kubescape import KUBESCAPE_NAMESPACE
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
+from hardened_doks.addons.trivy import TRIVY_NAMESPACE
 from hardened_doks.kube import TEAM_LABEL
 from hardened_doks.namespaces import ALLOW_DNS, DEFAULT_DENY, SYSTEM_NAMESPACES
 from tests.unit.manifests import IN_CLUSTER_COMPONENTS, managed_namespaces, named

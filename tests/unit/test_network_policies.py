@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hardened_doks.config import ADDON_NAMESPACES, KUBESCAPE_NAMESPACE, KYVERNO_NAMESPACE, TRIVY_NAMESPACE
+from hardened_doks.addons import ADDON_NAMESPACES
+from hardened_doks.addons.kubescape import KUBESCAPE_NAMESPACE
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
+from hardened_doks.addons.trivy import TRIVY_NAMESPACE
 from hardened_doks.namespaces import SYSTEM_NAMESPACES
 from tests.unit.manifests import managed_namespaces, named, of_kind
 from hardened_doks.tools.offline import ProgramRun, run_stack

@@ -27,7 +27,7 @@ import pytest
 
 from hardened_doks import notifier
 from hardened_doks.addons.notifier import NOTIFIER, STATE_CONFIGMAP
-from hardened_doks.config import ALERTS_NAMESPACE
+from hardened_doks.addons.notifier import ALERTS_NAMESPACE
 from tests.conftest import all_addons_run
 from tests.e2e.controlplane import generate_certificates
 from tests.unit import kubelet

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from hardened_doks.admission import signature_policy
-from hardened_doks.admission_policies import REGISTRY_POLICY, binding, namespaces_not_in
+from hardened_doks.admission_cel import binding, namespaces_not_in
+from hardened_doks.admission_images import REGISTRY_POLICY
 from hardened_doks.config import Admission
 from hardened_doks.namespaces import allow_dns, default_deny, limit_range, namespace, resource_quota
 from hardened_doks.config import ContainerDefaults, NamespaceQuota, PodSecurity

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from hardened_doks.config import NAMESPACE, ConfigError, KYVERNO_NAMESPACE
+from hardened_doks.config import NAMESPACE, ConfigError
+from hardened_doks.addons.kyverno import KYVERNO_NAMESPACE
 from hardened_doks.registry_access import PERIODS_VALID, PULL_SECRET, rotation_period
 from tests.unit.manifests import helm_release, objects
 from hardened_doks.tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, read_stack_file, run_stack

@@ -12,17 +12,12 @@ import pytest
 
 import yaml
 
-from hardened_doks.config import (
-    ADDON_NAMESPACES,
-    FALCO_NAMESPACE,
-    FALCO_RULES,
-    FALCOSIDEKICK_NAMESPACE,
-    KUBESCAPE_NAMESPACE,
-    SCANNER_CHARTS,
-    SNYK_NAMESPACE,
-    TRIVY_NAMESPACE,
-    ConfigError,
-)
+from hardened_doks.config import ConfigError
+from hardened_doks.addons import ADDON_NAMESPACES, SCANNER_CHARTS
+from hardened_doks.addons.falco import FALCO_NAMESPACE, FALCO_RULES, FALCOSIDEKICK_NAMESPACE
+from hardened_doks.addons.kubescape import KUBESCAPE_NAMESPACE
+from hardened_doks.addons.snyk import SNYK_NAMESPACE
+from hardened_doks.addons.trivy import TRIVY_NAMESPACE
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL, system_toleration
 from hardened_doks.registry_access import PULL_SECRET
 from hardened_doks.addon import BREAK_GLASS_ANNOTATION
