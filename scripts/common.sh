@@ -88,6 +88,8 @@ require_pulumi() {
     export PATH
   fi
   export PULUMI_SKIP_UPDATE_CHECK=true
-  # Per-step checkpoints stay on (the engine's safe default); PULUMI_SKIP_CHECKPOINTS=true, when the caller
-  # exports it, passes through (tools/engine.py ENGINE_SETTINGS, docs/performance.md).
+  # The engine's settings of every project command (tools/engine.py ENGINE_SETTINGS, docs/performance.md):
+  # the state is written once per update (and when it is cancelled), not after every step, which is
+  # quadratic. A value already exported wins. After a hard-killed up: docs/operations.md "An interrupted up".
+  export PULUMI_SKIP_CHECKPOINTS="${PULUMI_SKIP_CHECKPOINTS:-true}"
 }

@@ -29,19 +29,18 @@ from hardened_doks.tools.offline import PROJECT_DIR, stack_names
 #: Where the project names its default state backend (``backend.url``; the CLI uses it when
 #: PULUMI_BACKEND_URL is not set, before any backend stored by `pulumi login`).
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
-#: How every command of the project runs the engine (make up/destroy, the tools, the e2e tier;
-#: docs/performance.md). The engine writes the whole state after every step by default, which
-#: makes `up` and `destroy` quadratic in the number of resources (10 minutes at 200 namespaces);
-#: with checkpoints skipped it writes the state once, when the update ends, also when it is
+#: The engine's per-step checkpoints skipped. By default the engine writes the whole state after
+#: every step, which makes `up` and `destroy` quadratic in the number of resources (10 minutes at
+#: 200 namespaces); skipped, it writes the state once, when the update ends, also when it is
 #: cancelled (Ctrl-C, SIGTERM). Only a hard kill loses the record of that update's steps; the
-#: recovery is `pulumi refresh` then `pulumi up` (docs/operations.md, "An interrupted up").
-#: Needs no PULUMI_EXPERIMENTAL in engine 3.260 (sdk/go/common/env: SkipCheckpoints).
-#: Opt-in, not the default: the end-to-end test of that recovery (an `up` killed half-way) did not pass
-#: yet, so per-step checkpoints (the engine's safe default) stay on; export PULUMI_SKIP_CHECKPOINTS=true
-#: for large stacks (docs/performance.md). The caller's value of each key below passes through.
-ENGINE_SETTINGS: dict[str, str] = {}
-#: The opt-in above: what the benchmark compares against the default (tools/bench/engine.py).
+#: recovery is `pulumi cancel`, `pulumi refresh`, `pulumi up` (docs/operations.md, "An interrupted
+#: up"; tests/e2e/test_interrupted_up.py). Needs no PULUMI_EXPERIMENTAL in engine 3.260
+#: (sdk/go/common/env: SkipCheckpoints). The benchmark compares it with the engine's default.
 SKIP_CHECKPOINTS: dict[str, str] = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+#: How every command of the project runs the engine (make up/destroy, the tools, the e2e tier;
+#: docs/performance.md): checkpoints skipped. The caller's value of each key passes through
+#: (PULUMI_SKIP_CHECKPOINTS=false brings the per-step checkpoints back).
+ENGINE_SETTINGS: dict[str, str] = SKIP_CHECKPOINTS
 
 
 class EngineError(RuntimeError):
@@ -110,13 +109,17 @@ def pulumi_command() -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(pulumi_bin().parent))
 
 
+def engine_settings() -> dict[str, str]:
+    """:data:`ENGINE_SETTINGS`, with the caller's value of a key, when exported, winning."""
+    return {key: os.environ.get(key, value) for key, value in ENGINE_SETTINGS.items()}
+
+
 def environment() -> dict[str, str]:
     """Variables for the CLI: the backend, no update check, and on PATH this virtualenv's python
     (for Helm's post-renderer; the program itself runs in Pulumi.yaml's virtualenv) and the CLI's
     folder (plugins built next to it)."""
     return {
-        **ENGINE_SETTINGS,
-        **{key: os.environ[key] for key in (*ENGINE_SETTINGS, *SKIP_CHECKPOINTS) if key in os.environ},  # the caller's choice wins
+        **engine_settings(),
         "PULUMI_BACKEND_URL": backend_url(),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(pulumi_bin()), os.environ.get("PATH", "")]),

@@ -33,7 +33,7 @@ from hardened_doks.addons import SCANNER_CHARTS
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
 from tests.e2e.controlplane import LocalControlPlane
 from hardened_doks.tools import budget
-from hardened_doks.tools.engine import ENGINE_SETTINGS
+from hardened_doks.tools.engine import engine_settings
 from hardened_doks.tools.offline import PROJECT_DIR, read_stack_file
 
 #: What a copy of the project needs to run the program and the tools.
@@ -51,8 +51,12 @@ SHARED_CHARTS = Path(os.environ.get("HARDENED_DOKS_CHARTS") or PROJECT_DIR.paren
 CACHE = Path(os.environ.get("HARDENED_DOKS_CACHE") or Path.home() / ".cache" / "hardened-doks")
 
 
+#: Seconds for a setup script (a chart fetched, the toolchain's path): cached, it takes seconds.
+SCRIPT_TIMEOUT = 1800
+
+
 def _script_output(*args: str) -> str:
-    completed = subprocess.run([str(PROJECT_DIR / "scripts" / args[0]), *args[1:]], capture_output=True, text=True)
+    completed = subprocess.run([str(PROJECT_DIR / "scripts" / args[0]), *args[1:]], capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
     if completed.returncode != 0:
         pytest.fail(f"scripts/{' '.join(args)} failed:\n{completed.stderr[-3000:]}")
     return completed.stdout.strip().splitlines()[-1]
@@ -192,21 +196,15 @@ class Project:
         with subprocess.Popen(
             args, cwd=self.workdir, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as process:
-            while True:
+            try:
+                stdout, stderr, reason = self._wait(process, pending, deadline, timeout, watch)
+            except BaseException:  # a failing watch, or an interrupted session: the command is stopped, not waited for
+                process.send_signal(signal.SIGINT)
                 try:
-                    stdout, stderr = process.communicate(pending, timeout=3 if watch else max(0.1, deadline - time.monotonic()))
-                    break
+                    process.wait(timeout=60)
                 except subprocess.TimeoutExpired:
-                    pending = None  # sent with the first call; retrying loses no output
-                    reason = (watch() if watch else None) or (f"timeout after {timeout}s" if time.monotonic() >= deadline else None)
-                    if reason is not None:
-                        process.send_signal(signal.SIGINT)  # pulumi cancels its update cleanly
-                        try:
-                            stdout, stderr = process.communicate(timeout=60)
-                        except subprocess.TimeoutExpired:
-                            process.kill()
-                            stdout, stderr = process.communicate()
-                        break
+                    process.kill()
+                raise
         completed = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
         self.log.append(f"$ {' '.join(args)}  # exit {completed.returncode} in {time.monotonic() - started:.1f}s")
         if reason is not None:
@@ -216,6 +214,27 @@ class Project:
                 f"{' '.join(args)} exited {completed.returncode}\n--- stdout\n{completed.stdout[-4000:]}\n--- stderr\n{completed.stderr[-4000:]}"
             )
         return completed
+
+    @staticmethod
+    def _wait(
+        process: subprocess.Popen[str], pending: Optional[str], deadline: float, timeout: int, watch: Optional[Callable[[], Optional[str]]]
+    ) -> tuple[str, str, Optional[str]]:
+        """The command's output, and why it was interrupted (None when it ended by itself)."""
+        while True:
+            try:
+                stdout, stderr = process.communicate(pending, timeout=3 if watch else max(0.1, deadline - time.monotonic()))
+                return stdout, stderr, None
+            except subprocess.TimeoutExpired:
+                pending = None  # sent with the first call; retrying loses no output
+                reason = (watch() if watch else None) or (f"timeout after {timeout}s" if time.monotonic() >= deadline else None)
+                if reason is not None:
+                    process.send_signal(signal.SIGINT)  # pulumi cancels its update cleanly
+                    try:
+                        stdout, stderr = process.communicate(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        stdout, stderr = process.communicate(timeout=60)
+                    return stdout, stderr, reason
 
     def pulumi(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("pulumi", *args, "--stack", STACK, "--non-interactive", **kwargs)
@@ -276,9 +295,9 @@ def local_charts() -> dict[str, str]:
 def engine_env(root: Path, toolchain_bin: Path) -> dict[str, str]:
     """The environment the engine runs in: the toolchain and this venv, a Pulumi home, a file state
     backend (root/state, which must exist) and the passphrase secrets provider below root; the
-    project's engine settings (tools/engine.py ENGINE_SETTINGS), as `make up` runs it."""
+    project's engine settings (tools/engine.py ENGINE_SETTINGS, the caller's value winning), as `make up` runs it."""
     return {
-        **ENGINE_SETTINGS,
+        **engine_settings(),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), str(toolchain_bin), "/usr/bin", "/bin"]),
         "HOME": str(root),
         "PULUMI_HOME": str(root / "pulumi-home"),

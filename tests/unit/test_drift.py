@@ -479,13 +479,13 @@ def test_a_failed_cluster_scan_is_an_error_not_clean() -> None:
     assert report.status == "error" and "connection refused" in report.errors[0]
 
 
-def test_the_tools_keep_per_step_checkpoints_unless_the_caller_skips_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Checkpoints on by default (the engine's safe default); skipping them is the caller's opt-in (docs/performance.md).
+def test_the_tools_run_the_engine_without_per_step_checkpoints_unless_the_caller_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine's per-step checkpoint makes `up` quadratic (docs/performance.md).
     monkeypatch.setattr(engine, "pulumi_bin", lambda: Path("/opt/pulumi/bin"))
     monkeypatch.delenv("PULUMI_SKIP_CHECKPOINTS", raising=False)
-    assert "PULUMI_SKIP_CHECKPOINTS" not in engine.environment()
-    monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", "true")
     assert engine.environment()["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", "false")
+    assert engine.environment()["PULUMI_SKIP_CHECKPOINTS"] == "false"
 
 
 def test_the_preview_and_the_offline_program_run_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:

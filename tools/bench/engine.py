@@ -5,9 +5,9 @@ the same objects on a fresh control plane.
 The stack is the e2e tier's (the prod profile in existing-cluster mode, Kyverno from its local
 chart) with the scanners off and N generated tenant namespaces. Per N, on one control plane:
 ``pulumi up`` from empty, a zero-change ``preview``, a ``preview --refresh``, the drift command,
-``destroy``, with checkpoints skipped (tools/engine.py ``SKIP_CHECKPOINTS``, the opt-in); then, where
-asked (BENCH_CHECKPOINT_N), ``up`` and ``destroy`` again with the engine's per-step checkpoints on (the
-engine's and the project's default, tools/engine.py ``ENGINE_SETTINGS``). Each command's wall time, CPU time (itself and its children), and the peak
+``destroy``, with checkpoints skipped (tools/engine.py ``SKIP_CHECKPOINTS``, the project's default
+``ENGINE_SETTINGS``); then, where asked (BENCH_CHECKPOINT_N), ``up`` and ``destroy`` again with the
+engine's own default, its per-step checkpoints. Each command's wall time, CPU time (itself and its children), and the peak
 memory of the engine, the program, the provider and the API server are recorded.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import yaml
 
-from hardened_doks.tools.engine import ENGINE_SETTINGS, SKIP_CHECKPOINTS
+from hardened_doks.tools.engine import SKIP_CHECKPOINTS
 from hardened_doks.tools.offline import PROJECT_DIR
 
 # The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
@@ -256,9 +256,9 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
     (workdir / "stacks" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": bench_stack_config(n, kyverno_chart)}, sort_keys=False))
     (root / "state").mkdir()
     base_env = engine_env(root, toolchain_bin)
-    # Skipped checkpoints (the opt-in of tools/engine.py), against the project's default engine settings
-    # (what `make up`, the tools and the e2e tier run with: the engine's per-step checkpoints).
-    checkpointed = {**{k: v for k, v in base_env.items() if k not in SKIP_CHECKPOINTS}, **ENGINE_SETTINGS}
+    # The engine's own default (per-step checkpoints), against skipped checkpoints: the project's
+    # default settings (tools/engine.py), what `make up`, the tools and the e2e tier run with.
+    checkpointed = {k: v for k, v in base_env.items() if k not in SKIP_CHECKPOINTS}
     fast = {**checkpointed, **SKIP_CHECKPOINTS}
     parallel = os.environ.get("BENCH_PARALLEL")
     par = ["--parallel", parallel] if parallel else []
