@@ -286,7 +286,11 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
         def watch() -> None:
             mark_cluster_policies_ready(plane)
 
-        up = step("up", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par), fast, watch)
+        # With --profile, the CLI's own CPU profile of this `up` too (the engine alone: not the program or the provider).
+        up_profiling = ["--profiling", str(logs / "up")] if profile_dir else []
+        up = step("up", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par, *up_profiling), fast, watch)
+        if profile_dir:
+            result["up_profile"] = engine_profile(logs / "up", toolchain_bin / "pulumi", profile_dir / f"engine-profile-up-n{n}.txt")
         if up["exit"] == 0:
             step("preview", pulumi("preview", "--expect-no-changes", "--suppress-progress", *par), fast)
             step("preview_refresh", pulumi("preview", "--refresh", "--expect-no-changes", "--suppress-progress", *par), fast)
