@@ -49,12 +49,16 @@ def _role(process: Any) -> str:
     name = process.name()
     if name in ROLES:
         return ROLES[name]
-    if name.startswith("python"):
+    # The program runs as python or, through its script's shebang, under a truncated name
+    # ("pulumi-language"): its command line says which.
+    if name.startswith(("python", "pulumi-language")):
         try:
             command = " ".join(process.cmdline())
         except Exception:
             return "other"
-        return "program" if "language-python-exec" in command or "__main__" in command else "python_tool"
+        if "language-python-exec" in command or "__main__" in command:
+            return "program"
+        return "python_tool" if name.startswith("python") else "other"
     return "other"
 
 
