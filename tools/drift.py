@@ -55,6 +55,7 @@ import requests
 from pulumi.automation import EngineEvent, OpType
 from pulumi.automation.errors import CommandError
 
+from hardened_doks.sdk_internals import SECRET_SIG  # the wire marker of a secret value (values are never printed)
 from hardened_doks.tools import engine, object_diff, out_of_band, policy_check
 from hardened_doks.tools.cli import emit, envelope, selected_stacks, stack_entry, stack_parser
 from hardened_doks.tools.offline import ProgramRun, RecordedResource, read_stack_file, run_program
@@ -67,8 +68,6 @@ SLACK_WEBHOOK_CONFIGS: tuple[str, ...] = ("hardened-doks:slack_webhook_url", "dr
 SLACK_WEBHOOK_CONFIG = SLACK_WEBHOOK_CONFIGS[0]
 NO_CHANGES_EXPECTED = "no changes were expected"
 
-#: The wire marker of a secret value in engine events (values are never printed).
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"
 #: Plan ops that are not changes.
 _NO_CHANGE = {OpType.SAME, OpType.READ, OpType.REFRESH, OpType.DISCARD, OpType.DISCARD_REPLACED}
 _REPLACE_OPS = {OpType.REPLACE, OpType.CREATE_REPLACEMENT, OpType.DELETE_REPLACED}
@@ -156,7 +155,7 @@ def is_ignored(path: str, ignore_changes: Iterable[str]) -> bool:
 
 def shown(value: Any) -> Any:
     """A value safe for a report: secrets (as the engine blinds them) masked."""
-    if isinstance(value, dict) and _SECRET_SIG in value:
+    if isinstance(value, dict) and SECRET_SIG in value:
         return "[secret]"
     if isinstance(value, dict):
         return {k: shown(v) for k, v in value.items()}
@@ -249,7 +248,7 @@ def classify(
 def diff_values(old: Any, new: Any, path: str = "") -> dict[str, str]:
     """Property paths where ``new`` (the program) differs from ``old`` (the cloud), with the kind of
     change the program would make (add, delete, update), in the engine's path syntax."""
-    if isinstance(old, dict) and isinstance(new, dict) and _SECRET_SIG not in old and _SECRET_SIG not in new:
+    if isinstance(old, dict) and isinstance(new, dict) and SECRET_SIG not in old and SECRET_SIG not in new:
         found: dict[str, str] = {}
         for key in sorted(set(old) | set(new)):
             if not path and key.startswith("__"):
@@ -400,7 +399,7 @@ def stack_output(deployment: Mapping[str, Any], name: str) -> Any:
     for resource in deployment.get("resources", []):
         if resource.get("type") == "pulumi:pulumi:Stack":
             value = (resource.get("outputs") or {}).get(name)
-            if isinstance(value, dict) and _SECRET_SIG in value and "plaintext" in value:
+            if isinstance(value, dict) and SECRET_SIG in value and "plaintext" in value:
                 return json.loads(value["plaintext"])
             return value
     return None

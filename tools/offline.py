@@ -30,25 +30,21 @@ from hardened_doks.config import NAMESPACE
 from hardened_doks.config import SECRET_PLACEHOLDER as SECRET_PLACEHOLDER  # re-exported: what a secret value reads as offline
 from hardened_doks.config import stack_file
 
-#: The project's name in its Pulumi.yaml: how the tools recognise a checkout of this project.
-PROJECT_NAME = "hardened-doks"
-
-
-def project_dir(start: Path | None = None) -> Path:
+def project_dir() -> Path:
     """The checkout the tools act on (its stacks/, Pulumi.yaml and program).
 
     HARDENED_DOKS_PROJECT_DIR when set; else the nearest folder at or above the working directory
-    whose Pulumi.yaml names this project (a second checkout, or a copy, uses its own stack files even
-    though the installed package is the first one's); else the checkout this module was installed
-    from (editable install), else the working directory.
+    whose Pulumi.yaml names this project (NAMESPACE: a second checkout, or a copy, uses its own stack
+    files even though the installed package is the first one's); else the checkout this module was
+    installed from (editable install), else the working directory.
     """
     if os.environ.get("HARDENED_DOKS_PROJECT_DIR"):
         return Path(os.environ["HARDENED_DOKS_PROJECT_DIR"]).resolve()
-    here = (start or Path.cwd()).resolve()
+    here = Path.cwd().resolve()
     installed_from = Path(__file__).resolve().parents[1]
     for folder in (here, *here.parents, installed_from):
         project_file = folder / "Pulumi.yaml"
-        if project_file.is_file() and re.search(rf"^name:\s*{PROJECT_NAME}\s*$", project_file.read_text(), re.M):
+        if project_file.is_file() and re.search(rf"^name:\s*{re.escape(NAMESPACE)}\s*$", project_file.read_text(), re.M):
             return folder
     return here
 

@@ -35,6 +35,7 @@ import yaml
 
 from hardened_doks.config import NAMESPACE
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
+from hardened_doks.sdk_internals import SECRET_SIG  # the wire marker of a secret value in the state (never compared or printed)
 from hardened_doks.tools.object_diff import Difference, differences, removal_patch
 
 #: (apiVersion, cluster-wide list path, kind) of what is scanned in the managed namespaces: each kind
@@ -94,8 +95,6 @@ def is_watched_cluster_binding(binding: Mapping[str, Any]) -> bool:
 
 #: State resource types that are not one Kubernetes object of the stack's own.
 NOT_OBJECTS = (HELM_RELEASE, "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile")
-#: The wire marker of a secret value in the state (its value is never compared or printed).
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
 def group_path(api_version: str) -> str:

@@ -20,6 +20,7 @@ from pulumi.automation import ConfigValue, EngineEvent
 from pulumi.automation import CommandResult
 from pulumi.automation.errors import CommandError
 
+from hardened_doks.sdk_internals import SECRET_SIG
 from tests.unit.envelope import check_envelope
 from hardened_doks.tools import drift, engine
 from hardened_doks.tools.object_diff import Difference
@@ -510,7 +511,7 @@ def test_the_preview_and_the_offline_program_run_side_by_side(monkeypatch: pytes
 
 
 def test_the_kubeconfig_output_is_read_from_the_exported_state() -> None:
-    plain = {"type": "pulumi:pulumi:Stack", "outputs": {"clusterName": "c1", "kubeconfig": {drift._SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "plaintext": json.dumps("apiVersion: v1\n")}}}
+    plain = {"type": "pulumi:pulumi:Stack", "outputs": {"clusterName": "c1", "kubeconfig": {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "plaintext": json.dumps("apiVersion: v1\n")}}}
     deployment = {"resources": [{"type": "kubernetes:core/v1:Namespace", "outputs": {"kubeconfig": "not the stack's"}}, plain]}
     assert drift.stack_output(deployment, "kubeconfig") == "apiVersion: v1\n"
     assert drift.stack_output(deployment, "clusterName") == "c1"
