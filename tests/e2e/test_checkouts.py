@@ -50,9 +50,15 @@ def set_up(clone: Path, env: dict[str, str]) -> Path:
     result = subprocess.run([str(clone / "scripts" / "venv.sh")], env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     venv = Path(result.stdout.strip())
+    third_party_from_this_run(venv)
+    return venv
+
+
+def third_party_from_this_run(venv: Path) -> Path:
+    """Let ``venv`` read the third-party packages of the virtualenv running the tests (a .pth file); its site-packages."""
     site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     (site / "test-third-party.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    return venv
+    return site
 
 
 @pytest.fixture
@@ -113,8 +119,7 @@ def test_the_wheel_installs_one_namespace_and_its_plugin(tmp_path: Path, env: di
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (site / "test-third-party.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    site = third_party_from_this_run(venv)
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--quiet", str(wheel)],
         capture_output=True, text=True, timeout=300, check=False,
