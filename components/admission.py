@@ -214,9 +214,11 @@ class Admission(pulumi.ComponentResource):
         # restricted in every profile (Pod Security Standards).
         self.namespace = ManagedNamespace(f"{name}-namespace", provider, list(engine.namespace_objects), skip_await=skip_await, opts=child)
         depends = [self.namespace]
-        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=skip_await) for o in engine.network_policies]
+        in_namespace = self.namespace.deletes
+        self.network_policies = [create(o, self, provider, depends_on=depends, skip_await=skip_await, deleted_with=in_namespace(o)) for o in engine.network_policies]
         # The Secret Kyverno's --imagePullSecrets names (components/registry_access.py), before Kyverno starts.
-        secrets = [] if registry_credentials is None else [create(pull_secret(registry_credentials, engine.namespace), self, provider, depends_on=depends, skip_await=skip_await)]
+        pull = None if registry_credentials is None else pull_secret(registry_credentials, engine.namespace)
+        secrets = [] if pull is None else [create(pull, self, provider, depends_on=depends, skip_await=skip_await, deleted_with=in_namespace(pull))]
         warning = policies_warning(args.settings, args.environment)
         if warning:
             pulumi.log.warn(warning, self)

@@ -50,5 +50,5 @@ class Alerts(pulumi.ComponentResource):
                 f"{name}-namespace", provider, list(addon.namespace_objects), skip_await=args.skip_await, opts=pulumi.ResourceOptions(parent=self)
             )
             manifests = [*addon.network_policies, *addon.extra_objects]
-            self.resources += [create(o, self, provider, depends_on=[namespace], skip_await=args.skip_await) for o in manifests]
+            self.resources += [create(o, self, provider, depends_on=[namespace], skip_await=args.skip_await, deleted_with=namespace.deletes(o)) for o in manifests]
         self.register_outputs({"notifier": True})

@@ -177,6 +177,13 @@ def resource_name(manifest: Mapping[str, Any]) -> str:
     return "-".join(p for p in parts if p).replace(":", "-")
 
 
+def namespace_deletion(namespace: Optional[pulumi.Resource]) -> Optional[pulumi.Resource]:
+    """``namespace`` when deleting it deletes what lives in it: a Namespace the program creates (not
+    a NamespacePatch of one Kubernetes created, whose deletion only gives up the stack's fields, nor
+    a component); else None. What :func:`create`'s ``deleted_with`` takes."""
+    return namespace if isinstance(namespace, kubernetes.core.v1.Namespace) else None
+
+
 def create(
     manifest: Mapping[str, Any],
     parent: pulumi.Resource,
@@ -184,14 +191,25 @@ def create(
     depends_on: Optional[list[pulumi.Resource]] = None,
     skip_await: bool = False,
     patch: bool = False,
+    deleted_with: Optional[pulumi.Resource] = None,
 ) -> pulumi.CustomResource:
     """Register one manifest as a resource, parented to ``parent`` and using ``provider``.
 
     With ``patch``, the object is one Kubernetes creates itself (see ``_PATCH_CLASSES``). Kinds in
     ``FORCE_CONFLICTS`` are applied with conflicts forced, kinds in ``PROTECTED_KINDS`` protected.
+
+    ``deleted_with``: the Namespace (from :func:`namespace_deletion`) the object lives in. When the
+    engine deletes that namespace in the same run (``destroy``, or the namespace removed from the
+    config), it does not delete the object one by one: the namespace controller deletes everything
+    in a deleted namespace (Pulumi's ``deleted_with`` option; docs/performance.md, "Destroy"). When
+    only the object goes (a binding or rule removed from the config), the engine deletes it as
+    before. Only for a namespaced object, in that namespace: a cluster-scoped one outlives any
+    namespace, so the engine must always delete it itself.
     """
     manifest = dict(manifest)
     meta = dict(manifest.pop("metadata"))
+    if deleted_with is not None and (not meta.get("namespace") or namespace_deletion(deleted_with) is None):
+        raise ValueError(f"{manifest.get('kind')} {meta.get('name')}: deleted_with is only for a namespaced object, with the Namespace the program creates for it")
     api_version, kind = manifest.pop("apiVersion"), manifest.pop("kind")
     force = {PATCH_FORCE_ANNOTATION: "true"} if kind in FORCE_CONFLICTS else {}
     annotations = {**meta.get("annotations", {}), **skip_await_annotations(skip_await), **force}
@@ -206,6 +224,7 @@ def create(
         depends_on=depends_on or [],
         delete_before_replace=True,
         protect=kind in PROTECTED_KINDS and not patch,
+        deleted_with=deleted_with,
     )
     cls = (_PATCH_CLASSES if patch else _CLASSES).get((api_version, kind))
     if cls is None:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import pulumi
 
 from hardened_doks.config import KUBERNETES_NAMESPACES, ContainerDefaults, NamespaceQuota, PodSecurity, StackConfig
-from hardened_doks.kube import ENVIRONMENT_LABEL, MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata
+from hardened_doks.kube import ENVIRONMENT_LABEL, MANAGED_NAMESPACE_LABEL, TEAM_LABEL, create, metadata, namespace_deletion
 
 #: Pod Security levels for the add-on namespaces whose pods are restricted-compliant.
 RESTRICTED = PodSecurity(enforce="restricted", warn="restricted", audit="restricted")
@@ -212,11 +212,20 @@ class ManagedNamespace(pulumi.ComponentResource):
     ):
         super().__init__("hardened-doks:kubernetes:ManagedNamespace", name, None, opts)
         first, *rest = objects
+        self.name = first["metadata"]["name"]
         self.namespace = create(first, self, provider, skip_await=skip_await, patch=existing)
         self.resources = [self.namespace] + [
-            create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await, patch=is_default_service_account(o)) for o in rest
+            create(o, self, provider, depends_on=[self.namespace], skip_await=skip_await, patch=is_default_service_account(o), deleted_with=self.deletes(o))
+            for o in rest
         ]
-        self.register_outputs({"name": first["metadata"]["name"]})
+        self.register_outputs({"name": self.name})
+
+    def deletes(self, manifest: Mapping[str, Any]) -> Optional[pulumi.Resource]:
+        """This namespace's resource, when deleting it deletes ``manifest``: the object lives in it and
+        the stack created it (not a patched one Kubernetes created). ``create``'s ``deleted_with``."""
+        if manifest["metadata"].get("namespace") != self.name:
+            return None
+        return namespace_deletion(self.namespace)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import pulumi
 
 from hardened_doks.config import AllowRule, ApiServerAccess, NetworkPolicies as NetworkPolicySettings
-from hardened_doks.kube import create, metadata
+from hardened_doks.kube import create, metadata, namespace_deletion
 from hardened_doks.namespaces import network_policy
 
 CILIUM_API_VERSION = "cilium.io/v2"
@@ -139,6 +139,7 @@ class NetworkPolicies(pulumi.ComponentResource):
     ):
         super().__init__("hardened-doks:kubernetes:NetworkPolicies", name, None, opts)
         self.resources = [
-            create(o, self, provider, depends_on=[namespaces[o["metadata"]["namespace"]]], skip_await=args.skip_await) for o in policies(args.settings)
+            create(o, self, provider, depends_on=[ns := namespaces[o["metadata"]["namespace"]]], skip_await=args.skip_await, deleted_with=namespace_deletion(ns))
+            for o in policies(args.settings)
         ]
         self.register_outputs({"count": len(self.resources)})

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pulumi
 
 from hardened_doks.config import NAMESPACE, Subjects, Team
-from hardened_doks.kube import create, metadata
+from hardened_doks.kube import create, metadata, namespace_deletion
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
@@ -276,7 +276,8 @@ class Rbac(pulumi.ComponentResource):
         for manifest in objects(args):
             namespace = manifest["metadata"].get("namespace")
             depends = ([namespaces[namespace]] if namespace else []) + (roles if manifest["kind"].endswith("Binding") else [])
-            resource = create(manifest, self, provider, depends_on=depends, skip_await=args.skip_await)
+            owner = namespace_deletion(namespaces[namespace]) if namespace else None
+            resource = create(manifest, self, provider, depends_on=depends, skip_await=args.skip_await, deleted_with=owner)
             if manifest["kind"] == "ClusterRole":
                 roles.append(resource)
             created.append(resource)

@@ -66,7 +66,10 @@ class Scanners(pulumi.ComponentResource):
             )
             self.namespaces[addon.namespace] = namespace
             depends: list[pulumi.Resource] = [namespace]
-            depends += [create(o, self, provider, depends_on=[namespace], skip_await=skip_await) for o in (*addon.network_policies, *addon.extra_objects)]
+            depends += [
+                create(o, self, provider, depends_on=[namespace], skip_await=skip_await, deleted_with=namespace.deletes(o))
+                for o in (*addon.network_policies, *addon.extra_objects)
+            ]
             self.releases[addon.key] = kubernetes.helm.v3.Release(
                 f"{name}-{addon.release['name']}",
                 **addon.release,

@@ -78,6 +78,8 @@ class RecordedResource:
     replacement_trigger: Any = None
     #: URNs of the resources this one waits for (``depends_on``; a component's expands to its children).
     dependencies: list[str] = field(default_factory=list)
+    #: The ``deleted_with`` option: the URN of the resource whose deletion deletes this one ("" when none).
+    deleted_with: str = ""
 
     def input(self, path: str) -> Any:
         """An input by dotted path, e.g. ``controlPlaneFirewall.allowedAddresses``."""
@@ -154,6 +156,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 secret_paths=secrets,
                 replacement_trigger=json_format.MessageToDict(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
                 dependencies=list(request.dependencies),
+                deleted_with=request.deletedWith,
             )
         )
         return response

@@ -26,13 +26,13 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
 
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
-from tests.e2e.conftest import STACK, Project, while_up
+from tests.e2e.conftest import STACK, Project, also, finalize_emptied_namespaces, while_up
 from tests.e2e.controlplane import LocalControlPlane
 from hardened_doks.tools.engine import SKIP_CHECKPOINTS
 
@@ -125,36 +125,6 @@ def interrupt_up_half_way(project: Project, plane: LocalControlPlane, extra: set
         process.wait(timeout=60)
     assert interrupted, f"the up exited {process.returncode} before any of the new namespaces existed:\n{output.read_text()[-3000:]}"
     return process.returncode, output.read_text()
-
-
-def finalize_emptied_namespaces(plane: LocalControlPlane, names: set[str]) -> Callable[[], Optional[str]]:
-    """A watch that stands in for the last step of the namespace controller, which cannot take it
-    here: Kubescape's aggregated API has no server in this tier (docs/testing.md), so discovery is
-    incomplete and a deleted Namespace would stay Terminating. Once the controller reports that it
-    removed all content and that only discovery is missing, the Namespace is finalized as it would."""
-
-    def watch() -> Optional[str]:
-        for name in names:
-            found = plane.get(f"/api/v1/namespaces/{name}")
-            namespace = found.json() if found.status_code == 200 else {}
-            if (namespace.get("status") or {}).get("phase") != "Terminating":
-                continue
-            conditions = {c["type"]: c["status"] for c in namespace["status"].get("conditions") or []}
-            emptied = conditions.get("NamespaceContentRemaining") == "False" and conditions.get("NamespaceFinalizersRemaining") == "False"
-            if emptied and conditions.get("NamespaceDeletionDiscoveryFailure") == "True":
-                namespace["spec"]["finalizers"] = []
-                finalized = plane.request("PUT", f"/api/v1/namespaces/{name}/finalize", json=namespace)
-                assert finalized.status_code in (200, 404, 409), finalized.text[:500]
-        return None
-
-    return watch
-
-
-def also(*watches: Callable[[], Optional[str]]) -> Callable[[], Optional[str]]:
-    def watch() -> Optional[str]:
-        return next((found for found in (w() for w in watches) if found is not None), None)
-
-    return watch
 
 
 @pytest.fixture

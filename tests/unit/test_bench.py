@@ -30,3 +30,29 @@ def test_the_generated_config_is_one_the_program_accepts_with_the_promised_mix()
     assert any(not t.viewers.empty for t in parsed.teams) and any(t.viewers.empty for t in parsed.teams)
     policies = parsed.network_policies
     assert policies.allow and policies.api_server_access and policies.intra_namespace
+
+
+def test_the_program_profile_counts_a_function_once_per_stack_and_names_the_line_it_spends_in() -> None:
+    from hardened_doks.tools.bench.engine import spy_top
+
+    raw = "\n".join([
+        "main (a.py:1);wait (asyncio/tasks.py:428);_wait (asyncio/tasks.py:532) 300",
+        "main (a.py:1);register (r.py:9);register (r.py:12) 100",  # recursion: one count per stack
+        "",  # a thread sampled with no Python frame: not a sample
+    ])  # fmt: skip
+    top = spy_top(raw).splitlines()
+    assert top[0].startswith("400 samples (4.0 s")
+    assert "100.0 %     4.0 s  main (a.py)" in top
+    assert " 75.0 %     3.0 s  _wait (asyncio/tasks.py)" in top
+    assert " 25.0 %     1.0 s  register (r.py)" in top
+    leaves = top[top.index("innermost frames (the function and line the samples were in)") + 1 :]
+    assert leaves[0] == " 75.0 %     3.0 s  _wait (asyncio/tasks.py:532)"
+
+
+def test_destroy_is_also_given_over_its_own_floor_the_kubectl_delete_of_the_same_objects() -> None:
+    from hardened_doks.tools.bench.engine import ratios
+
+    row = {"kubectl_apply": {"wall_s": 10.0}, "kubectl_delete": {"wall_s": 40.0}, "destroy": {"wall_s": 100.0}, "preview": {"wall_s": 20.0}}
+    found = ratios(row)
+    assert found["destroy"] == 10.0 and found["destroy_over_delete"] == 2.5
+    assert ratios({"destroy": {"wall_s": 100.0}})["destroy_over_delete"] is None

@@ -70,7 +70,7 @@ def mock_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-ENGINE_COLUMNS = ("up", "preview", "preview_refresh", "drift", "destroy", "up_checkpointed", "destroy_checkpointed", "kubectl_apply")
+ENGINE_COLUMNS = ("up", "preview", "preview_refresh", "drift", "destroy", "up_checkpointed", "destroy_checkpointed", "kubectl_apply", "kubectl_delete")
 
 
 def engine_table(rows: list[dict[str, Any]]) -> str:
@@ -93,7 +93,8 @@ def engine_table(rows: list[dict[str, Any]]) -> str:
         peaks = up.get("peak_rss_mb") or {}
         lines.append(
             f"{r['n']:>5}  {peaks.get('engine', '-')} / {peaks.get('program', '-')} / {peaks.get('provider', '-')};"
-            f"  cpu {up.get('cpu_s', '-')} / {up.get('apiserver_cpu_s', '-')};  drift / preview: {_fmt(r.get('ratios', {}).get('drift_over_preview'))}"
+            f"  cpu {up.get('cpu_s', '-')} / {up.get('apiserver_cpu_s', '-')};  drift / preview: {_fmt(r.get('ratios', {}).get('drift_over_preview'))};"
+            f"  destroy / kubectl delete: {_fmt(r.get('ratios', {}).get('destroy_over_delete'))}"
         )
     lines.append("! = the command failed (its log tail is in the JSON)")
     return "\n".join(lines)

@@ -66,13 +66,15 @@ class Sampler:
     """Peak resident memory of a process tree, by role, and each process's CPU time as last seen (summed by
     role: where a command's CPU goes; a process's last 0.2 s is missed), sampled every 0.2 s."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, on_program: Optional[Callable[[int], None]] = None):
         import psutil
 
         self.root = psutil.Process(pid)
         self.peaks: dict[str, float] = {}
         self.peak_total = 0.0
         self._cpu: dict[int, tuple[str, float]] = {}
+        #: Called once with the program's pid, when it is first seen (the program profile attaches to it).
+        self._on_program = on_program
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -87,6 +89,9 @@ class Sampler:
         for process in processes:
             try:
                 role = "tool" if process.pid == self.root.pid and process.name().startswith("python") else _role(process)
+                if role == "program" and self._on_program is not None:
+                    self._on_program(process.pid)
+                    self._on_program = None
                 by_role[role] = by_role.get(role, 0.0) + process.memory_info().rss / 2**20
                 times = process.cpu_times()
                 self._cpu[process.pid] = (role, times.user + times.system)
@@ -103,7 +108,7 @@ class Sampler:
         return {role: round(seconds, 1) for role, seconds in sorted(totals.items())}
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(0.05 if self._on_program is not None else 0.2):
             self._sample()
 
     def __enter__(self) -> "Sampler":
@@ -140,13 +145,17 @@ def timed(
     watch: Optional[Callable[[], None]] = None,
     timeout: float = 3600,
     log: Path,
+    program_profile: Optional[Path] = None,
 ) -> dict[str, Any]:
-    """Run one command, measured; the output goes to ``log``. A failure is recorded, not raised."""
+    """Run one command, measured; the output goes to ``log``. A failure is recorded, not raised.
+    With ``program_profile``, the Pulumi program's process is sampled by py-spy (:func:`program_spy`)."""
     cpu_before, api_before = _children_cpu(), _cpu_of(apiserver_pid)
     started = time.perf_counter()
+    spies: list[subprocess.Popen[bytes]] = []
+    on_program = (lambda pid: spies.append(program_spy(pid, program_profile))) if program_profile and py_spy() else None
     with open(log, "w") as out:
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-        with Sampler(process.pid) as sampler:
+        with Sampler(process.pid, on_program) as sampler:
             while True:
                 try:
                     process.wait(timeout=2)
@@ -159,6 +168,8 @@ def timed(
                         process.wait()
                         break
     wall = time.perf_counter() - started
+    for spy in spies:
+        spy.wait(timeout=120)  # py-spy writes its samples once the program has exited
     result: dict[str, Any] = {
         "wall_s": round(wall, 2),
         "cpu_s": round(_children_cpu() - cpu_before, 1),
@@ -253,6 +264,47 @@ def engine_profile(prefix: Path, pulumi_bin: Path, out: Path) -> Optional[str]:
     return str(out)
 
 
+def py_spy() -> Optional[str]:
+    """The py-spy sampling profiler of this virtualenv (the test extra), or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.is_file() else shutil.which("py-spy")
+
+
+def program_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the Pulumi program (``pid``) at 100 Hz until it exits, its stacks written raw
+    (collapsed) to ``out``; :func:`spy_top` summarizes them. Needs ptrace (root, or ptrace_scope 0)."""
+    return subprocess.Popen(
+        [str(py_spy()), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--nonblocking", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"),
+    )  # fmt: skip
+
+
+def spy_top(raw: str, top: int = 40) -> str:
+    """py-spy's collapsed stacks (``frame;frame;… count`` lines) as the ``top`` functions by inclusive
+    share of the samples (a function counted once per stack), each with its seconds at 100 Hz."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    # The innermost frame a sample's stack ends in, with its line: where the time is spent itself.
+    leaves: dict[str, int] = {}
+    for line in raw.splitlines():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        leaf = stack.split(";")[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + int(count)
+        # "function (file:line)": the line dropped, so a function is one row whatever line it was on.
+        for frame in {frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") and ":" in frame else frame for frame in stack.split(";")}:
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    rows = [f"{total} samples ({total / 100:.1f} s of the program's threads at 100 Hz); inclusive share, seconds, function"]
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        rows.append(f"{100 * count / total:5.1f} % {count / 100:7.1f} s  {frame}")
+    rows.append("innermost frames (the function and line the samples were in)")
+    for frame, count in sorted(leaves.items(), key=lambda item: -item[1])[:15]:
+        rows.append(f"{100 * count / total:5.1f} % {count / 100:7.1f} s  {frame or '(no Python frame)'}")
+    return "\n".join(rows) + "\n"
+
+
 def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, profile_dir: Optional[Path] = None) -> dict[str, Any]:
     """Every engine figure of one N, and the floor."""
     from hardened_doks.config import parse_stack_config
@@ -294,8 +346,14 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
         config, secrets = read_stack_file(STACK, workdir / "stacks")
         plane.add_nodes(budget.pool_nodes(parse_stack_config(config, stack=STACK, secret_keys=secrets), doks_version=doks_version(plane)))
 
-        def step(name: str, args: list[str], env: dict[str, str], watch: Optional[Callable[[], None]] = None) -> dict[str, Any]:
-            measured = timed(name, args, cwd=workdir, env=env, apiserver_pid=api_pid, watch=watch, log=logs / f"{name}.log")
+        def step(name: str, args: list[str], env: dict[str, str], watch: Optional[Callable[[], None]] = None, spy: bool = False) -> dict[str, Any]:
+            # With --profile, `up` and the zero-change preview also sample the program (py-spy).
+            raw = profile_dir / f"program-engine-profile-{name}-n{n}.raw" if profile_dir and spy else None
+            measured = timed(name, args, cwd=workdir, env=env, apiserver_pid=api_pid, watch=watch, log=logs / f"{name}.log", program_profile=raw)
+            if raw is not None and raw.is_file():
+                top = raw.with_suffix(".txt")
+                top.write_text(spy_top(raw.read_text()))
+                measured["program_profile"] = str(top)
             result[name] = measured
             return measured
 
@@ -304,11 +362,11 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
 
         # With --profile, the CLI's own CPU profile of this `up` too (the engine alone: not the program or the provider).
         up_profiling = ["--profiling", str(logs / "up")] if profile_dir else []
-        up = step("up", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par, *up_profiling), fast, watch)
+        up = step("up", pulumi("up", "--yes", "--skip-preview", "--suppress-progress", *par, *up_profiling), fast, watch, spy=True)
         if profile_dir:
             result["up_profile"] = engine_profile(logs / "up", toolchain_bin / "pulumi", profile_dir / f"engine-profile-up-n{n}.txt")
         if up["exit"] == 0:
-            step("preview", pulumi("preview", "--expect-no-changes", "--suppress-progress", *par), fast)
+            step("preview", pulumi("preview", "--expect-no-changes", "--suppress-progress", *par), fast, spy=True)
             step("preview_refresh", pulumi("preview", "--refresh", "--expect-no-changes", "--suppress-progress", *par), fast)
             step("drift", [sys.executable, "-m", "hardened_doks.tools.drift", "--stack", STACK, "--json"], fast)
         result["resources"] = _state_resources(workdir, fast)
@@ -341,6 +399,13 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
             cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_apply.log",
         )  # fmt: skip
         result["kubectl_apply"] = floor
+        # The floor for `destroy`: deleting the same objects, waiting (kubectl's default) until the
+        # namespace controller has emptied and finalized every namespace, as `destroy` waits.
+        if floor["exit"] == 0:
+            result["kubectl_delete"] = timed(
+                "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(objects)],
+                cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_delete.log",
+            )  # fmt: skip
     return result
 
 
@@ -366,6 +431,9 @@ def ratios(row: dict[str, Any]) -> dict[str, Optional[float]]:
     preview = (row.get("preview") or {}).get("wall_s")
     drift = (row.get("drift") or {}).get("wall_s")
     found["drift_over_preview"] = round(drift / preview, 2) if drift and preview else None
+    deleted = (row.get("kubectl_delete") or {}).get("wall_s")
+    destroy = (row.get("destroy") or {}).get("wall_s")
+    found["destroy_over_delete"] = round(destroy / deleted, 2) if destroy and deleted else None
     return found
 
 
