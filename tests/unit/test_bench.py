@@ -40,7 +40,7 @@ def test_the_program_profile_counts_a_function_once_per_stack_and_names_the_line
         "main (a.py:1);register (r.py:9);register (r.py:12) 100",  # recursion: one count per stack
         "",  # a thread sampled with no Python frame: not a sample
     ])  # fmt: skip
-    top = spy_top(raw).splitlines()
+    top = spy_top(raw, rate=100).splitlines()
     assert top[0].startswith("400 samples (4.0 s")
     assert "100.0 %     4.0 s  main (a.py)" in top
     assert " 75.0 %     3.0 s  _wait (asyncio/tasks.py)" in top

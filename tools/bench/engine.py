@@ -270,18 +270,23 @@ def py_spy() -> Optional[str]:
     return str(beside) if beside.is_file() else shutil.which("py-spy")
 
 
+#: py-spy's samples per second: few enough that the sampler's own CPU (a few % of a core) leaves the
+#: timed figures of that command alone on 2 cores, enough for shares (about 1,000 samples at N = 200).
+SPY_RATE = 25
+
+
 def program_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the Pulumi program (``pid``) at 100 Hz until it exits, its stacks written raw
-    (collapsed) to ``out``; :func:`spy_top` summarizes them. Needs ptrace (root, or ptrace_scope 0)."""
+    """py-spy sampling the Pulumi program (``pid``) at :data:`SPY_RATE` until it exits, its stacks written
+    raw (collapsed) to ``out``; :func:`spy_top` summarizes them. Needs ptrace (root, or ptrace_scope 0)."""
     return subprocess.Popen(
-        [str(py_spy()), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--nonblocking", "-o", str(out)],
+        [str(py_spy()), "record", "--pid", str(pid), "--rate", str(SPY_RATE), "--format", "raw", "--nonblocking", "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"),
     )  # fmt: skip
 
 
-def spy_top(raw: str, top: int = 40) -> str:
+def spy_top(raw: str, top: int = 40, rate: int = SPY_RATE) -> str:
     """py-spy's collapsed stacks (``frame;frame;… count`` lines) as the ``top`` functions by inclusive
-    share of the samples (a function counted once per stack), each with its seconds at 100 Hz."""
+    share of the samples (a function counted once per stack), each with its seconds at ``rate`` Hz."""
     total = 0
     inclusive: dict[str, int] = {}
     # The innermost frame a sample's stack ends in, with its line: where the time is spent itself.
@@ -296,12 +301,12 @@ def spy_top(raw: str, top: int = 40) -> str:
         # "function (file:line)": the line dropped, so a function is one row whatever line it was on.
         for frame in {frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") and ":" in frame else frame for frame in stack.split(";")}:
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
-    rows = [f"{total} samples ({total / 100:.1f} s of the program's threads at 100 Hz); inclusive share, seconds, function"]
+    rows = [f"{total} samples ({total / rate:.1f} s of the program's threads at {rate} Hz); inclusive share, seconds, function"]
     for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
-        rows.append(f"{100 * count / total:5.1f} % {count / 100:7.1f} s  {frame}")
+        rows.append(f"{100 * count / total:5.1f} % {count / rate:7.1f} s  {frame}")
     rows.append("innermost frames (the function and line the samples were in)")
     for frame, count in sorted(leaves.items(), key=lambda item: -item[1])[:15]:
-        rows.append(f"{100 * count / total:5.1f} % {count / 100:7.1f} s  {frame or '(no Python frame)'}")
+        rows.append(f"{100 * count / total:5.1f} % {count / rate:7.1f} s  {frame}")
     return "\n".join(rows) + "\n"
 
 
