@@ -43,6 +43,9 @@ if [ "$yes" = 0 ]; then
   [ "$answer" = "$stack" ] || { echo "not confirmed; nothing was changed" >&2; exit 1; }
 fi
 pulumi state unprotect --all --yes --stack "$stack" >/dev/null
+# More deletes in flight: a destroy mostly waits for namespaces to be finalized (tools/engine.py
+# DESTROY_SETTINGS, docs/performance.md "Destroy"). A value already exported wins.
+export PULUMI_PARALLEL="${PULUMI_PARALLEL:-32}"
 if ! pulumi destroy --stack "$stack" "$@"; then
   echo "pulumi destroy did not finish: the namespaces stay unprotected in the state until the next pulumi up restores it" >&2
   exit 1

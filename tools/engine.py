@@ -41,6 +41,13 @@ SKIP_CHECKPOINTS: dict[str, str] = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 #: docs/performance.md): checkpoints skipped. The caller's value of each key passes through
 #: (PULUMI_SKIP_CHECKPOINTS=false brings the per-step checkpoints back).
 ENGINE_SETTINGS: dict[str, str] = SKIP_CHECKPOINTS
+#: What `make destroy` adds (scripts/destroy.sh; the caller's PULUMI_PARALLEL wins): more deletes in
+#: flight than the engine's default (4 × CPUs). A destroy mostly waits for the namespace controller
+#: to empty and finalize each namespace (the objects in it are deleted with it: components/kube.py
+#: ``deleted_with``), one namespace per slot; at 200 namespaces on 2 cores it took 150 s with 8 slots,
+#: 64 s with 32 and 61 s with 96 (docs/performance.md, "Destroy"). `up` gains little from more (its
+#: steps wait on the engine's and the program's CPU, not on the cluster), so it keeps the default.
+DESTROY_SETTINGS: dict[str, str] = {"PULUMI_PARALLEL": "32"}
 
 
 class EngineError(RuntimeError):

@@ -52,7 +52,9 @@ def test_the_program_profile_counts_a_function_once_per_stack_and_names_the_line
 def test_destroy_is_also_given_over_its_own_floor_the_kubectl_delete_of_the_same_objects() -> None:
     from hardened_doks.tools.bench.engine import ratios
 
-    row = {"kubectl_apply": {"wall_s": 10.0}, "kubectl_delete": {"wall_s": 40.0}, "destroy": {"wall_s": 100.0}, "preview": {"wall_s": 20.0}}
+    row = {"kubectl_apply": {"wall_s": 10.0}, "kubectl_delete": {"wall_s": 40.0, "exit": 0}, "destroy": {"wall_s": 100.0}, "preview": {"wall_s": 20.0}}
     found = ratios(row)
     assert found["destroy"] == 10.0 and found["destroy_over_delete"] == 2.5
     assert ratios({"destroy": {"wall_s": 100.0}})["destroy_over_delete"] is None
+    # A failed delete is no floor.
+    assert ratios({**row, "kubectl_delete": {"wall_s": 0.5, "exit": 1}})["destroy_over_delete"] is None

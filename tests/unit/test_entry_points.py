@@ -31,7 +31,7 @@ FAKE_PULUMI = """#!/bin/sh
 # Records each call; `stack select --create` creates the stack as the CLI does (a marker, and the
 # passphrase provider's salt in the stack file).
 echo "$*" >> "$FAKE_PULUMI_LOG"
-echo "$1 PULUMI_SKIP_CHECKPOINTS=${PULUMI_SKIP_CHECKPOINTS:-}" >> "$FAKE_PULUMI_LOG.env"
+echo "$1 PULUMI_SKIP_CHECKPOINTS=${PULUMI_SKIP_CHECKPOINTS:-} PULUMI_PARALLEL=${PULUMI_PARALLEL:-}" >> "$FAKE_PULUMI_LOG.env"
 case "$1 $2" in
   "stack select")
     for stack in "$@"; do :; done
@@ -178,9 +178,9 @@ def test_up_runs_the_engine_with_the_projects_settings_unless_the_caller_chose(c
     assert ENGINE_SETTINGS == {"PULUMI_SKIP_CHECKPOINTS": "true"}
     env_log = Path(checkout.env["FAKE_PULUMI_LOG"] + ".env")
     assert checkout.run("scripts/up.sh", "dev", HARDENED_DOKS_SKIP_PREFLIGHT="1").returncode == 0
-    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=true"
+    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=true PULUMI_PARALLEL="
     assert checkout.run("scripts/up.sh", "dev", HARDENED_DOKS_SKIP_PREFLIGHT="1", PULUMI_SKIP_CHECKPOINTS="false").returncode == 0
-    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=false"
+    assert env_log.read_text().splitlines()[-1] == "up PULUMI_SKIP_CHECKPOINTS=false PULUMI_PARALLEL="
 
 
 def test_an_existing_cluster_stack_needs_no_token_but_a_valid_config(checkout: Checkout) -> None:
@@ -225,6 +225,13 @@ def test_destroy_lifts_the_namespaces_protection_only_once_confirmed(checkout: C
     confirmed = checkout.run("scripts/destroy.sh", "dev", "--yes")
     assert confirmed.returncode == 0, confirmed.stderr
     assert checkout.calls[2:] == ["stack select dev", "state unprotect --all --yes --stack dev", "destroy --stack dev --yes"]
+    # More deletes in flight than the engine's default (tools/engine.py DESTROY_SETTINGS); the caller's value wins.
+    from hardened_doks.tools.engine import DESTROY_SETTINGS
+
+    env_log = Path(checkout.env["FAKE_PULUMI_LOG"] + ".env")
+    assert env_log.read_text().splitlines()[-1] == f"destroy PULUMI_SKIP_CHECKPOINTS=true PULUMI_PARALLEL={DESTROY_SETTINGS['PULUMI_PARALLEL']}"
+    assert checkout.run("scripts/destroy.sh", "dev", "--yes", PULUMI_PARALLEL="4").returncode == 0
+    assert env_log.read_text().splitlines()[-1] == "destroy PULUMI_SKIP_CHECKPOINTS=true PULUMI_PARALLEL=4"
     # A destroy that fails says what it left behind.
     failed = checkout.run("scripts/destroy.sh", "dev", "--yes", FAKE_PULUMI_FAIL="destroy")
     assert failed.returncode == 1

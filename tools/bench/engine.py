@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import yaml
 
-from hardened_doks.tools.engine import SKIP_CHECKPOINTS
+from hardened_doks.tools.engine import DESTROY_SETTINGS, SKIP_CHECKPOINTS
 from hardened_doks.tools.offline import PROJECT_DIR
 
 # The e2e tier's control plane and fixtures (tests/e2e) are reused, from this checkout.
@@ -73,6 +73,8 @@ class Sampler:
         self.peaks: dict[str, float] = {}
         self.peak_total = 0.0
         self._cpu: dict[int, tuple[str, float]] = {}
+        #: Each process's role once known: a process that has exited (a zombie) no longer shows its command line.
+        self._roles: dict[int, str] = {}
         #: Called once with the program's pid, when it is first seen (the program profile attaches to it).
         self._on_program = on_program
         self._stop = threading.Event()
@@ -88,7 +90,9 @@ class Sampler:
         by_role: dict[str, float] = {}
         for process in processes:
             try:
-                role = "tool" if process.pid == self.root.pid and process.name().startswith("python") else _role(process)
+                role = self._roles.get(process.pid) or ("tool" if process.pid == self.root.pid and process.name().startswith("python") else _role(process))
+                if role != "other":
+                    self._roles[process.pid] = role
                 if role == "program" and self._on_program is not None:
                     self._on_program(process.pid)
                     self._on_program = None
@@ -228,6 +232,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def cluster_objects(objects: Path) -> Path:
+    """Beside the floor's objects file: its namespaces and cluster-scoped objects only (the delete floor)."""
+    return objects.with_name("cluster-" + objects.name)
+
+
 def _render_child(workdir: str, out: str, queue: Any) -> None:
     try:
         from hardened_doks.tools import render
@@ -243,6 +252,9 @@ def _render_child(workdir: str, out: str, queue: Any) -> None:
             obj = _plain(r.inputs)
             objects.append({key: obj[key] for key in ("apiVersion", "kind", "metadata") if key in obj} | obj)
         Path(out).write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        # What deleting them takes at least: the namespaces (their controller deletes what is in them) and the cluster-scoped objects.
+        cluster_scoped = [o for o in objects if not (o.get("metadata") or {}).get("namespace")]
+        cluster_objects(Path(out)).write_text(yaml.safe_dump_all(cluster_scoped, sort_keys=False))
         queue.put(len(objects))
     except BaseException as exc:  # reported by the parent
         queue.put(f"{type(exc).__name__}: {exc}")
@@ -335,7 +347,12 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
     fast = {**checkpointed, **SKIP_CHECKPOINTS}
     parallel = os.environ.get("BENCH_PARALLEL")
     par = ["--parallel", parallel] if parallel else []
-    result: dict[str, Any] = {"n": n, "parallel": int(parallel) if parallel else 4 * (os.cpu_count() or 1), "engine_settings": SKIP_CHECKPOINTS}
+    result: dict[str, Any] = {
+        "n": n,
+        "parallel": int(parallel) if parallel else 4 * (os.cpu_count() or 1),
+        "destroy_parallel": int(parallel) if parallel else int(DESTROY_SETTINGS["PULUMI_PARALLEL"]),
+        "engine_settings": SKIP_CHECKPOINTS,
+    }
 
     def pulumi(*args: str) -> list[str]:
         return ["pulumi", *args, "--stack", STACK, "--non-interactive"]
@@ -377,9 +394,10 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
         result["resources"] = _state_resources(workdir, fast)
 
         def destroy(name: str, env: dict[str, str]) -> None:
-            # Namespaces are protected (components/kube.py): lifted first, as scripts/destroy.sh does (not timed).
+            # Namespaces are protected (components/kube.py): lifted first, as scripts/destroy.sh does (not timed);
+            # then destroyed as `make destroy` does, with its parallelism (DESTROY_SETTINGS; BENCH_PARALLEL wins).
             subprocess.run(pulumi("state", "unprotect", "--all", "--yes"), cwd=workdir, env=env, capture_output=True, check=False)
-            step(name, pulumi("destroy", "--yes", "--skip-preview", "--suppress-progress", *par), env)
+            step(name, pulumi("destroy", "--yes", "--skip-preview", "--suppress-progress", *par), {**env, **DESTROY_SETTINGS})
 
         destroy("destroy", fast)
         if checkpoints:
@@ -389,6 +407,16 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
                 result["up_checkpointed_profile"] = engine_profile(logs / "up-checkpointed", toolchain_bin / "pulumi", profile_dir / f"engine-profile-up-checkpointed-n{n}.txt")
             destroy("destroy_checkpointed", checkpointed)
 
+    result.update(floors(workdir, root, toolchain_bin, base_env, crds, logs))
+    return result
+
+
+def floors(workdir: Path, root: Path, toolchain_bin: Path, base_env: dict[str, str], crds: Path, logs: Path) -> dict[str, Any]:
+    """The floors, on a fresh control plane: ``kubectl apply --server-side`` of the program's objects,
+    then ``kubectl delete --wait`` of its namespaces and cluster-scoped objects (what `destroy` waits for)."""
+    from tests.e2e.controlplane import LocalControlPlane
+
+    result: dict[str, Any] = {}
     objects = root / "objects.yaml"
     result["floor_objects"] = _floor_objects(workdir, objects)
     kubectl = toolchain_bin / "kubectl"
@@ -404,11 +432,11 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
             cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_apply.log",
         )  # fmt: skip
         result["kubectl_apply"] = floor
-        # The floor for `destroy`: deleting the same objects, waiting (kubectl's default) until the
-        # namespace controller has emptied and finalized every namespace, as `destroy` waits.
+        # The floor for `destroy`: deleting the namespaces and the cluster-scoped objects, waiting
+        # (kubectl's default) until the namespace controller has emptied and finalized every namespace.
         if floor["exit"] == 0:
             result["kubectl_delete"] = timed(
-                "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(objects)],
+                "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(cluster_objects(objects))],
                 cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_delete.log",
             )  # fmt: skip
     return result
@@ -436,7 +464,8 @@ def ratios(row: dict[str, Any]) -> dict[str, Optional[float]]:
     preview = (row.get("preview") or {}).get("wall_s")
     drift = (row.get("drift") or {}).get("wall_s")
     found["drift_over_preview"] = round(drift / preview, 2) if drift and preview else None
-    deleted = (row.get("kubectl_delete") or {}).get("wall_s")
+    delete_floor = row.get("kubectl_delete") or {}
+    deleted = delete_floor.get("wall_s") if delete_floor.get("exit") == 0 else None
     destroy = (row.get("destroy") or {}).get("wall_s")
     found["destroy_over_delete"] = round(destroy / deleted, 2) if destroy and deleted else None
     return found
