@@ -58,3 +58,21 @@ def test_destroy_is_also_given_over_its_own_floor_the_kubectl_delete_of_the_same
     assert ratios({"destroy": {"wall_s": 100.0}})["destroy_over_delete"] is None
     # A failed delete is no floor.
     assert ratios({**row, "kubectl_delete": {"wall_s": 0.5, "exit": 1}})["destroy_over_delete"] is None
+
+
+def test_the_destroy_floor_deletes_created_namespaces_and_what_outlives_them_never_what_kubernetes_created(stack_run) -> None:
+    from collections import Counter
+
+    from hardened_doks.tools.bench.engine import destroy_floor
+    from hardened_doks.tools.offline import iter_kubernetes
+
+    resources = list(iter_kubernetes(stack_run))
+    floor = destroy_floor(resources)
+    kinds = Counter(r.inputs["kind"] for r in floor)
+    created = {r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:core/v1:Namespace"}
+    assert kinds["Namespace"] == len(created) > 0 and kinds["ClusterRole"] > 0
+    # `default` and the other namespaces Kubernetes created may not be deleted: only their objects are.
+    assert not any(r.type.endswith("Patch") for r in floor)
+    assert any(r.inputs["metadata"].get("namespace") == "default" for r in floor)
+    # What lives in a namespace the stack created goes with it.
+    assert not any(r.inputs["metadata"].get("namespace") in created for r in floor)

@@ -232,8 +232,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _manifest(resource: Any) -> dict[str, Any]:
+    obj = _plain(resource.inputs)
+    return {key: obj[key] for key in ("apiVersion", "kind", "metadata") if key in obj} | obj
+
+
+def destroy_floor(resources: list[Any]) -> list[Any]:
+    """What a `destroy` deletes at least, as the engine does: the namespaces the stack created (their
+    controller deletes what is in them), the cluster-scoped objects, and the objects in namespaces
+    Kubernetes created; not what the stack only patches (``default``, a default ServiceAccount)."""
+    created = {r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:core/v1:Namespace"}
+    return [r for r in resources if not r.type.endswith("Patch") and r.inputs["metadata"].get("namespace") not in created]
+
+
 def cluster_objects(objects: Path) -> Path:
-    """Beside the floor's objects file: its namespaces and cluster-scoped objects only (the delete floor)."""
+    """Beside the floor's objects file: what the delete floor deletes (see ``_render_child``)."""
     return objects.with_name("cluster-" + objects.name)
 
 
@@ -244,17 +257,11 @@ def _render_child(workdir: str, out: str, queue: Any) -> None:
 
         config, secrets = read_stack_file(STACK, Path(workdir) / "stacks")
         run = run_program(STACK, config, secrets)
-        resources = sorted(iter_kubernetes(run), key=render._apply_order)
-        objects = []
-        for r in resources:
-            if r.inputs.get("apiVersion", "").startswith("kyverno.io/"):
-                continue  # its CRD comes with the Helm chart, which the floor does not install
-            obj = _plain(r.inputs)
-            objects.append({key: obj[key] for key in ("apiVersion", "kind", "metadata") if key in obj} | obj)
+        resources = [r for r in sorted(iter_kubernetes(run), key=render._apply_order) if not r.inputs.get("apiVersion", "").startswith("kyverno.io/")]
+        # (Kyverno's kinds: their CRDs come with the Helm chart, which the floor does not install.)
+        objects = [_manifest(r) for r in resources]
         Path(out).write_text(yaml.safe_dump_all(objects, sort_keys=False))
-        # What deleting them takes at least: the namespaces (their controller deletes what is in them) and the cluster-scoped objects.
-        cluster_scoped = [o for o in objects if not (o.get("metadata") or {}).get("namespace")]
-        cluster_objects(Path(out)).write_text(yaml.safe_dump_all(cluster_scoped, sort_keys=False))
+        cluster_objects(Path(out)).write_text(yaml.safe_dump_all([_manifest(r) for r in destroy_floor(resources)], sort_keys=False))
         queue.put(len(objects))
     except BaseException as exc:  # reported by the parent
         queue.put(f"{type(exc).__name__}: {exc}")
@@ -413,7 +420,8 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
 
 def floors(workdir: Path, root: Path, toolchain_bin: Path, base_env: dict[str, str], crds: Path, logs: Path) -> dict[str, Any]:
     """The floors, on a fresh control plane: ``kubectl apply --server-side`` of the program's objects,
-    then ``kubectl delete --wait`` of its namespaces and cluster-scoped objects (what `destroy` waits for)."""
+    then ``kubectl delete --wait`` of what `destroy` deletes at least: the namespaces the stack created,
+    the cluster-scoped objects, the objects in namespaces Kubernetes created (:func:`cluster_objects`)."""
     from tests.e2e.controlplane import LocalControlPlane
 
     result: dict[str, Any] = {}
@@ -432,8 +440,8 @@ def floors(workdir: Path, root: Path, toolchain_bin: Path, base_env: dict[str, s
             cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_apply.log",
         )  # fmt: skip
         result["kubectl_apply"] = floor
-        # The floor for `destroy`: deleting the namespaces and the cluster-scoped objects, waiting
-        # (kubectl's default) until the namespace controller has emptied and finalized every namespace.
+        # The floor for `destroy`: deleting what it deletes, waiting (kubectl's default) until the
+        # namespace controller has emptied and finalized every namespace.
         if floor["exit"] == 0:
             result["kubectl_delete"] = timed(
                 "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(cluster_objects(objects))],
