@@ -11,7 +11,7 @@ the stack file's keys (docs/configuration.md), checked the same way before anyth
 
 import pulumi
 
-from hardened_doks.stack import HardenedCluster
+from hardened_doks.stack import HardenedCluster, wait_for_registrations
 
 config = pulumi.Config()
 settings = {
@@ -36,3 +36,5 @@ cluster = HardenedCluster("hardened", settings)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)  # a secret output
+# Last: the SDK's final wait is quadratic in the resources otherwise (docs/performance.md, "The program under the real engine").
+wait_for_registrations()

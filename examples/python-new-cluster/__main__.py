@@ -13,7 +13,7 @@ library), which fetches a short-lived token with HARDENED_DOKS_CLUSTER_ACCESS_TO
 
 import pulumi
 
-from hardened_doks.stack import HardenedCluster
+from hardened_doks.stack import HardenedCluster, wait_for_registrations
 
 config = pulumi.Config()
 cluster = HardenedCluster(
@@ -41,3 +41,5 @@ cluster = HardenedCluster(
 pulumi.export("clusterId", cluster.cluster_id)
 pulumi.export("clusterEndpoint", cluster.cluster_endpoint)
 pulumi.export("kubeconfig", cluster.kubeconfig)  # a secret output; its user runs hardened-doks-kube-credentials
+# Last: the SDK's final wait is quadratic in the resources otherwise (docs/performance.md, "The program under the real engine").
+wait_for_registrations()
