@@ -190,6 +190,24 @@ def also(*watches: Callable[[], Optional[str]]) -> Callable[[], Optional[str]]:
     return watch
 
 
+def state_resources(project: Project) -> list[dict[str, Any]]:
+    return json.loads(project.pulumi("stack", "export", timeout=120).stdout)["deployment"]["resources"]
+
+
+@contextmanager
+def stack_config(project: Project, change: Any) -> Iterator[None]:
+    """The stack file changed by ``change(config)`` while the block runs; then the original again."""
+    stack_file = project.workdir / "stacks" / f"Pulumi.{STACK}.yaml"
+    original = stack_file.read_text()
+    document = yaml.safe_load(original)
+    change(document["config"])
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    try:
+        yield
+    finally:
+        stack_file.write_text(original)
+
+
 def while_up(plane: LocalControlPlane) -> Callable[[], Optional[str]]:
     """The watch of the deploying `pulumi up`: the stand-ins for what no container does here,
     then :func:`refused_pods`."""

@@ -15,15 +15,11 @@ Both leave the stack as found (``no_drift``).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.e2e.conftest import STACK, Project, also, finalize_emptied_namespaces, while_up
+from tests.e2e.conftest import Project, also, finalize_emptied_namespaces, stack_config, state_resources, while_up
 from tests.e2e.controlplane import LocalControlPlane
 
 pytestmark = pytest.mark.usefixtures("no_drift")
@@ -35,24 +31,6 @@ ADMIN_BINDINGS = tuple(
 )
 ALLOW_RULE = "/apis/networking.k8s.io/v1/namespaces/payments/networkpolicies/allow-storefront-to-payments"
 GONE = "gone-a"
-
-
-def state_resources(project: Project) -> list[dict[str, Any]]:
-    return json.loads(project.pulumi("stack", "export", timeout=120).stdout)["deployment"]["resources"]
-
-
-@contextmanager
-def stack_config(project: Project, change: Any) -> Iterator[None]:
-    """The stack file changed by ``change(config)`` while the block runs; then the original again."""
-    stack_file = project.workdir / "stacks" / f"Pulumi.{STACK}.yaml"
-    original = stack_file.read_text()
-    document = yaml.safe_load(original)
-    change(document["config"])
-    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    try:
-        yield
-    finally:
-        stack_file.write_text(original)
 
 
 def status(plane: LocalControlPlane, path: str) -> int:

@@ -19,7 +19,6 @@ left as found (``no_drift``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -29,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hardened_doks.kube import MANAGED_NAMESPACE_LABEL
-from tests.e2e.conftest import STACK, Project, also, finalize_emptied_namespaces, while_up
+from tests.e2e.conftest import STACK, Project, also, finalize_emptied_namespaces, stack_config, state_resources, while_up
 from tests.e2e.controlplane import LocalControlPlane
 from hardened_doks.tools.engine import SKIP_CHECKPOINTS
 
@@ -55,10 +53,6 @@ def namespaces_of(teams: list[dict[str, Any]]) -> set[str]:
 def live_namespaces(plane: LocalControlPlane) -> set[str]:
     listed = plane.get("/api/v1/namespaces", params={"labelSelector": MANAGED_NAMESPACE_LABEL}).json()["items"]
     return {n["metadata"]["name"] for n in listed}
-
-
-def state_resources(project: Project) -> list[dict[str, Any]]:
-    return json.loads(project.pulumi("stack", "export", timeout=120).stdout)["deployment"]["resources"]
 
 
 def state_namespaces(project: Project) -> list[str]:
@@ -132,16 +126,11 @@ def extra_stack(request: pytest.FixtureRequest, project: Project, control_plane:
     """The stack file with six more teams (twelve namespaces, named after the test); afterwards the
     session's stack again: the extra namespaces unprotected, then deleted by `up`."""
     teams = extra_teams(request.param)
-    stack_file = project.workdir / "stacks" / f"Pulumi.{STACK}.yaml"
-    original = stack_file.read_text()
-    document = yaml.safe_load(original)
-    document["config"][TEAMS_KEY] = [*document["config"][TEAMS_KEY], *teams]
-    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
     extra = namespaces_of(teams)
     try:
-        yield extra
+        with stack_config(project, lambda config: config.update({TEAMS_KEY: [*config[TEAMS_KEY], *teams]})):
+            yield extra
     finally:
-        stack_file.write_text(original)
         project.pulumi("cancel", "--yes", check=False, timeout=120)  # if the test failed before its recovery
         urns = [
             r["urn"] for r in state_resources(project)

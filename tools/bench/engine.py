@@ -156,7 +156,8 @@ def timed(
     cpu_before, api_before = _children_cpu(), _cpu_of(apiserver_pid)
     started = time.perf_counter()
     spies: list[subprocess.Popen[bytes]] = []
-    on_program = (lambda pid: spies.append(program_spy(pid, program_profile))) if program_profile and py_spy() else None
+    spy = py_spy() if program_profile else None
+    on_program = (lambda pid: spies.append(program_spy(spy, pid, program_profile))) if spy and program_profile else None
     with open(log, "w") as out:
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
         with Sampler(process.pid, on_program) as sampler:
@@ -172,8 +173,8 @@ def timed(
                         process.wait()
                         break
     wall = time.perf_counter() - started
-    for spy in spies:
-        spy.wait(timeout=120)  # py-spy writes its samples once the program has exited
+    for sampling in spies:
+        sampling.wait(timeout=120)  # py-spy writes its samples once the program has exited
     result: dict[str, Any] = {
         "wall_s": round(wall, 2),
         "cpu_s": round(_children_cpu() - cpu_before, 1),
@@ -245,9 +246,9 @@ def destroy_floor(resources: list[Any]) -> list[Any]:
     return [r for r in resources if not r.type.endswith("Patch") and r.inputs["metadata"].get("namespace") not in created]
 
 
-def cluster_objects(objects: Path) -> Path:
-    """Beside the floor's objects file: what the delete floor deletes (see ``_render_child``)."""
-    return objects.with_name("cluster-" + objects.name)
+def deleted_objects(objects: Path) -> Path:
+    """Beside the floor's objects file: what the delete floor deletes (:func:`destroy_floor`)."""
+    return objects.with_name("deleted-" + objects.name)
 
 
 def _render_child(workdir: str, out: str, queue: Any) -> None:
@@ -261,7 +262,7 @@ def _render_child(workdir: str, out: str, queue: Any) -> None:
         # (Kyverno's kinds: their CRDs come with the Helm chart, which the floor does not install.)
         objects = [_manifest(r) for r in resources]
         Path(out).write_text(yaml.safe_dump_all(objects, sort_keys=False))
-        cluster_objects(Path(out)).write_text(yaml.safe_dump_all([_manifest(r) for r in destroy_floor(resources)], sort_keys=False))
+        deleted_objects(Path(out)).write_text(yaml.safe_dump_all([_manifest(r) for r in destroy_floor(resources)], sort_keys=False))
         queue.put(len(objects))
     except BaseException as exc:  # reported by the parent
         queue.put(f"{type(exc).__name__}: {exc}")
@@ -294,11 +295,12 @@ def py_spy() -> Optional[str]:
 SPY_RATE = 25
 
 
-def program_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the Pulumi program (``pid``) at :data:`SPY_RATE` until it exits, its stacks written
-    raw (collapsed) to ``out``; :func:`spy_top` summarizes them. Needs ptrace (root, or ptrace_scope 0)."""
+def program_spy(binary: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (``binary``, :func:`py_spy`) sampling the Pulumi program (``pid``) at :data:`SPY_RATE` until it
+    exits, its stacks written raw (collapsed) to ``out``; :func:`spy_top` summarizes them. Needs ptrace
+    (root, or ptrace_scope 0)."""
     return subprocess.Popen(
-        [str(py_spy()), "record", "--pid", str(pid), "--rate", str(SPY_RATE), "--format", "raw", "--nonblocking", "-o", str(out)],
+        [binary, "record", "--pid", str(pid), "--rate", str(SPY_RATE), "--format", "raw", "--nonblocking", "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"),
     )  # fmt: skip
 
@@ -421,7 +423,7 @@ def run_n(n: int, toolchain_bin: Path, *, checkpoints: bool, scratch: Path, prof
 def floors(workdir: Path, root: Path, toolchain_bin: Path, base_env: dict[str, str], crds: Path, logs: Path) -> dict[str, Any]:
     """The floors, on a fresh control plane: ``kubectl apply --server-side`` of the program's objects,
     then ``kubectl delete --wait`` of what `destroy` deletes at least: the namespaces the stack created,
-    the cluster-scoped objects, the objects in namespaces Kubernetes created (:func:`cluster_objects`)."""
+    the cluster-scoped objects, the objects in namespaces Kubernetes created (:func:`deleted_objects`)."""
     from tests.e2e.controlplane import LocalControlPlane
 
     result: dict[str, Any] = {}
@@ -444,7 +446,7 @@ def floors(workdir: Path, root: Path, toolchain_bin: Path, base_env: dict[str, s
         # namespace controller has emptied and finalized every namespace.
         if floor["exit"] == 0:
             result["kubectl_delete"] = timed(
-                "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(cluster_objects(objects))],
+                "kubectl_delete", [str(kubectl), "delete", "--wait=true", "--timeout=1800s", "-f", str(deleted_objects(objects))],
                 cwd=root, env=kube_env, apiserver_pid=api_pid, log=logs / "kubectl_delete.log",
             )  # fmt: skip
     return result
