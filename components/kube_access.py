@@ -20,6 +20,7 @@ import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as kubernetes
 import yaml
 
+from hardened_doks.config import KubeClient
 from hardened_doks.exec_plugin import CREDENTIALS_COMMAND, EXEC_API_VERSION, plugin_args
 
 
@@ -52,6 +53,10 @@ def exec_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, cluster_id: 
     )
 
 
+#: The provider's request rate when none is given: the stack config's default (``kube_client_settings``).
+DEFAULT_CLIENT = KubeClient()
+
+
 class KubernetesAccess(pulumi.ComponentResource):
     """The Kubernetes provider every in-cluster component uses, and the kubeconfig to export."""
 
@@ -64,7 +69,9 @@ class KubernetesAccess(pulumi.ComponentResource):
         kubeconfig: pulumi.Input[str],
         cluster_identifier: pulumi.Input[str],
         opts: Optional[pulumi.ResourceOptions] = None,
+        client: KubeClient = DEFAULT_CLIENT,
     ):
+        """``client``: the provider's request rate against the API server (its defaults: ``KubeClient``)."""
         super().__init__("hardened-doks:kubernetes:Access", name, None, opts)
         # Exported and passed to the provider only as a secret (never plain text in state or outputs).
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
@@ -74,23 +81,35 @@ class KubernetesAccess(pulumi.ComponentResource):
             cluster_identifier=cluster_identifier,
             # Server-side apply: field ownership makes out-of-band edits visible as conflicts.
             enable_server_side_apply=True,
+            # Not the provider's 50 requests a second: that limit, not the API server, set the pace
+            # of an `up` and a refresh of a large stack (components/config/stack.py, KubeClient).
+            kube_client_settings=kubernetes.KubeClientSettingsArgs(qps=client.qps, burst=client.burst),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
 
     @classmethod
     def for_doks(
-        cls, name: str, cluster: digitalocean.KubernetesCluster, opts: Optional[pulumi.ResourceOptions] = None
+        cls,
+        name: str,
+        cluster: digitalocean.KubernetesCluster,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        client: KubeClient = DEFAULT_CLIENT,
     ) -> "KubernetesAccess":
         """Access to a cluster this stack created, through fresh DigitalOcean credentials."""
         kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.kube_configs[0].cluster_ca_certificate, cluster.id
         ).apply(lambda v: exec_kubeconfig(*v))
-        return cls(name, kubeconfig=kubeconfig, cluster_identifier=cluster.id, opts=opts)
+        return cls(name, kubeconfig=kubeconfig, cluster_identifier=cluster.id, opts=opts, client=client)
 
     @classmethod
     def for_existing_cluster(
-        cls, name: str, kubeconfig: pulumi.Input[str], cluster_name: str, opts: Optional[pulumi.ResourceOptions] = None
+        cls,
+        name: str,
+        kubeconfig: pulumi.Input[str],
+        cluster_name: str,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        client: KubeClient = DEFAULT_CLIENT,
     ) -> "KubernetesAccess":
         """Access to a cluster the stack does not manage, from a kubeconfig in secret config (or a secret input)."""
-        return cls(name, kubeconfig=pulumi.Output.secret(kubeconfig), cluster_identifier=cluster_name, opts=opts)
+        return cls(name, kubeconfig=pulumi.Output.secret(kubeconfig), cluster_identifier=cluster_name, opts=opts, client=client)

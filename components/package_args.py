@@ -395,6 +395,15 @@ class AlertsSettings(TypedDict, total=False):
     """Image the notifier CronJob runs (Python 3 standard library only), pinned by digest. Allowed: image@sha256:<digest>."""
 
 
+class KubeClientSettings(TypedDict, total=False):
+    """How fast the Kubernetes provider may call the API server (the provider's ``kubeClientSettings``)."""
+
+    qps: float
+    """Requests per second the Kubernetes provider may send to the API server, sustained (the provider's own default is 50). Allowed: a number from 1 to 5000."""
+    burst: int
+    """Requests the Kubernetes provider may send at once above qps (the provider's own default is 120). Allowed: an integer from 1 to 10000."""
+
+
 class HardenedClusterArgs(TypedDict, total=False):
     """All settings of one stack. Field order is the order of the config reference."""
 
@@ -472,5 +481,7 @@ class HardenedClusterArgs(TypedDict, total=False):
     """Snyk service account API token (secret); required with scanners.snyk.enabled. Allowed: token, set with --secret."""
     snyk_dockercfg: pulumi.Input[str]
     """Docker config.json with credentials for private registries the Snyk monitor pulls from (secret; default none). Allowed: JSON object, set with --secret."""
+    kube_client_settings: KubeClientSettings
+    """Request rate of the Kubernetes provider against the cluster's API server; lower it if the API server answers 429 (too many requests). Allowed: {qps, burst}."""
     skip_await: bool
     """Do not wait for workloads and Helm releases to become ready, and skip the charts' Helm hook Jobs: only for an API server with no nodes to run pods (the e2e tier simulates nodes and waits). Allowed: true, false."""

@@ -185,13 +185,14 @@ class HardenedCluster(pulumi.ComponentResource):
                 kubeconfig=config.secret_input("existing_cluster_kubeconfig"),
                 cluster_name=config.existing_cluster_name,
                 opts=child,
+                client=config.kube_client_settings,
             )
         else:
             self.network = Network(f"{name}-network", network_args(config), opts=child)
             self.cluster = Cluster(f"{name}-doks", cluster_args(config), vpc_id=self.network.vpc_id, opts=child)
             self.firewall = WorkerFirewall(f"{name}-workers", worker_firewall_args(config), cluster_id=self.cluster.cluster.id, opts=child)
             self.project = Project(f"{name}-project", project_args(config), resource_urns=[self.cluster.cluster.cluster_urn], opts=child)
-            self.access = KubernetesAccess.for_doks(f"{name}-k8s", self.cluster.cluster, opts=child)
+            self.access = KubernetesAccess.for_doks(f"{name}-k8s", self.cluster.cluster, opts=child, client=config.kube_client_settings)
             registry = docr_registry(config)
             if registry is not None:
                 # Kyverno's read-only, expiring credential for signature checks (issue 17.2).

@@ -99,6 +99,7 @@ def render_reference() -> str:
         ("`scanners.snyk` fields", schema.SnykScanner),
         ("`scanners.falco` fields", schema.FalcoScanner),
         ("`alerts` fields", schema.Alerts),
+        ("`kube_client_settings` fields", schema.KubeClient),
     ]:
         lines += ["", f"**{title}**", "", "| field | default | allowed | description |", "|---|---|---|---|", *reference_table(model, prefix=".")]
     lines += ["", "**Security floors** (a stack cannot loosen these in the listed profiles)", "", "| key | must stay | in | why |", "|---|---|---|---|"]

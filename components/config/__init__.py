@@ -88,6 +88,7 @@ from hardened_doks.config.stack import (
     SECRET_PLACEHOLDER,
     SECRET_SETTINGS,
     kubeconfig_problem,
+    KubeClient,
     StackConfig,
 )
 from hardened_doks.config.profiles import (
@@ -167,6 +168,7 @@ __all__ = [
     'SECRET_PLACEHOLDER',
     'SECRET_SETTINGS',
     'kubeconfig_problem',
+    'KubeClient',
     'StackConfig',
     'PROFILES',
     'Floor',

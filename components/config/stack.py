@@ -71,6 +71,29 @@ def _secret_text(value: Optional[SecretStr]) -> Optional[str]:
     return value.get_secret_value()
 
 
+class KubeClient(Section):
+    """How fast the Kubernetes provider may call the API server (the provider's ``kubeClientSettings``)."""
+
+    # Performance, not a control: the provider's own client-side limit (50 requests a second) made
+    # it wait between calls for most of an `up` and a `preview --refresh` of a platform-sized stack
+    # (docs/performance.md, "The provider's request rate"). The API server protects itself with API
+    # Priority and Fairness (429 and Retry-After, which the client honours), not with a client's limit.
+    qps: float = setting(
+        200.0,
+        description="Requests per second the Kubernetes provider may send to the API server, sustained (the provider's own default is 50).",
+        allowed="a number from 1 to 5000",
+        ge=1.0,
+        le=5000.0,
+    )
+    burst: int = setting(
+        400,
+        description="Requests the Kubernetes provider may send at once above qps (the provider's own default is 120).",
+        allowed="an integer from 1 to 10000",
+        ge=1,
+        le=10000,
+    )
+
+
 class StackConfig(Section):
     """All settings of one stack. Field order is the order of the config reference."""
 
@@ -173,6 +196,11 @@ class StackConfig(Section):
         None,
         description="Docker config.json with credentials for private registries the Snyk monitor pulls from (secret; default none).",
         allowed="JSON object, set with --secret",
+    )
+    kube_client_settings: KubeClient = setting(
+        KubeClient(),
+        description="Request rate of the Kubernetes provider against the cluster's API server; lower it if the API server answers 429 (too many requests).",
+        allowed="{qps, burst}",
     )
     skip_await: bool = setting(
         False,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 
-from hardened_doks.config import NAMESPACE
+from hardened_doks.config import NAMESPACE, ConfigError
 from hardened_doks.kube_access import CREDENTIALS_COMMAND
 from hardened_doks.tools.offline import OfflineMocks, ProgramRun, RecordingMonitor, fake_id, run_stack
 from tests.unit.kubeconfig import kubeconfig as make_kubeconfig
@@ -204,6 +205,36 @@ def test_kubernetes_provider_uses_fresh_credentials_and_a_stable_identifier(stac
     assert user["exec"]["command"] == CREDENTIALS_COMMAND
     assert user["exec"]["args"] == ["--cluster-id", stack_run.outputs["cluster_id"]]
     assert kubeconfig["clusters"][0]["cluster"]["server"] == stack_run.outputs["cluster_endpoint"]
+
+
+def client_settings(run: ProgramRun) -> dict[str, float]:
+    import json
+
+    value = run.one(K8S_PROVIDER).inputs["kubeClientSettings"]
+    return json.loads(value) if isinstance(value, str) else value  # provider config travels as text
+
+
+def test_kubernetes_provider_request_rate_is_raised_and_configurable(stack_run: ProgramRun) -> None:
+    # The provider's own 50 requests a second paced `up` and refresh of a large stack (docs/performance.md).
+    assert client_settings(stack_run) == {"qps": 200.0, "burst": 400}
+    slower = run_stack(stack_run.stack, {"kube_client_settings": {"qps": 20, "burst": 40}})
+    assert client_settings(slower) == {"qps": 20.0, "burst": 40}
+
+
+@pytest.mark.parametrize(
+    ("settings", "key", "says"),
+    [
+        ({"qps": 0}, "kube_client_settings.qps", "greater than or equal to 1"),
+        ({"burst": 20000}, "kube_client_settings.burst", "less than or equal to 10000"),
+        ({"rate": 5}, "kube_client_settings.rate", "unknown setting"),
+    ],
+)
+def test_bad_request_rates_are_refused(settings: dict[str, Any], key: str, says: str) -> None:
+    monitor = RecordingMonitor(OfflineMocks())
+    with pytest.raises(ConfigError) as error:
+        run_stack("dev", {"kube_client_settings": settings}, monitor=monitor)
+    assert f"{NAMESPACE}:{key}" in str(error.value) and says in str(error.value), str(error.value)
+    assert monitor.recorded == []
 
 
 def test_existing_cluster_mode_creates_no_digitalocean_resources() -> None:
