@@ -76,3 +76,22 @@ def test_the_destroy_floor_deletes_created_namespaces_and_what_outlives_them_nev
     assert any(r.inputs["metadata"].get("namespace") == "default" for r in floor)
     # What lives in a namespace the stack created goes with it.
     assert not any(r.inputs["metadata"].get("namespace") in created for r in floor)
+
+
+def test_the_garbage_collectors_share_is_counted_and_taken_out_of_the_slope() -> None:
+    import gc
+
+    from hardened_doks.tools.bench.program import garbage_collections, per_namespace
+
+    hooked = len(gc.callbacks)
+    with garbage_collections() as collected:
+        gc.collect()
+    assert collected["full"] == 1 and collected["cpu_s"] > 0
+    assert len(gc.callbacks) == hooked, "the callback outlived the block"
+    rows = [
+        {"n": 1, "program_cpu_s": 0.5, "render_cpu_s": 0.0, "policy_cpu_s": 0.0, "gc_cpu_s": 0.0},
+        {"n": 51, "program_cpu_s": 2.5, "render_cpu_s": 0.25, "policy_cpu_s": 0.25, "gc_cpu_s": 1.0},
+    ]
+    per_namespace(rows)
+    assert rows[1]["cpu_ms_per_extra_namespace"] == 50.0
+    assert rows[1]["cpu_ms_per_extra_namespace_without_gc"] == 30.0

@@ -56,8 +56,8 @@ def _fmt(value: Optional[float], suffix: str = "") -> str:
 def mock_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "program under mocks (dev stack + N tenant namespaces; one fresh process per N)",
-        "wall s, and CPU ms per namespace (average; and slope from the previous N: the cost of one more)",
-        f"{'N':>5} {'resources':>9} {'program s':>9} {'render s':>8} {'policy s':>8} {'cpu s':>6} {'ms/ns':>7} {'ms/extra ns':>11} {'peak MB':>7}",
+        "wall s, and CPU ms per namespace (average; and slope from the previous N: the cost of one more, and that without the garbage collector's)",
+        f"{'N':>5} {'resources':>9} {'program s':>9} {'render s':>8} {'policy s':>8} {'cpu s':>6} {'gc s':>6} {'full gc':>7} {'ms/ns':>7} {'ms/extra ns':>11} {'w/o gc':>7} {'peak MB':>7}",
     ]
     for r in rows:
         if "error" in r:
@@ -65,7 +65,8 @@ def mock_table(rows: list[dict[str, Any]]) -> str:
             continue
         lines.append(
             f"{r['n']:>5} {r['resources']:>9} {r['program_s']:>9} {r['render_s']:>8} {r['policy_s']:>8} "
-            f"{program._cpu(r):>6.2f} {r['cpu_ms_per_namespace']:>7} {_fmt(r.get('cpu_ms_per_extra_namespace')):>11} {r['peak_rss_mb']:>7}"
+            f"{program._cpu(r):>6.2f} {r['gc_cpu_s']:>6.2f} {r['gc_full_collections']:>7} {r['cpu_ms_per_namespace']:>7}"
+            f" {_fmt(r.get('cpu_ms_per_extra_namespace')):>11} {_fmt(r.get('cpu_ms_per_extra_namespace_without_gc')):>7} {r['peak_rss_mb']:>7}"
         )
     return "\n".join(lines)
 
