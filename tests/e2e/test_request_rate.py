@@ -22,7 +22,7 @@ def test_a_changed_request_rate_updates_the_provider_and_replaces_nothing(projec
 
     with stack_config(project, slower):
         preview = json.loads(project.pulumi("preview", "--json", timeout=600).stdout)
-    changed = [(step["op"], step["urn"].split("::")[-2]) for step in preview["steps"] if step["op"] != "same"]
+    changed = [(step["op"], step["urn"].split("::")[-2].split("$")[-1]) for step in preview["steps"] if step["op"] != "same"]
     assert changed == [("update", PROVIDER)], changed
     provider = next(step for step in preview["steps"] if step["op"] == "update")
     assert provider.get("diffReasons") == ["kubeClientSettings"], provider.get("diffReasons")
