@@ -256,10 +256,11 @@ def tune_garbage_collection() -> None:
     The Pulumi SDK makes many short-lived objects per resource (Outputs, futures, their callbacks).
     Collected every 700 allocations, many are still alive and move on to the oldest generation,
     so full collections, each over every live object, come more often as the stack grows: 16 at
-    500 tenant namespaces, when the collector took half of the program's CPU, more per namespace the larger the stack
-    (docs/performance.md, "The program's garbage collection"). Given 10,000 allocations, most are
-    gone by their first collection: 2 full collections at 500 namespaces, a quarter less CPU, peak
-    memory within 5 %. The setting is the process's: a program that sets its own larger one keeps it.
+    500 tenant namespaces, when the collector took half of the program's CPU, more per namespace
+    the larger the stack (docs/performance.md, "The program's garbage collection"). Given 10,000
+    allocations, most are gone by their first collection: 2 full collections at 500 namespaces, a
+    quarter less CPU, peak memory within 5 %. The setting is the process's: a program that sets its
+    own larger one keeps it.
     """
     young, middle, oldest = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, oldest)

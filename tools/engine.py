@@ -45,8 +45,9 @@ ENGINE_SETTINGS: dict[str, str] = SKIP_CHECKPOINTS
 #: flight than the engine's default (4 × CPUs). A destroy mostly waits for the namespace controller
 #: to empty and finalize each namespace (the objects in it are deleted with it: components/kube.py
 #: ``deleted_with``), one namespace per slot; at 200 namespaces on 2 cores it took 150 s with 8 slots,
-#: 64 s with 32 and 61 s with 96 (docs/performance.md, "Destroy"). `up` gains little from more (its
-#: steps wait on the engine's and the program's CPU, not on the cluster), so it keeps the default.
+#: 64 s with 32 and 61 s with 96 (docs/performance.md, "Destroy"). `up` gained little from more (its
+#: steps waited on the provider's request limit, since raised: components/kube_access.py, and on CPU),
+#: so it keeps the default.
 DESTROY_SETTINGS: dict[str, str] = {"PULUMI_PARALLEL": "32"}
 
 

@@ -157,7 +157,7 @@ def timed(
     started = time.perf_counter()
     spies: list[subprocess.Popen[bytes]] = []
     spy = py_spy() if program_profile else None
-    on_program = (lambda pid: spies.append(program_spy(spy, pid, program_profile))) if spy and program_profile else None
+    on_program = (lambda pid: spies.append(program_spy(spy, pid, program_profile))) if spy else None
     with open(log, "w") as out:
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
         with Sampler(process.pid, on_program) as sampler:
